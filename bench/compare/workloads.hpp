@@ -1,0 +1,41 @@
+#pragma once
+// The two measurements, written once against transport.hpp so every transport runs the very
+// same loop.
+//
+// Every message carries its sequence number at both ends of the payload:
+//
+//  0        8        16                         size-8   size
+//  +--------+--------+------ filler ------------+--------+
+//  | seq    | flags  |                          | seq    |
+//  +--------+--------+--------------------------+--------+
+//   flags bit 0: last message of the run.
+//
+// The receiver checks both copies and the size of every message, so a lost, duplicated,
+// reordered, torn or truncated message fails the run instead of inflating its figure.
+
+#include <chrono>
+#include <cstddef>
+
+#include "process_pair.hpp"
+
+namespace exobus::bench {
+
+inline constexpr std::size_t kMinPayload = 24;
+
+struct StreamParams {
+  std::size_t payload = 64;
+  std::chrono::duration<double> duration{1.0};  // how long the sender keeps sending
+};
+
+struct RoundTripParams {
+  std::size_t payload = 64;
+  std::size_t warmup = 10'000;    // round trips before the first recorded sample
+  std::size_t samples = 100'000;  // recorded round trips
+};
+
+SideMain stream_sender(const StreamParams& p);
+SideMain stream_receiver(const StreamParams& p);
+SideMain round_trip_client(const RoundTripParams& p);
+SideMain round_trip_server(const RoundTripParams& p);
+
+}  // namespace exobus::bench
