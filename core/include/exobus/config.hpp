@@ -1,0 +1,51 @@
+#pragma once
+
+// Loading an application's configuration (application.yml and the config.yml of each
+// service it lists). docs/config.md is the reference for every key, default and range.
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "exobus/error.hpp"
+#include "exobus/routing_table.hpp"
+#include "exobus/service_config.hpp"
+
+namespace exobus {
+
+// `count` chunks of `size` bytes each.
+struct SizeClass {
+    std::uint32_t size;   // power of two, 256 B .. 1 MiB
+    std::uint32_t count;  // at least 1
+};
+
+struct BusConfig {
+    // Permission bits of the shared-memory segments. Owner read/write required; never any
+    // bit for "other": a world-accessible bus would let any local user read every message.
+    std::uint32_t segment_mode = 0660;
+    std::uint32_t max_instances = 64;           // 1..65536
+    std::uint32_t reply_inbox_capacity = 1024;  // power of two, 16..1048576
+    // Strictly increasing sizes. The largest size bounds the encoded message.
+    std::vector<SizeClass> size_classes = {{256, 8192}, {4096, 2048}, {65536, 256}, {1048576, 16}};
+};
+
+struct ApplicationConfig {
+    std::string name;
+    std::filesystem::path file;  // the application.yml this was loaded from
+    BusConfig bus;
+    // In file order; a type's position is its ServiceTypeIndex.
+    std::vector<ServiceTypeConfig> services;
+    RoutingTable routing;
+
+    std::optional<ServiceTypeIndex> find_service(std::string_view name) const noexcept;
+};
+
+// Reads `application_file` and every service config it names, compiles the schemas and
+// builds the routing table. Any problem is ErrorCode::config_error whose message names the
+// file and line and says what to change.
+Result<ApplicationConfig> load_application_config(const std::filesystem::path& application_file);
+
+}  // namespace exobus

@@ -1,0 +1,81 @@
+#pragma once
+
+// Binary encoding of a Message, as it is stored in a shared-memory chunk.
+//
+// All integers little-endian; the header is 72 bytes and 8-byte aligned fields stay
+// aligned when the chunk is.
+//
+//  0       4   5   6       8       10      12              16
+//  +-------+---+---+-------+-------+-------+---------------+
+//  | magic |fmt|flg|nameLen|sndrLen|  0    |  payloadLen   |
+//  +-------+---+---+-------+-------+-------+---------------+
+//  16                              24
+//  +-------------------------------+
+//  | version (IEEE 754 binary64)   |
+//  +-------------------------------+
+//  24              40              56              72
+//  +---------------+---------------+---------------+
+//  |  id           |  request_id   |  response_to  |   UUIDs in RFC 4122 byte order;
+//  +---------------+---------------+---------------+   response_to is zero unless flg bit 0
+//  72
+//  +------------------+-------------------+----------------------+
+//  | name (nameLen)   | sender (sndrLen)  | payload (payloadLen) |
+//  +------------------+-------------------+----------------------+
+//
+//  magic: "EXBM"; fmt: kMessageFormatVersion; flg: bit 0 = is a reply, other bits zero;
+//  the 16-bit field at 10 is reserved and zero.
+//
+// The whole record is written by the sending process before the chunk's handle is
+// published; after that nobody writes it, and readers treat it as hostile input.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+
+#include "exobus/error.hpp"
+#include "exobus/message.hpp"
+
+namespace exobus {
+
+inline constexpr std::uint32_t kMessageMagic = 0x4d425845;  // "EXBM" read as little-endian
+inline constexpr std::uint8_t kMessageFormatVersion = 1;
+inline constexpr std::size_t kMessageHeaderBytes = 72;
+
+// A decoded message whose strings point into the decoded buffer: valid only while that
+// buffer is alive and unchanged.
+struct MessageView {
+    std::string_view name;
+    double version = 1.0;
+    // Bounds-checked but not parsed: the sender's library checked it (check_payload), and
+    // re-parsing every delivery would double the cost of JSON. A receiver that parses it
+    // must still handle a parse error, since a hostile peer can write anything.
+    std::string_view payload;
+    Uuid id;
+    Uuid request_id;
+    std::optional<Uuid> response_to;
+    std::string_view sender;
+    // Bytes the record occupies at the front of the buffer; the rest of a chunk is ignored.
+    std::size_t encoded_size = 0;
+
+    bool is_reply() const noexcept { return response_to.has_value(); }
+    Message to_message() const;
+};
+
+// Bytes encode() writes for `message`.
+std::size_t encoded_size(const Message& message) noexcept;
+
+// Writes `message` at the front of `out`, returning the bytes written.
+// Fails with ErrorCode::invalid_name (name or sender), ErrorCode::invalid_version, or
+// ErrorCode::payload_too_large when `out` is smaller than encoded_size(message).
+// Does not check the payload's JSON: that is check_payload's job, done once by the sender.
+Result<std::size_t> encode(const Message& message, std::span<std::byte> out);
+
+// Reads a record from the front of `bytes`. A pure function of its input that never reads
+// outside `bytes`: any inconsistency (bad magic or format, reserved bits set, a length past
+// the end, an invalid name or sender, a non-finite or negative version) is
+// ErrorCode::corrupted.
+Result<MessageView> decode(std::span<const std::byte> bytes);
+
+}  // namespace exobus
