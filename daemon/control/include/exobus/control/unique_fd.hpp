@@ -1,0 +1,39 @@
+#pragma once
+// Owner of one file descriptor: closes it exactly once.
+
+#include <unistd.h>
+
+#include <utility>
+
+namespace exobus::control {
+
+class UniqueFd {
+ public:
+  UniqueFd() noexcept = default;
+  explicit UniqueFd(int fd) noexcept : fd_(fd) {}
+  UniqueFd(UniqueFd&& other) noexcept : fd_(other.release()) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept {
+    if (this != &other) reset(other.release());
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd() { reset(); }
+
+  int get() const noexcept { return fd_; }
+  explicit operator bool() const noexcept { return fd_ >= 0; }
+
+  int release() noexcept { return std::exchange(fd_, -1); }
+
+  // close() is not retried on EINTR: Linux releases the descriptor even then, and a retry
+  // could close a descriptor another thread has just been given.
+  void reset(int fd = -1) noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace exobus::control

@@ -1,0 +1,59 @@
+#include "exobus/control/peer_credentials.hpp"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+
+#include <charconv>
+#include <string>
+
+#include "exobus/control/unique_fd.hpp"
+#include "posix.hpp"
+
+namespace exobus::control {
+
+using Code = ControlError::Code;
+
+Result<PeerCredentials> read_peer_credentials(int socket_fd) {
+  ucred credentials{};
+  socklen_t length = sizeof credentials;
+  if (::getsockopt(socket_fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == -1) {
+    return detail::system_error(Code::io, "cannot read the peer's credentials (SO_PEERCRED)", errno);
+  }
+  return PeerCredentials{credentials.pid, credentials.uid, credentials.gid,
+                         detail::account_groups(credentials.uid, credentials.gid)};
+}
+
+Result<std::uint64_t> process_start_time(pid_t pid) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  UniqueFd fd(detail::retry_on_eintr([&] { return ::open(path.c_str(), O_RDONLY | O_CLOEXEC); }));
+  if (!fd) return detail::system_error(Code::io, "cannot open " + path, errno);
+  // One line well under 1 KiB plus a comm of at most 16 bytes; 4 KiB is ample.
+  char buffer[4096];
+  std::size_t size = 0;
+  while (size < sizeof buffer) {
+    const ssize_t n = detail::retry_on_eintr([&] { return ::read(fd.get(), buffer + size, sizeof buffer - size); });
+    if (n == -1) return detail::system_error(Code::io, "cannot read " + path, errno);
+    if (n == 0) break;
+    size += static_cast<std::size_t>(n);
+  }
+  const std::string_view stat(buffer, size);
+  // Field 2 (comm) is in parentheses and may itself contain spaces and ')', so fields are
+  // counted from the last ')'. After it come field 3 (state) onwards, separated by spaces.
+  const std::size_t comm_end = stat.rfind(')');
+  if (comm_end == std::string_view::npos) return ControlError{Code::io, "unexpected format of " + path};
+  std::size_t position = comm_end + 1;
+  for (int field = 3; field <= 22; ++field) {
+    while (position < stat.size() && stat[position] == ' ') ++position;
+    const std::size_t end = std::min(stat.find(' ', position), stat.size());
+    if (field == 22) {
+      std::uint64_t start_time = 0;
+      const auto [ptr, error] = std::from_chars(stat.data() + position, stat.data() + end, start_time);
+      if (error != std::errc{} || ptr != stat.data() + end || end == position) break;
+      return start_time;
+    }
+    position = end;
+  }
+  return ControlError{Code::io, "cannot find the start time (field 22) in " + path};
+}
+
+}  // namespace exobus::control
