@@ -29,7 +29,8 @@ std::string join_command(int argc, char** argv) {
 int main(int argc, char** argv) {
   CLI::App app{"Compare IPC transports between two pinned processes"};
   bool quick = false;
-  int reps = 5;
+  int reps = 7;
+  bool header_only = false;
   double duration = 1.0;
   std::size_t samples = 100'000, warmup = 10'000, rtt_payload = 64;
   std::vector<std::size_t> payloads{64, 1024, 65536};
@@ -42,6 +43,8 @@ int main(int argc, char** argv) {
   app.add_option("--samples", samples, "timed round trips per run");
   app.add_option("--warmup", warmup, "untimed round trips before them");
   app.add_option("--payloads", payloads, "one-way payload sizes in bytes")->delimiter(',');
+  app.add_flag("--header-only", header_only,
+               "one-way receiver reads each message's header and trailer, not every byte");
   app.add_option("--rtt-payload", rtt_payload, "round-trip payload size in bytes");
   app.add_option("--transports", only, "subset to run, e.g. floor,unix")->delimiter(',');
   app.add_option("--out", out, "directory for results (created)");
@@ -64,11 +67,13 @@ int main(int argc, char** argv) {
 
   auto transports = all_transports();
   if (!only.empty()) {
+    std::string known;
+    for (const auto& t : transports) known += (known.empty() ? "" : ", ") + std::string(t->name());
     std::erase_if(transports, [&](const auto& t) {
       return std::find(only.begin(), only.end(), std::string(t->name())) == only.end();
     });
     if (transports.size() != only.size()) {
-      std::cerr << "unknown transport in --transports; known: floor, unix, zeromq\n";
+      std::cerr << "unknown transport in --transports; known: " << known << "\n";
       return 2;
     }
   }
@@ -77,11 +82,13 @@ int main(int argc, char** argv) {
   ctx.command = join_command(argc, argv);
   const Pinning pinning = choose_pinning();
   ctx.pinning = pinning.describe();
+  ctx.load_at_start = current_load_average();
   for (const auto& t : transports) ctx.transports.emplace_back(t->name());
   ctx.payloads = payloads;
   ctx.rtt_payload = rtt_payload;
   ctx.reps = reps;
   ctx.duration_s = duration;
+  ctx.read_payload = !header_only;
   ctx.samples = samples;
   ctx.warmup = warmup;
   std::cerr << "exobus_compare: " << ctx.pinning << "\n";
@@ -103,6 +110,7 @@ int main(int argc, char** argv) {
       StreamParams p;
       p.payload = payload;
       p.duration = std::chrono::duration<double>(duration);
+      p.read_payload = !header_only;
       res = run_pair(t, spec, pinning, stream_sender(p), stream_receiver(p), deadline);
       r.messages = res.consumer.messages;
       r.seconds = res.consumer.seconds;

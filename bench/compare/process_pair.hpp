@@ -29,6 +29,7 @@ struct SideReport {
   // One-way receiver: messages seen and the time from the first to the last.
   std::uint64_t messages = 0;
   double seconds = 0;
+  std::uint64_t checksum = 0;
   // Round-trip client: percentiles of the per-sample latencies, in nanoseconds.
   std::uint64_t samples = 0;
   double p50_ns = 0, p99_ns = 0, p999_ns = 0, min_ns = 0, max_ns = 0;

@@ -63,9 +63,11 @@ std::string si(double v) {
 
 std::string us(double v) { return fmt(v >= 100 ? "%.0f" : v >= 10 ? "%.1f" : "%.2f", v); }
 
+// Two significant figures below 1 (0.0034, 0.57), then 2, 1 or 0 decimals (1.37, 15.5, 294).
 std::string ratio(const std::optional<Stat>& a, const std::optional<Stat>& ref) {
   if (!a || !ref || ref->median == 0) return "—";
-  return fmt("%.2f", a->median / ref->median);
+  const double r = a->median / ref->median;
+  return fmt(r < 1 ? "%.2g" : r < 10 ? "%.2f" : r < 100 ? "%.1f" : "%.0f", r);
 }
 
 std::string spread(const Stat& s) {
@@ -95,6 +97,14 @@ std::string now_utc() {
   return b;
 }
 
+// Other work on the machine is the largest source of noise; say how much there was.
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  if (!(in >> one >> five >> fifteen)) return "unknown";
+  return one + " / " + five + " / " + fifteen;
+}
+
 std::string kernel() {
   utsname u{};
   if (::uname(&u) != 0) return "unknown";
@@ -108,6 +118,8 @@ double rate(const RunRecord& r) { return r.msgs_per_s; }
 
 }  // namespace
 
+std::string current_load_average() { return load_average(); }
+
 std::string render_markdown(const ReportContext& ctx, const std::vector<RunRecord>& runs) {
   std::ostringstream o;
   o << "# Transport comparison\n\n"
@@ -115,14 +127,18 @@ std::string render_markdown(const ReportContext& ctx, const std::vector<RunRecor
     << "- CPU: " << cpu_model() << ", " << std::to_string(::sysconf(_SC_NPROCESSORS_ONLN))
     << " online; " << kernel() << "\n"
     << "- pinning: " << ctx.pinning << "\n"
+    << "- load average (1/5/15 min) at start: " << ctx.load_at_start << ", at end: "
+    << load_average() << "\n"
     << "- command: `" << ctx.command << "`\n"
     << "- each figure: median of " << ctx.reps
     << " repetitions, run interleaved across transports; spread = (max - min) / median\n\n";
 
   o << "## One-way throughput\n\n"
     << "Sender streams for " << fmt("%.2f", ctx.duration_s)
-    << " s; the receiver counts from its first to its last message. MB/s counts payload "
-       "bytes (10^6). Ratios divide this transport's msg/s by the reference's.\n\n"
+    << " s; the receiver counts from its first to its last message and "
+    << (ctx.read_payload ? "reads every payload byte" : "reads only each message's header and trailer")
+    << ". MB/s counts payload bytes (10^6). Ratios divide this transport's msg/s by the "
+       "reference's.\n\n"
     << "| payload | transport | msg/s | MB/s | spread | × floor | × zeromq |\n"
     << "|---|---|---:|---:|---:|---:|---:|\n";
   for (std::size_t payload : ctx.payloads) {

@@ -30,14 +30,19 @@ struct RunRecord {
 struct ReportContext {
   std::string command;
   std::string pinning;
+  std::string load_at_start;
   std::vector<std::string> transports;  // table order
   std::vector<std::size_t> payloads;    // stream payloads
   std::size_t rtt_payload = 64;
   int reps = 0;
   double duration_s = 0;
+  bool read_payload = true;
   std::size_t samples = 0;
   std::size_t warmup = 0;
 };
+
+// /proc/loadavg's three averages, "1m / 5m / 15m".
+std::string current_load_average();
 
 // The markdown report (also printed to stdout). Missing or failed figures show as "failed".
 std::string render_markdown(const ReportContext& ctx, const std::vector<RunRecord>& runs);

@@ -11,7 +11,9 @@
 //   flags bit 0: last message of the run.
 //
 // The receiver checks both copies and the size of every message, so a lost, duplicated,
-// reordered, torn or truncated message fails the run instead of inflating its figure.
+// reordered, torn or truncated message fails the run instead of inflating its figure. It also
+// reads every payload byte (unless told not to): a zero-copy transport only lends a view, and
+// a consumer that never reads its message would make the view look free.
 
 #include <chrono>
 #include <cstddef>
@@ -25,6 +27,7 @@ inline constexpr std::size_t kMinPayload = 24;
 struct StreamParams {
   std::size_t payload = 64;
   std::chrono::duration<double> duration{1.0};  // how long the sender keeps sending
+  bool read_payload = true;                      // false: receiver reads header and trailer only
 };
 
 struct RoundTripParams {
