@@ -89,6 +89,9 @@ struct Child {
 [[noreturn]] void child_main(Transport& t, int cpu, const SideMain& main, int ready_w, int go_r,
                              int report_w) {
   pin_to(cpu);
+  // A peer that dies must show up as an error from write(), which this side can report,
+  // not as a silent SIGPIPE death.
+  ::signal(SIGPIPE, SIG_IGN);
   SideReport rep;
   const std::function<void()> start = [&] {
     const char c = 1;
