@@ -67,7 +67,7 @@ std::string us(double v) { return fmt(v >= 100 ? "%.0f" : v >= 10 ? "%.1f" : "%.
 std::string ratio(const std::optional<Stat>& a, const std::optional<Stat>& ref) {
   if (!a || !ref || ref->median == 0) return "—";
   const double r = a->median / ref->median;
-  return fmt(r < 1 ? "%.2g" : r < 10 ? "%.2f" : r < 100 ? "%.1f" : "%.0f", r);
+  return fmt(r < 1 ? "%#.2g" : r < 10 ? "%.2f" : r < 100 ? "%.1f" : "%.0f", r);
 }
 
 std::string spread(const Stat& s) {

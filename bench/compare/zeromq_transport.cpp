@@ -37,6 +37,10 @@ class Side {
     if (sock_ == nullptr) fail("zmq_socket");
     if (zmq_setsockopt(sock_, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0) fail("ZMQ_SNDHWM");
     if (zmq_setsockopt(sock_, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0) fail("ZMQ_RCVHWM");
+    // ipc:// runs over a Unix stream socket: give it the buffers the unix transport gets.
+    const int kernel_buffer = 4 << 20;
+    if (zmq_setsockopt(sock_, ZMQ_SNDBUF, &kernel_buffer, sizeof kernel_buffer) != 0) fail("ZMQ_SNDBUF");
+    if (zmq_setsockopt(sock_, ZMQ_RCVBUF, &kernel_buffer, sizeof kernel_buffer) != 0) fail("ZMQ_RCVBUF");
     const int rc = bind ? zmq_bind(sock_, endpoint.c_str()) : zmq_connect(sock_, endpoint.c_str());
     if (rc != 0) fail(bind ? "zmq_bind " + endpoint : "zmq_connect " + endpoint);
     zmq_msg_init(&in_);
