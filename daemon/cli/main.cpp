@@ -1,0 +1,23 @@
+// exobus: command-line tool for ExoBus applications.
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+#include "lint_command.hpp"
+
+int main(int argc, char** argv) {
+    CLI::App app{"exobus: tools for ExoBus applications"};
+    app.require_subcommand(1);
+    std::function<int()> run;
+    exobus::cli::add_lint_command(app, run);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& error) {
+        // CLI11 reports usage errors with its own codes; keep 0 for --help and 2 otherwise,
+        // so scripts can tell usage mistakes from findings (1).
+        const int code = app.exit(error);
+        return code == 0 ? 0 : 2;
+    }
+    return run();
+}

@@ -1,0 +1,119 @@
+#include "exobus/schema.hpp"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+#include <vector>
+
+namespace exobus {
+namespace {
+
+constexpr const char* kUserCreate = R"({
+    "type": "object",
+    "required": ["name", "email"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "email": {"type": "string"},
+        "tags": {"type": "array", "items": {"type": "string"}}
+    },
+    "additionalProperties": false
+})";
+
+Schema user_create_schema() {
+    auto schema = Schema::compile(kUserCreate, "schema for 'user.create'");
+    EXPECT_TRUE(schema.ok()) << schema.error().message;
+    return std::move(schema).value();
+}
+
+TEST(Schema, ConformingPayloadIsAccepted) {
+    EXPECT_TRUE(user_create_schema().validate(R"({"name": "Jean-Luc", "email": "jl@enterprise"})").ok());
+}
+
+TEST(Schema, ViolationNamesThePayloadPathAndKeyword) {
+    const auto result = user_create_schema().validate(R"({"name": "Jean-Luc", "email": 7})");
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().code, ErrorCode::schema_violation);
+    EXPECT_NE(result.error().message.find("'/email'"), std::string::npos) << result.error().message;
+    EXPECT_NE(result.error().message.find("'type'"), std::string::npos) << result.error().message;
+    EXPECT_NE(result.error().message.find("schema for 'user.create'"), std::string::npos);
+}
+
+TEST(Schema, ViolationInsideArrayNamesTheElement) {
+    const auto result = user_create_schema().validate(R"({"name": "a", "email": "b", "tags": ["x", 3]})");
+    ASSERT_FALSE(result.ok());
+    EXPECT_NE(result.error().message.find("'/tags/1'"), std::string::npos) << result.error().message;
+}
+
+TEST(Schema, MissingRequiredPropertyIsReportedAtTheRoot) {
+    const auto result = user_create_schema().validate(R"({"name": "Jean-Luc"})");
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().code, ErrorCode::schema_violation);
+    EXPECT_NE(result.error().message.find("the document root"), std::string::npos) << result.error().message;
+    EXPECT_NE(result.error().message.find("'required'"), std::string::npos) << result.error().message;
+}
+
+TEST(Schema, EmptyPayloadIsCheckedAsNull) {
+    const auto result = user_create_schema().validate("");
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().code, ErrorCode::schema_violation);
+    const auto optional = Schema::compile(R"({"type": ["object", "null"]})", "optional payload");
+    ASSERT_TRUE(optional.ok());
+    EXPECT_TRUE(optional->validate("").ok());
+}
+
+TEST(Schema, MalformedPayloadIsReportedAsMalformedNotViolation) {
+    const auto result = user_create_schema().validate(R"({"name": )");
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().code, ErrorCode::malformed_json);
+    EXPECT_NE(result.error().message.find("byte offset"), std::string::npos);
+}
+
+TEST(Schema, SchemaThatIsNotJsonIsConfigError) {
+    const auto result = Schema::compile(R"({"type": )", "schema for 'x' (users/config.yml:4)");
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().code, ErrorCode::config_error);
+    EXPECT_NE(result.error().message.find("users/config.yml:4"), std::string::npos);
+    EXPECT_NE(result.error().message.find("not valid JSON"), std::string::npos);
+}
+
+TEST(Schema, SchemaWithUnknownTypeIsConfigError) {
+    const auto result = Schema::compile(R"({"type": "strng"})", "schema for 'x'");
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().code, ErrorCode::config_error);
+    EXPECT_NE(result.error().message.find("not a valid JSON Schema"), std::string::npos) << result.error().message;
+    EXPECT_NE(result.error().message.find("'/type'"), std::string::npos) << result.error().message;
+}
+
+TEST(Schema, SchemaThatIsNotAnObjectIsConfigError) {
+    const auto result = Schema::compile("[1, 2]", "schema for 'x'");
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().code, ErrorCode::config_error);
+}
+
+TEST(Schema, SchemaWithNegativeLengthIsConfigError) {
+    const auto result = Schema::compile(R"({"type": "string", "minLength": -1})", "schema for 'x'");
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().code, ErrorCode::config_error);
+    EXPECT_NE(result.error().message.find("'/minLength'"), std::string::npos) << result.error().message;
+}
+
+TEST(Schema, CopiesShareOneCompiledSchemaAcrossThreads) {
+    const Schema schema = user_create_schema();
+    constexpr int kThreads = 4;
+    std::vector<int> failures(kThreads, 0);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([copy = schema, &failures, t] {
+            for (int i = 0; i < 2000; ++i) {
+                const bool good = i % 2 == 0;
+                const auto result = copy.validate(good ? R"({"name": "a", "email": "b"})" : R"({"name": ""})");
+                if (result.ok() != good) ++failures[t];
+            }
+        });
+    }
+    for (auto& thread : threads) thread.join();
+    for (int t = 0; t < kThreads; ++t) EXPECT_EQ(failures[t], 0) << "thread " << t;
+}
+
+}  // namespace
+}  // namespace exobus
