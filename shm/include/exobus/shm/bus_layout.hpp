@@ -1,0 +1,120 @@
+#pragma once
+// The layout of a bus's data segment: everything processes share to move messages.
+//
+//  Data segment
+//  +----------------------+  0
+//  | SegmentHeader        |  written once by the creator; magic stored last (release)
+//  +----------------------+  rings_offset
+//  | RingDescriptor[R]    |  creator only
+//  +----------------------+  instances_offset
+//  | InstanceSlot[I]      |  daemon (state, identity); the instance (heartbeat, counters)
+//  +----------------------+  lanes_offset
+//  | Lane[I * L]          |  LaneHeader + LeaseEntry[leases_per_lane]; see lane.hpp
+//  +----------------------+  ring offsets
+//  | RingHeader + slots   |  one per ring; see ready_ring.hpp
+//  +----------------------+  size class offsets
+//  | chunks of each class |  see chunk_pool.hpp
+//  +----------------------+  total_size
+//
+// Only offsets and indices live in the segment, never pointers. An opener never trusts
+// the offsets it finds: it recomputes the whole layout from the header's counts and
+// refuses the segment unless every offset and the total size agree.
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "exobus/shm/chunk_pool.hpp"
+#include "exobus/shm/lane.hpp"
+#include "exobus/shm/ready_ring.hpp"
+
+namespace exobus::shm {
+
+inline constexpr std::uint64_t kSegmentMagic = 0x3153554242584f45;  // "EOXBBUS1"
+inline constexpr std::uint32_t kLayoutVersion = 1;
+inline constexpr std::uint16_t kNoRing = 0xffff;
+inline constexpr std::uint32_t kMaxRings = 4096;
+inline constexpr std::uint32_t kMaxLanes = 0xffff;
+
+// What one ring is for, decided by the daemon from the configuration.
+struct RingSpec {
+  std::uint32_t capacity;         // power of two
+  std::uint32_t lease_ms;         // ack deadline for messages taken from this ring
+  std::uint8_t delivery_limit;    // deliveries before a message is dead-lettered
+  std::uint16_t dead_letter_ring; // kNoRing: messages over the limit are dropped and counted
+};
+
+struct LayoutSpec {
+  std::vector<SizeClassLayout> size_classes;  // chunk_size and chunk_count set; ascending
+  std::vector<RingSpec> rings;
+  std::uint32_t max_instances = 64;
+  std::uint32_t lanes_per_instance = 4;
+  std::uint32_t leases_per_lane = 256;
+};
+
+struct RingDescriptor {
+  std::uint64_t offset;
+  std::uint32_t capacity;
+  std::uint32_t lease_ms;
+  std::uint8_t delivery_limit;
+  std::uint8_t unused;
+  std::uint16_t dead_letter_ring;
+  std::uint32_t reserved;
+};
+static_assert(sizeof(RingDescriptor) == 24 && std::is_trivially_copyable_v<RingDescriptor>);
+
+enum class InstanceState : std::uint32_t { free = 0, active = 1, recovering = 2 };
+
+//  InstanceSlot (128 bytes, two cache lines: the daemon's and the instance's)
+//  line 0 (daemon): state, pid, start time (with the pid, a unique process identity),
+//                   home ring (its service type's ring), inbox ring
+//  line 1 (the instance itself): heartbeat (ms, monotonic), message counters
+struct alignas(64) InstanceSlot {
+  std::atomic<std::uint32_t> state;
+  std::atomic<std::int32_t> pid;
+  std::atomic<std::uint64_t> start_time;
+  std::atomic<std::uint16_t> home_ring;
+  std::atomic<std::uint16_t> inbox_ring;
+  alignas(64) std::atomic<std::uint64_t> heartbeat_ms;
+  std::atomic<std::uint64_t> sent;
+  std::atomic<std::uint64_t> delivered;
+  std::atomic<std::uint64_t> acked;
+  std::atomic<std::uint64_t> redelivered;
+};
+static_assert(sizeof(InstanceSlot) == 128);
+
+struct SegmentHeader {
+  std::atomic<std::uint64_t> magic;  // kSegmentMagic once initialised (stored last)
+  std::uint32_t layout_version;
+  std::uint32_t size_class_count;
+  std::uint32_t ring_count;
+  std::uint32_t max_instances;
+  std::uint32_t lanes_per_instance;
+  std::uint32_t leases_per_lane;
+  std::uint64_t total_size;
+  std::uint64_t bus_generation;  // random per creation: tells a new bus from an old one
+  std::uint64_t rings_offset;
+  std::uint64_t instances_offset;
+  std::uint64_t lanes_offset;
+  SizeClassLayout size_classes[kMaxSizeClasses];
+};
+static_assert(std::is_standard_layout_v<SegmentHeader>);
+
+// Offsets of everything, computed from the counts alone (by the creator and each opener).
+struct Layout {
+  std::uint64_t rings_offset = 0, instances_offset = 0, lanes_offset = 0;
+  std::uint64_t lane_stride = 0;
+  std::uint32_t max_instances = 0, lanes_per_instance = 0, leases_per_lane = 0;
+  std::vector<RingDescriptor> rings;
+  std::vector<SizeClassLayout> size_classes;
+  std::uint64_t total_size = 0;
+};
+
+// Validates the spec (powers of two, bounds) and lays it out; an error message otherwise.
+struct LayoutResult {
+  Layout layout;
+  std::string error;  // empty on success
+};
+LayoutResult compute_layout(const LayoutSpec& spec);
+
+}  // namespace exobus::shm

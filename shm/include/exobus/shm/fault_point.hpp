@@ -1,0 +1,50 @@
+#pragma once
+// Fault points mark the steps of the shared-memory protocols where a process may die.
+// Crash tests arm one point; when execution reaches it for the n-th time the process
+// either kills itself with SIGKILL (multi-process tests) or throws FaultInjected, which
+// abandons the operation half-done exactly as a death would, without any cleanup of
+// shared state (in-process tests). Disarmed, a point costs one relaxed load and a branch.
+#include <atomic>
+#include <cstdint>
+#include <string_view>
+
+namespace exobus::shm {
+
+enum class FaultPoint : std::uint8_t {
+  none,
+  allocate_claimed,      // chunk owned by the sender, not yet published
+  send_published,        // chunk published with its target mask, no handle pushed yet
+  push_claimed,          // ring slot claimed (WRITING), position not yet recorded
+  push_recorded,         // claim recorded in the lane, handle not yet published
+  send_between_targets,  // one target published, the next not yet claimed
+  take_claimed,          // ring slot claimed (READING), lease not yet recorded
+  take_leased,           // lease recorded, ring slot not yet released
+  ack_cleared,           // target bit cleared, lease not yet freed
+  reclaim_marked,        // lease marked RECLAIMING, copy not yet pushed
+  reclaim_pushed,        // copy pushed, lease not yet freed
+  recovery_step,         // inside recovery of a dead instance, between two repairs
+};
+std::string_view to_string(FaultPoint point);
+
+enum class FaultAction : std::uint8_t { kill_process, throw_exception };
+
+struct FaultInjected {
+  FaultPoint point;
+};
+
+namespace detail {
+extern std::atomic<FaultPoint> armed_fault;
+void fire_fault(FaultPoint point);
+}  // namespace detail
+
+// Arms `point`: its `hits`-th execution (1 = the next) fires `action`.
+void arm_fault(FaultPoint point, std::uint32_t hits, FaultAction action);
+void disarm_fault();
+
+inline void fault_point(FaultPoint point) {
+  if (detail::armed_fault.load(std::memory_order_relaxed) == point) [[unlikely]] {
+    detail::fire_fault(point);
+  }
+}
+
+}  // namespace exobus::shm
