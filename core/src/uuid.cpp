@@ -41,6 +41,8 @@ public:
         return result;
     }
 
+    // std::random_device throws only when the system has no entropy source at all; then no
+    // id could be trusted to be unique, and terminating (generate() is noexcept) is honest.
     void seed() {
         std::random_device device;
         std::uint64_t seed = (std::uint64_t{device()} << 32) ^ device();

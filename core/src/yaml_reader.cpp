@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -39,6 +38,43 @@ std::string allowed_list(std::initializer_list<std::string_view> allowed) {
 
 bool is_power_of_two(std::uint32_t value) noexcept { return value != 0 && (value & (value - 1)) == 0; }
 
+bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+
+bool is_yaml_null(std::string_view text) noexcept {
+    return text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL";
+}
+
+// Skips an optional sign and then digits from `i`; returns how many digits were skipped.
+std::size_t skip_digits(std::string_view text, std::size_t& i) noexcept {
+    const std::size_t start = i;
+    while (i < text.size() && is_digit(text[i])) ++i;
+    return i - start;
+}
+
+// [-+]?[0-9]+
+bool is_yaml_integer(std::string_view text) noexcept {
+    std::size_t i = (!text.empty() && (text[0] == '-' || text[0] == '+')) ? 1 : 0;
+    return skip_digits(text, i) > 0 && i == text.size();
+}
+
+// [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?, YAML 1.2 core schema floats
+// without .inf and .nan, which JSON cannot represent.
+bool is_yaml_float(std::string_view text) noexcept {
+    std::size_t i = (!text.empty() && (text[0] == '-' || text[0] == '+')) ? 1 : 0;
+    std::size_t mantissa_digits = skip_digits(text, i);
+    if (i < text.size() && text[i] == '.') {
+        ++i;
+        mantissa_digits += skip_digits(text, i);
+    }
+    if (mantissa_digits == 0) return false;
+    if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
+        ++i;
+        if (i < text.size() && (text[i] == '-' || text[i] == '+')) ++i;
+        if (skip_digits(text, i) == 0) return false;
+    }
+    return i == text.size();
+}
+
 void write_json(const YAML::Node& node, rapidjson::Writer<rapidjson::StringBuffer>& writer) {
     switch (node.Type()) {
         case YAML::NodeType::Map:
@@ -65,24 +101,19 @@ void write_json(const YAML::Node& node, rapidjson::Writer<rapidjson::StringBuffe
     const std::string& text = node.Scalar();
     // yaml-cpp tags plain scalars "?" and quoted ones "!"; only plain ones are typed.
     if (node.Tag() == "?") {
-        static const std::regex kNull("null|Null|NULL|~|");
-        static const std::regex kTrue("true|True|TRUE");
-        static const std::regex kFalse("false|False|FALSE");
-        static const std::regex kInteger("[-+]?[0-9]+");
-        static const std::regex kFloat("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
-        if (std::regex_match(text, kNull)) {
+        if (is_yaml_null(text)) {
             writer.Null();
             return;
         }
-        if (std::regex_match(text, kTrue)) {
+        if (text == "true" || text == "True" || text == "TRUE") {
             writer.Bool(true);
             return;
         }
-        if (std::regex_match(text, kFalse)) {
+        if (text == "false" || text == "False" || text == "FALSE") {
             writer.Bool(false);
             return;
         }
-        if (std::regex_match(text, kInteger)) {
+        if (is_yaml_integer(text)) {
             std::int64_t value = 0;
             const char* begin = text.data() + (text.front() == '+' ? 1 : 0);
             const auto parsed = std::from_chars(begin, text.data() + text.size(), value);
@@ -90,8 +121,9 @@ void write_json(const YAML::Node& node, rapidjson::Writer<rapidjson::StringBuffe
                 writer.Int64(value);
                 return;
             }
+            // Too large for 64 bits: still a number, kept as a double.
         }
-        if (std::regex_match(text, kFloat)) {
+        if (is_yaml_float(text)) {
             writer.Double(std::strtod(text.c_str(), nullptr));
             return;
         }

@@ -384,6 +384,30 @@ services:
     EXPECT_FALSE(schema.validate("1").ok());
 }
 
+TEST_F(Config, PlainScalarsInInlineSchemaAreTypedLikeYaml) {
+    const auto config = load(R"(name: demo
+services:
+  users:
+    config:
+      receives: [m]
+      schemas:
+        m:
+          type: object
+          properties:
+            ratio: {type: number, maximum: 1.5e0}
+            flag: {enum: [true, null, -2]}
+          additionalProperties: false
+)");
+    ASSERT_TRUE(config.ok()) << config.error().message;
+    const Schema& schema = config->services[0].schemas[0].schema;
+    EXPECT_TRUE(schema.validate(R"({"ratio": 1.5, "flag": true})").ok());
+    EXPECT_TRUE(schema.validate(R"({"flag": null})").ok());
+    EXPECT_TRUE(schema.validate(R"({"flag": -2})").ok());
+    EXPECT_FALSE(schema.validate(R"({"ratio": 1.6})").ok());
+    EXPECT_FALSE(schema.validate(R"({"flag": "true"})").ok());
+    EXPECT_FALSE(schema.validate(R"({"other": 1})").ok());
+}
+
 TEST_F(Config, SchemaFileIsResolvedRelativeToItsConfigFile) {
     write("users/schemas/create.json", R"({"type": "object", "required": ["name"]})");
     write("users/config.yml", "receives: [user.create]\nschemas:\n  user.create: schemas/create.json\n");
