@@ -70,7 +70,8 @@ TEST(MessageCodec, CommandRoundTrips) {
 
 TEST(MessageCodec, ReplyRoundTripsWithResponseTo) {
     const Message message = sample_reply();
-    const auto decoded = decode(encode_to_vector(message));
+    const auto buffer = encode_to_vector(message);
+    const auto decoded = decode(buffer);
     ASSERT_TRUE(decoded.ok()) << decoded.error().message;
     EXPECT_TRUE(decoded->is_reply());
     expect_same(*decoded, message);
@@ -80,7 +81,8 @@ TEST(MessageCodec, ReplyRoundTripsWithResponseTo) {
 TEST(MessageCodec, EmptyPayloadRoundTrips) {
     Message message = sample_command();
     message.payload.clear();
-    const auto decoded = decode(encode_to_vector(message));
+    const auto buffer = encode_to_vector(message);
+    const auto decoded = decode(buffer);
     ASSERT_TRUE(decoded.ok());
     EXPECT_TRUE(decoded->payload.empty());
 }
