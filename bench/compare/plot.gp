@@ -3,7 +3,8 @@
 if (!exists("dir")) dir = "bench/results"
 set terminal pngcairo size 1400,560 font "sans,11" noenhanced
 set output dir."/comparison.png"
-set multiplot layout 1,2 title "Transport comparison (two processes, pinned to separate CPUs; medians)"
+subtitle = system("cat '".dir."/plot_title.txt' 2>/dev/null")
+set multiplot layout 1,2 title "Transport comparison: two processes pinned to separate CPUs\n".subtitle
 
 set style data histograms
 set style histogram clustered gap 1

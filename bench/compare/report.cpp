@@ -235,6 +235,10 @@ void write_outputs(const std::filesystem::path& dir, const ReportContext& ctx,
            collect(runs, Workload::round_trip, ctx.rtt_payload, kZeroMq, get));
 
   std::ofstream(dir / "results.md") << render_markdown(ctx, runs);
+  // A plot travels alone; its subtitle says where and when it was measured.
+  std::ofstream(dir / "plot_title.txt")
+      << cpu_model() << ", " << ::sysconf(_SC_NPROCESSORS_ONLN) << " CPUs, " << now_utc()
+      << ", load " << ctx.load_at_start << ", medians of " << ctx.reps << " runs\n";
 
   // gnuplot tables: a missing figure is "?", which gnuplot skips.
   std::ofstream tp(dir / "throughput.dat");
