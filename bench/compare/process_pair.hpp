@@ -2,10 +2,13 @@
 // Runs the two sides of one measurement in two forked processes, each pinned to its own CPU,
 // released together by a start barrier, and watched by a deadline.
 
+#include <limits.h>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <type_traits>
 
 #include "transport.hpp"
 
@@ -34,6 +37,8 @@ struct SideReport {
   std::uint64_t samples = 0;
   double p50_ns = 0, p99_ns = 0, p999_ns = 0, min_ns = 0, max_ns = 0;
 };
+static_assert(std::is_trivially_copyable_v<SideReport>);
+static_assert(sizeof(SideReport) <= PIPE_BUF);
 
 // Opens its side, calls `start()` (which returns once both sides are open), runs, and fills
 // the report. Throwing is a failure of the run; the message lands in SideReport::error.
