@@ -178,7 +178,8 @@ PushStatus ReadyRing::push(MessageHandle handle, std::uint8_t deliveries, std::u
     // - EMPTY at our lap: free for this position; claim it.
     // - claimed at our lap (WRITING/FULL/READING/TOMBSTONE): another producer claimed it
     //   and has not moved the tail yet (or died); help the tail past and retry.
-    // - a later lap: our tail read is stale; retry.
+    // - a later lap: position was claimed and consumed already, the tail is stale (its
+    //   claimer died before moving it, or we read it late); help it past and retry.
     // - the previous lap, not yet consumed: the ring is full.
     // - anything else: the slot or the tail was overwritten; report corruption.
     if (ahead == 0 && state.kind == SlotKind::empty) {
@@ -202,13 +203,12 @@ PushStatus ReadyRing::push(MessageHandle handle, std::uint8_t deliveries, std::u
       wake_sleepers();
       return PushStatus::ok;
     }
-    if (ahead == 0 && state.kind <= SlotKind::tombstone) {
+    if (ahead >= 0 && state.kind <= SlotKind::tombstone) {
       std::uint64_t expected = position;
       header_->tail.compare_exchange_strong(expected, position + 1, std::memory_order_release,
                                             std::memory_order_relaxed);
       continue;
     }
-    if (ahead > 0) continue;
     if (ahead == -1 && state.kind != SlotKind::empty && state.kind <= SlotKind::tombstone) {
       return PushStatus::full;
     }
@@ -230,7 +230,7 @@ Taken ReadyRing::take(std::uint16_t lane, RecordLease&& record_lease) {
     // - EMPTY or WRITING at our lap: nothing published here yet; the ring is empty for us.
     // - READING at our lap, or EMPTY at the next lap: another consumer has it; help head.
     // - TOMBSTONE at our lap: a dead producer's claim; release the slot, help head.
-    // - a later lap otherwise: our head read is stale; retry.
+    // - a later lap otherwise: position was consumed already and the head is stale; help.
     // - anything else: corruption.
     if (ahead == 0 && state.kind == SlotKind::full) {
       const std::uint64_t handle_word = slot.handle.load(std::memory_order_relaxed);
@@ -260,13 +260,12 @@ Taken ReadyRing::take(std::uint16_t lane, RecordLease&& record_lease) {
                                          std::memory_order_release, std::memory_order_relaxed);
     }
     if ((ahead == 0 && (state.kind == SlotKind::reading || state.kind == SlotKind::tombstone)) ||
-        (ahead == 1 && state.kind == SlotKind::empty)) {
+        (ahead > 0 && state.kind <= SlotKind::tombstone)) {
       std::uint64_t expected = position;
       header_->head.compare_exchange_strong(expected, position + 1, std::memory_order_release,
                                             std::memory_order_relaxed);
       continue;
     }
-    if (ahead > 0 && state.kind <= SlotKind::tombstone) continue;
     return {TakeStatus::corrupted, {}, 0, position};
   }
 }

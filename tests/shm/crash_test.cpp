@@ -1,0 +1,118 @@
+// A process dies at every step of every shm protocol; recovery must leave no message
+// lost, no duplicate unflagged, no chunk or lease leaked, and traffic flowing.
+// Two variants of each case: in-process "abandon" (the operation is cut short by an
+// exception at the fault point, leaving shared state exactly as a death would: fast and
+// deterministic) and a real child process killed with SIGKILL at the same point.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "crash_workload.hpp"
+
+namespace exobus::shm {
+namespace {
+
+using namespace testing;
+
+struct CrashCase {
+  FaultPoint point;
+  std::uint32_t hits;
+};
+
+std::string case_name(const ::testing::TestParamInfo<CrashCase>& info) {
+  return std::string(to_string(info.param.point)) + "_hit" + std::to_string(info.param.hits);
+}
+
+std::vector<CrashCase> all_cases() {
+  std::vector<CrashCase> cases;
+  for (const FaultPoint point : kVictimFaultPoints) {
+    for (const std::uint32_t hits : {1u, 2u, 5u, 7u}) cases.push_back({point, hits});
+  }
+  return cases;
+}
+
+void recover_victim(DataPlane& plane) {
+  LaneCursor daemon{plane.lane_of(0, 0)};
+  const RecoveryReport report = plane.recover_instance(kVictim, daemon);
+  EXPECT_EQ(report.pending, 0u);
+}
+
+class AbandonedAtFaultPoint : public ::testing::TestWithParam<CrashCase> {};
+
+TEST_P(AbandonedAtFaultPoint, RecoveryLosesNothingAndLeaksNothing) {
+  TestBus bus(crash_spec(), "abandon");
+  DataPlane& plane = bus.plane();
+  const auto preloaded = preload(plane, 20);
+  SharedJournal journal;
+  arm_fault(GetParam().point, GetParam().hits, FaultAction::throw_exception);
+  bool fired = false;
+  try {
+    victim_workload(plane, *journal, 40);
+  } catch (const FaultInjected& fault) {
+    fired = true;
+    EXPECT_EQ(fault.point, GetParam().point);
+  }
+  disarm_fault();
+  EXPECT_TRUE(fired) << "the workload never reached " << to_string(GetParam().point);
+  recover_victim(plane);
+  drain_and_check(plane, *journal, preloaded);
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryStep, AbandonedAtFaultPoint, ::testing::ValuesIn(all_cases()), case_name);
+
+class KilledAtFaultPoint : public ::testing::TestWithParam<CrashCase> {};
+
+// The child maps the segment itself, as a separate service process would.
+TEST_P(KilledAtFaultPoint, RecoveryLosesNothingAndLeaksNothing) {
+  TestBus bus(crash_spec(), "kill");
+  DataPlane& plane = bus.plane();
+  const auto preloaded = preload(plane, 20);
+  SharedJournal journal;
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    SegmentResult opened = Segment::open(bus.name());
+    if (!opened) ::_exit(3);
+    DataPlane child_plane(*opened.segment);
+    arm_fault(GetParam().point, GetParam().hits, FaultAction::kill_process);
+    victim_workload(child_plane, *journal, 40);
+    ::_exit(0);  // never reached when the fault fires
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+      << "the child was not killed at " << to_string(GetParam().point) << " (status " << status << ")";
+  recover_victim(plane);
+  drain_and_check(plane, *journal, preloaded);
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryStep, KilledAtFaultPoint, ::testing::ValuesIn(all_cases()), case_name);
+
+// The recoverer itself dies (the daemon killed mid-recovery); the next recovery finishes.
+class RecoveryAbandoned : public ::testing::TestWithParam<std::uint32_t> {};
+
+TEST_P(RecoveryAbandoned, SecondRecoveryFinishesTheJob) {
+  TestBus bus(crash_spec(), "recovery");
+  DataPlane& plane = bus.plane();
+  const auto preloaded = preload(plane, 20);
+  SharedJournal journal;
+  arm_fault(FaultPoint::take_leased, 9, FaultAction::throw_exception);
+  EXPECT_THROW(victim_workload(plane, *journal, 40), FaultInjected);
+  arm_fault(FaultPoint::recovery_step, GetParam(), FaultAction::throw_exception);
+  LaneCursor first_daemon{plane.lane_of(0, 0)};
+  try {
+    plane.recover_instance(kVictim, first_daemon);
+  } catch (const FaultInjected&) {
+  }
+  disarm_fault();
+  // The restarted daemon recovers its own dead incarnation, then the victim again.
+  LaneCursor second_daemon{plane.lane_of(0, 1)};
+  plane.recover_instance(0, second_daemon);
+  recover_victim(plane);
+  drain_and_check(plane, *journal, preloaded);
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryStep, RecoveryAbandoned, ::testing::Values(1u, 2u, 3u));
+
+}  // namespace
+}  // namespace exobus::shm
