@@ -59,7 +59,9 @@ int main(int argc, char** argv) {
     if (app.count("--warmup") == 0) warmup = 200;
     if (app.count("--timeout") == 0) timeout = 20;
   }
-  for (std::size_t p : payloads)
+  std::vector<std::size_t> all_sizes = payloads;
+  all_sizes.push_back(rtt_payload);
+  for (std::size_t p : all_sizes)
     if (p < kMinPayload) {
       std::cerr << "payload " << p << " is below the minimum of " << kMinPayload << " bytes\n";
       return 2;
