@@ -446,6 +446,32 @@ TEST(ControlServer, StoppedServerRemovesItsSocketAndReleasesTheBus) {
   EXPECT_TRUE(ControlServer::open(options_for(dir, "cleanup"), ServerCallbacks{}).ok());
 }
 
+std::size_t open_descriptors() {
+  std::size_t count = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) ++count;
+  return count;
+}
+
+TEST(ControlServer, ServerAndClientsLeaveNoDescriptorsBehind) {
+  TempRuntimeDir dir;
+  const std::size_t before = open_descriptors();
+  {
+    auto recorder = std::make_shared<Recorder>();
+    ServerThread server(open_server(options_for(dir, "no-leaks"), recording_callbacks(recorder)));
+    for (int i = 0; i < 20; ++i) {
+      {
+        Result<InstanceRegistration> registration = register_instance(dir.paths("no-leaks"), register_request());
+        ASSERT_TRUE(registration.ok()) << registration.error().message;
+      }
+      ASSERT_TRUE(recorder->wait_for_gone(::getpid(), 5s, i + 1));
+      ASSERT_TRUE(request_status(dir.paths("no-leaks")).ok());
+      ASSERT_FALSE(run_command(dir.paths("no-leaks"), "nope", JsonText()).ok());
+    }
+    UniqueFd idle = connect_raw(dir.paths("no-leaks"));  // still open when the server stops
+  }
+  EXPECT_EQ(open_descriptors(), before);
+}
+
 TEST(ControlServer, TickCallbackRunsEveryPeriod) {
   TempRuntimeDir dir;
   auto recorder = std::make_shared<Recorder>();

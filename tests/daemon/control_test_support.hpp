@@ -193,10 +193,10 @@ class Recorder {
     return count_gone_locked(pid);
   }
 
-  // Wait up to `timeout` for an on_instance_gone of `pid`, or for `count` ticks.
-  bool wait_for_gone(pid_t pid, std::chrono::milliseconds timeout = 5s) {
+  // Wait up to `timeout` for `count` on_instance_gone of `pid`, or for `count` ticks.
+  bool wait_for_gone(pid_t pid, std::chrono::milliseconds timeout = 5s, int count = 1) {
     std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, timeout, [&] { return count_gone_locked(pid) > 0; });
+    return changed_.wait_for(lock, timeout, [&] { return count_gone_locked(pid) >= count; });
   }
   bool wait_for_ticks(int count, std::chrono::milliseconds timeout = 5s) {
     std::unique_lock lock(mutex_);
