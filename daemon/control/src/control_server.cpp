@@ -402,7 +402,7 @@ class ControlServer::Loop {
 
 Result<ControlServer> ControlServer::open(ServerOptions options, ServerCallbacks callbacks) {
   if (options.tick_period.count() <= 0) return ControlError{Code::refused, "tick period must be positive"};
-  if ((options.socket_mode & ~mode_t{0777}) != 0 || (options.socket_mode & S_IRWXU) < (S_IRUSR | S_IWUSR)) {
+  if ((options.socket_mode & ~mode_t{0777}) != 0 || (options.socket_mode & (S_IRUSR | S_IWUSR)) != (S_IRUSR | S_IWUSR)) {
     return ControlError{Code::refused, "control socket mode must be within 0777 and give the owner rw"};
   }
   Result<RuntimeDir> dir = options.runtime_dir.empty() ? runtime_dir_from_environment()
