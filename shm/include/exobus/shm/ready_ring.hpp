@@ -228,6 +228,8 @@ Taken ReadyRing::take(std::uint16_t lane, RecordLease&& record_lease) {
     // Case analysis of the slot at the head:
     // - FULL at our lap: claim it, lease it, release it.
     // - EMPTY or WRITING at our lap: nothing published here yet; the ring is empty for us.
+    // - READING at the previous lap: a slow consumer still finishes the message a lap ago
+    //   while the others went round the ring; our position is not even produced: empty.
     // - READING at our lap, or EMPTY at the next lap: another consumer has it; help head.
     // - TOMBSTONE at our lap: a dead producer's claim; release the slot, help head.
     // - a later lap otherwise: position was consumed already and the head is stale; help.
@@ -252,7 +254,8 @@ Taken ReadyRing::take(std::uint16_t lane, RecordLease&& record_lease) {
                                             std::memory_order_relaxed);
       return {TakeStatus::ok, handle, state.deliveries, position};
     }
-    if (ahead == 0 && (state.kind == SlotKind::empty || state.kind == SlotKind::writing)) {
+    if ((ahead == 0 && (state.kind == SlotKind::empty || state.kind == SlotKind::writing)) ||
+        (ahead == -1 && state.kind == SlotKind::reading)) {
       return {TakeStatus::empty, {}, 0, position};
     }
     if (ahead == 0 && state.kind == SlotKind::tombstone) {
