@@ -139,7 +139,7 @@ TakeOutcome DataPlane::take(LaneCursor& cursor, std::uint16_t ring_index, std::u
     const LeaseState active{now_ms + descriptor.lease_ms, 0, LeaseKind::active, free_state.generation};
     std::uint64_t active_word = 0;
     const Taken taken = ring.take(cursor.lane, [&](MessageHandle handle, std::uint8_t deliveries) {
-      entry->handle.store(handle.word(), std::memory_order_relaxed);
+      entry->handle.store(handle.word(), std::memory_order_release);  // see ack()
       entry->ring.store(ring_index, std::memory_order_relaxed);
       LeaseState leased = active;
       leased.deliveries = deliveries;
@@ -180,10 +180,11 @@ LeaseStatus DataPlane::ack(const LeaseToken& lease) {
   if (state.kind != LeaseKind::active || state.generation != lease.generation) {
     return LeaseStatus::late;
   }
-  const MessageHandle handle = MessageHandle::from_word(entry->handle.load(std::memory_order_relaxed));
-  // Seqlock-style re-check: the handle read belongs to this lease only if the state was
-  // still ACTIVE with our generation after reading it.
-  std::atomic_thread_fence(std::memory_order_acquire);
+  // Seqlock-style re-check: the handle read belongs to this lease only if the state is
+  // still ACTIVE with our generation after reading it. The acquire pairs with the taker's
+  // release store of a newer handle, which it made after seeing the entry FREE: reading
+  // that newer handle guarantees the re-check sees the generation change.
+  const MessageHandle handle = MessageHandle::from_word(entry->handle.load(std::memory_order_acquire));
   word = entry->state.load(std::memory_order_relaxed);
   state = LeaseState::decode(word);
   if (state.kind != LeaseKind::active || state.generation != lease.generation) {

@@ -15,26 +15,25 @@ void ReadyRing::initialise(RingHeader* header, RingSlot* slots, std::uint32_t ca
 }
 
 void ReadyRing::wake_sleepers() {
-  // Dekker pairing with wait(): we stored FULL, then read sleepers; a sleeper stored
-  // sleepers, then reads the slot. The fences guarantee at least one sees the other.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (header_->sleepers.load(std::memory_order_relaxed) == 0) return;  // the busy path
+  // Dekker pairing with wait(): we stored FULL (seq_cst), then read sleepers; a sleeper
+  // increments sleepers, then reads the slot, both seq_cst. In the single total order of
+  // seq_cst operations at least one of us sees the other: no sleeper is left behind.
+  if (header_->sleepers.load(std::memory_order_seq_cst) == 0) return;  // the busy path
   header_->signal.fetch_add(1, std::memory_order_release);
   futex_wake_all(header_->signal);
 }
 
 void ReadyRing::wait(std::chrono::nanoseconds timeout) {
-  header_->sleepers.fetch_add(1, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  const std::uint32_t signal = header_->signal.load(std::memory_order_acquire);
+  header_->sleepers.fetch_add(1, std::memory_order_seq_cst);
+  const std::uint32_t signal = header_->signal.load(std::memory_order_seq_cst);
   if (looks_empty()) futex_wait(header_->signal, signal, timeout);
   header_->sleepers.fetch_sub(1, std::memory_order_relaxed);
 }
 
 bool ReadyRing::looks_empty() const {
-  const std::uint64_t position = header_->head.load(std::memory_order_acquire);
+  const std::uint64_t position = header_->head.load(std::memory_order_seq_cst);
   const SlotState state =
-      SlotState::decode(slot_at(position).state.load(std::memory_order_acquire));
+      SlotState::decode(slot_at(position).state.load(std::memory_order_seq_cst));
   return state.lap == lap_of(position) &&
          (state.kind == SlotKind::empty || state.kind == SlotKind::writing);
 }

@@ -197,9 +197,11 @@ PushStatus ReadyRing::push(MessageHandle handle, std::uint8_t deliveries, std::u
       fault_point(FaultPoint::push_recorded);
       slot.handle.store(handle.word(), std::memory_order_relaxed);
       // Release pairs with the consumer's acquire of FULL: the handle (and, through the
-      // chunk's own release, the payload) is visible before the slot is.
+      // chunk's own release, the payload) is visible before the slot is. seq_cst besides:
+      // this store and wake_sleepers()' load of sleepers are one side of the Dekker pair
+      // with wait() (a plain x86 store would let the load pass it).
       slot.state.store(SlotState{0, deliveries, SlotKind::full, lap}.encode(),
-                       std::memory_order_release);
+                       std::memory_order_seq_cst);
       wake_sleepers();
       return PushStatus::ok;
     }
