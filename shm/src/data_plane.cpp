@@ -228,25 +228,30 @@ LeaseStatus DataPlane::renew(const LeaseToken& lease, std::uint32_t now_ms) {
 }
 
 LeaseStatus DataPlane::release(const LeaseToken& lease, LaneCursor& cursor) {
-  LeaseEntry* entry = lease_entry(lease);
-  if (entry == nullptr) return LeaseStatus::late;
-  const std::uint64_t word = entry->state.load(std::memory_order_acquire);
-  const LeaseState state = LeaseState::decode(word);
-  if (state.kind != LeaseKind::active || state.generation != lease.generation) return LeaseStatus::late;
-  return reclaim(*entry, word, Requeue::to_ring, cursor, nullptr);
+  return reclaim_leased(lease, Requeue::to_ring, cursor, kNoRing);
 }
 
 LeaseStatus DataPlane::reject(const LeaseToken& lease, LaneCursor& cursor) {
+  return reclaim_leased(lease, Requeue::to_dead_letters, cursor, kNoRing);
+}
+
+LeaseStatus DataPlane::move(const LeaseToken& lease, std::uint16_t ring, LaneCursor& cursor) {
+  if (ring >= ring_count()) return LeaseStatus::late;
+  return reclaim_leased(lease, Requeue::to_other_ring, cursor, ring);
+}
+
+LeaseStatus DataPlane::reclaim_leased(const LeaseToken& lease, Requeue where, LaneCursor& cursor,
+                                      std::uint16_t other_ring) {
   LeaseEntry* entry = lease_entry(lease);
   if (entry == nullptr) return LeaseStatus::late;
   const std::uint64_t word = entry->state.load(std::memory_order_acquire);
   const LeaseState state = LeaseState::decode(word);
   if (state.kind != LeaseKind::active || state.generation != lease.generation) return LeaseStatus::late;
-  return reclaim(*entry, word, Requeue::to_dead_letters, cursor, nullptr);
+  return reclaim(*entry, word, where, cursor, nullptr, other_ring);
 }
 
 LeaseStatus DataPlane::reclaim(LeaseEntry& entry, std::uint64_t word, Requeue where,
-                               LaneCursor& cursor, RecoveryReport* report) {
+                               LaneCursor& cursor, RecoveryReport* report, std::uint16_t other_ring) {
   LeaseState state = LeaseState::decode(word);
   if (state.kind == LeaseKind::active) {
     LeaseState marked = state;
@@ -264,10 +269,13 @@ LeaseStatus DataPlane::reclaim(LeaseEntry& entry, std::uint64_t word, Requeue wh
   const MessageHandle handle = MessageHandle::from_word(entry.handle.load(std::memory_order_relaxed));
   const std::uint32_t ring = entry.ring.load(std::memory_order_relaxed);
   if (ring < ring_count() && pool_.still_pending(handle)) {
-    const std::uint8_t deliveries = one_more(state.deliveries);
+    const bool moved = where == Requeue::to_other_ring;
+    const std::uint8_t deliveries = moved ? 0 : one_more(state.deliveries);
     const RingDescriptor& descriptor = segment_.ring_descriptor(ring);
-    const bool dead = where == Requeue::to_dead_letters || deliveries >= descriptor.delivery_limit;
-    const std::uint16_t target = dead ? descriptor.dead_letter_ring : static_cast<std::uint16_t>(ring);
+    const bool dead = !moved && (where == Requeue::to_dead_letters || deliveries >= descriptor.delivery_limit);
+    const std::uint16_t target = moved  ? other_ring
+                                 : dead ? descriptor.dead_letter_ring
+                                        : static_cast<std::uint16_t>(ring);
     if (target == kNoRing) {
       pool_.release_target(handle);  // no dead-letter queue configured: counted, dropped
     } else if (segment_.ring(target).push(handle, deliveries, cursor.lane,

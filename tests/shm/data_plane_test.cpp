@@ -182,6 +182,24 @@ TEST_F(DataPlaneTest, RejectSendsStraightToDeadLetters) {
   EXPECT_EQ(p.ring(1).depth(), 1u);
 }
 
+TEST_F(DataPlaneTest, MovedDeadLetterIsAFreshDeliveryOnItsNewRing) {
+  LayoutSpec spec = small_spec(64, 2);
+  spec.rings[0].dead_letter_ring = 1;
+  TestBus dl(spec);
+  DataPlane& p = dl.plane();
+  LaneCursor lane{p.lane_of(1, 0)};
+  p.send(lane, bytes_of("retry me"), kOneTarget);
+  p.reject(p.take(lane, 0, 0).delivery.lease, lane);
+  const TakeOutcome dead = p.take(lane, 1, 0);
+  ASSERT_EQ(p.move(dead.delivery.lease, 0, lane), LeaseStatus::ok);
+  const TakeOutcome again = p.take(lane, 0, 0);
+  ASSERT_EQ(again.status, TakeOutcomeStatus::ok);
+  EXPECT_EQ(text_of(again.delivery.payload), "retry me");
+  EXPECT_EQ(again.delivery.deliveries, 0);
+  EXPECT_EQ(p.ack(again.delivery.lease), LeaseStatus::ok);
+  EXPECT_EQ(p.audit().pool.published, 0u);
+}
+
 TEST_F(DataPlaneTest, ExpiredLeaseIsRequeuedAndLateAckIsHarmless) {
   plane.send(sender, bytes_of("slow"), kOneTarget);
   const Delivery slow = take_one(receiver, kRing, 100);  // deadline 100 + 1000

@@ -67,7 +67,7 @@ enum class InstanceState : std::uint32_t { free = 0, active = 1, recovering = 2 
 
 //  InstanceSlot (128 bytes, two cache lines: the daemon's and the instance's)
 //  line 0 (daemon): state, pid, start time (with the pid, a unique process identity),
-//                   home ring (its service type's ring), inbox ring
+//                   home ring (its service type's ring), inbox ring, nonce hash
 //  line 1 (the instance itself): heartbeat (ms, monotonic), message counters
 struct alignas(64) InstanceSlot {
   std::atomic<std::uint32_t> state;
@@ -75,6 +75,7 @@ struct alignas(64) InstanceSlot {
   std::atomic<std::uint64_t> start_time;
   std::atomic<std::uint16_t> home_ring;
   std::atomic<std::uint16_t> inbox_ring;
+  std::atomic<std::uint64_t> nonce_hash;  // the instance's registration nonce, for resuming
   alignas(64) std::atomic<std::uint64_t> heartbeat_ms;
   std::atomic<std::uint64_t> sent;
   std::atomic<std::uint64_t> delivered;
@@ -93,6 +94,9 @@ struct SegmentHeader {
   std::uint32_t leases_per_lane;
   std::uint64_t total_size;
   std::uint64_t bus_generation;  // random per creation: tells a new bus from an old one
+  // Bumped by the daemon after each configuration reload; clients reload their routing
+  // when it changes (one relaxed load per send).
+  std::atomic<std::uint64_t> routing_generation;
   std::uint64_t rings_offset;
   std::uint64_t instances_offset;
   std::uint64_t lanes_offset;

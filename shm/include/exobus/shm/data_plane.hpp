@@ -92,6 +92,8 @@ class DataPlane {
   // Requeue now (deliveries + 1), or dead-letter; the copy is pushed on `cursor`'s lane.
   LeaseStatus release(const LeaseToken& lease, LaneCursor& cursor);
   LeaseStatus reject(const LeaseToken& lease, LaneCursor& cursor);
+  // Move a leased message to another ring as a fresh delivery (dead letters requeued).
+  LeaseStatus move(const LeaseToken& lease, std::uint16_t ring, LaneCursor& cursor);
   bool still_pending(MessageHandle handle) const { return pool_.still_pending(handle); }
 
   // --- recovery, run by the daemon on its own lane ---
@@ -104,12 +106,14 @@ class DataPlane {
   static std::uint32_t now_ms();
 
  private:
-  enum class Requeue : std::uint8_t { to_ring, to_dead_letters };
+  enum class Requeue : std::uint8_t { to_ring, to_dead_letters, to_other_ring };
   LeaseEntry* lease_entry(const LeaseToken& lease) const;
   // Move a lease's message back to its ring (or the dead letters); entry must be ACTIVE or
   // RECLAIMING with `word` as its current state.
   LeaseStatus reclaim(LeaseEntry& entry, std::uint64_t word, Requeue where, LaneCursor& cursor,
-                      RecoveryReport* report);
+                      RecoveryReport* report, std::uint16_t other_ring = kNoRing);
+  LeaseStatus reclaim_leased(const LeaseToken& lease, Requeue where, LaneCursor& cursor,
+                             std::uint16_t other_ring);
   bool lease_holds(std::uint16_t lane, MessageHandle handle) const;
 
   const Segment& segment_;
