@@ -207,8 +207,15 @@ PushStatus ReadyRing::push(MessageHandle handle, std::uint8_t deliveries, std::u
     }
     if (ahead >= 0 && state.kind <= SlotKind::tombstone) {
       std::uint64_t expected = position;
-      header_->tail.compare_exchange_strong(expected, position + 1, std::memory_order_release,
-                                            std::memory_order_relaxed);
+      // A slot two or more laps ahead of a tail we then moved ourselves cannot happen: it
+      // needs a claim at position + capacity, made by a producer that read tail there, and
+      // the tail only grows. Only an overwritten tail or slot gets here; helping it forward
+      // one position at a time would take up to 2^31 laps, so refuse instead.
+      if (header_->tail.compare_exchange_strong(expected, position + 1, std::memory_order_release,
+                                                std::memory_order_relaxed) &&
+          ahead >= 2) {
+        return PushStatus::corrupted;
+      }
       continue;
     }
     if (ahead == -1 && state.kind != SlotKind::empty && state.kind <= SlotKind::tombstone) {
@@ -267,8 +274,14 @@ Taken ReadyRing::take(std::uint16_t lane, RecordLease&& record_lease) {
     if ((ahead == 0 && (state.kind == SlotKind::reading || state.kind == SlotKind::tombstone)) ||
         (ahead > 0 && state.kind <= SlotKind::tombstone)) {
       std::uint64_t expected = position;
-      header_->head.compare_exchange_strong(expected, position + 1, std::memory_order_release,
-                                            std::memory_order_relaxed);
+      // As in push(): two laps ahead of a head we moved ourselves needs a consumer that read
+      // head at position + capacity, impossible as the head only grows. Refuse an
+      // overwritten head or slot rather than walk it forward up to 2^31 laps.
+      if (header_->head.compare_exchange_strong(expected, position + 1, std::memory_order_release,
+                                                std::memory_order_relaxed) &&
+          ahead >= 2) {
+        return {TakeStatus::corrupted, {}, 0, position};
+      }
       continue;
     }
     return {TakeStatus::corrupted, {}, 0, position};
