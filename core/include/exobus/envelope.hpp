@@ -1,0 +1,41 @@
+#pragma once
+// What a chunk holds: an 8-byte envelope for the bus itself, then the encoded message.
+//
+//  Envelope (8 bytes, little-endian, written once by the sender before it publishes)
+//  0       2       4               8
+//  +-------+-------+---------------+-------------------------
+//  |reply  |sender |  reserved (0) |  message (message_codec.hpp)
+//  |ring   |inst.  |               |
+//  +-------+-------+---------------+-------------------------
+//  reply ring:      the sending instance's reply inbox: replies to this command go there.
+//  sender instance: the sending instance's slot, for status and diagnostics.
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "exobus/error.hpp"
+#include "exobus/message_codec.hpp"
+
+namespace exobus {
+
+struct Envelope {
+  std::uint16_t reply_ring = 0;
+  std::uint16_t sender_instance = 0;
+};
+inline constexpr std::size_t kEnvelopeBytes = 8;
+
+struct EnvelopedMessage {
+  Envelope envelope;
+  MessageView message;
+};
+
+// Bytes a chunk needs for this message.
+inline std::size_t enveloped_size(const Message& message) { return kEnvelopeBytes + encoded_size(message); }
+Result<std::size_t> encode_enveloped(const Envelope& envelope, const Message& message, std::span<std::byte> out);
+// Treats the bytes as hostile, like decode().
+Result<EnvelopedMessage> decode_enveloped(std::span<const std::byte> bytes);
+
+// The shared-memory object holding a bus's data segment.
+std::string data_segment_name(std::string_view bus);
+
+}  // namespace exobus

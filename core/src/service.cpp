@@ -1,0 +1,569 @@
+#include "exobus/service.hpp"
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <concurrentqueue/blockingconcurrentqueue.h>
+#include <mutex>
+#include <rapidjson/document.h>
+#include <thread>
+#include <unordered_map>
+
+#include "exobus/config.hpp"
+#include "exobus/control/control_client.hpp"
+#include "exobus/envelope.hpp"
+#include "exobus/payload.hpp"
+#include "exobus/shm/data_plane.hpp"
+
+namespace exobus {
+
+namespace {
+
+constexpr std::uint16_t kHomeLane = 0;    // takes from the service type's queue
+constexpr std::uint16_t kInboxLane = 1;   // takes replies from the instance's inbox
+constexpr std::uint16_t kFirstSendLane = 2;
+
+std::string from_environment(const std::string& given, const char* variable) {
+  if (!given.empty()) return given;
+  const char* value = std::getenv(variable);
+  return value == nullptr ? std::string() : std::string(value);
+}
+
+Error control_error(const control::ControlError& error) {
+  switch (error.code) {
+    case control::ControlError::Code::daemon_not_running: return {ErrorCode::daemon_not_running, error.message};
+    case control::ControlError::Code::permission_denied: return {ErrorCode::permission_denied, error.message};
+    case control::ControlError::Code::version_mismatch: return {ErrorCode::version_mismatch, error.message};
+    default: return {ErrorCode::closed, error.message};
+  }
+}
+
+// The routing a sender needs, for one configuration generation. Reloads are rare, so old
+// states are kept (never freed while the service lives) and the current one is swapped
+// in with one atomic pointer: senders never lock.
+struct RoutingState {
+  ApplicationConfig config;
+  ServiceTypeIndex type = 0;
+  std::vector<std::uint16_t> ring_of_type;  // by the config's type index
+  std::uint64_t generation = 0;
+};
+
+// Whose message is being handled on this thread: sends made while handling it carry its
+// requestId.
+thread_local const Received* current_message = nullptr;
+
+}  // namespace
+
+class ServiceCore {
+ public:
+  ServiceOptions options;
+  control::RuntimePaths paths;
+  control::RegisterRequest registration_request;
+  std::optional<control::InstanceRegistration> registration;
+  std::unique_ptr<shm::Segment> segment;
+  std::unique_ptr<shm::DataPlane> plane;
+  std::uint32_t instance = 0;
+  std::uint16_t home_ring = 0, inbox_ring = 0;
+  std::string type_name;
+
+  std::mutex routing_mutex;  // reloads only
+  std::vector<std::unique_ptr<RoutingState>> routing_history;
+  std::atomic<const RoutingState*> routing{nullptr};
+
+  std::unordered_map<std::string, Handler> handlers;
+  shm::LaneCursor home_cursor, inbox_cursor;
+  shm::LaneCursor send_cursors[shm::kMaxTargets];
+  std::atomic<std::uint32_t> free_send_lanes{0};
+
+  struct Pending {
+    ReplyHandler handler;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  std::mutex pending_mutex;
+  std::unordered_map<Uuid, Pending> pending;
+
+  std::atomic<bool> running{false};
+  std::vector<std::thread> threads;
+  moodycamel::BlockingConcurrentQueue<std::unique_ptr<Delivery>> work;
+
+  shm::InstanceSlot& slot() const { return segment->instance(instance); }
+
+  Result<void> load_routing(const control::JsonText& reply);
+  Result<void> refresh_routing();
+  Result<void> send(std::string_view name, std::string_view payload, const Received* replying_to,
+                    std::uint16_t reply_ring, std::optional<Pending> pending_reply, bool wait);
+  std::uint16_t acquire_send_lane();
+  void release_send_lane(std::uint16_t index) { free_send_lanes.fetch_or(1u << index, std::memory_order_release); }
+
+  void receive_loop(std::uint16_t ring, shm::LaneCursor& cursor, bool inbox);
+  void idle(shm::ReadyRing& ring, std::uint32_t& idle_rounds, bool inbox);
+  void handle_command(const shm::Delivery& delivery);
+  void handle_reply(const shm::Delivery& delivery);
+  void run_handler(Delivery& delivery);
+  void expire_pending_replies();
+  void watch_daemon();
+
+  Result<void> settle(Delivery& delivery, shm::LeaseStatus (ServiceCore::*how)(const shm::LeaseToken&));
+  shm::LeaseStatus ack(const shm::LeaseToken& lease) { return plane->ack(lease); }
+  shm::LeaseStatus release(const shm::LeaseToken& lease) { return with_lane([&](auto& c) { return plane->release(lease, c); }); }
+  shm::LeaseStatus reject(const shm::LeaseToken& lease) { return with_lane([&](auto& c) { return plane->reject(lease, c); }); }
+  shm::LeaseStatus renew(const shm::LeaseToken& lease) { return plane->renew(lease, shm::DataPlane::now_ms()); }
+  template <class Body>
+  shm::LeaseStatus with_lane(Body body) {
+    const std::uint16_t index = acquire_send_lane();
+    const shm::LeaseStatus status = body(send_cursors[index]);
+    release_send_lane(index);
+    return status;
+  }
+
+  static std::uint64_t pack(const shm::LeaseToken& lease) {
+    return std::uint64_t{lease.lane} << 48 | std::uint64_t{lease.entry} << 24 | lease.generation;
+  }
+  static shm::LeaseToken unpack(std::uint64_t word) {
+    return {static_cast<std::uint16_t>(word >> 48), static_cast<std::uint32_t>(word >> 24) & 0xffffff,
+            static_cast<std::uint32_t>(word) & 0xffffff};
+  }
+};
+
+Result<void> ServiceCore::load_routing(const control::JsonText& reply) {
+  const rapidjson::Document document = reply.document();
+  if (!document.IsObject() || !document.HasMember("config") || !document["config"].IsString() ||
+      !document.HasMember("type_rings") || !document["type_rings"].IsObject()) {
+    return Error{ErrorCode::version_mismatch, "the daemon's routing reply lacks config or type_rings; "
+                                              "run services and exobusd of the same release"};
+  }
+  Result<ApplicationConfig> config = load_application_config(document["config"].GetString());
+  if (!config) return config.error();
+  auto state = std::make_unique<RoutingState>();
+  state->config = std::move(config).value();
+  const std::optional<ServiceTypeIndex> type = state->config.find_service(type_name);
+  if (!type) return Error{ErrorCode::config_error, "service type '" + type_name + "' left the configuration"};
+  state->type = *type;
+  for (const ServiceTypeConfig& service : state->config.services) {
+    const auto ring = document["type_rings"].FindMember(service.name.c_str());
+    if (ring == document["type_rings"].MemberEnd() || !ring->value.IsUint()) {
+      return Error{ErrorCode::config_error, "the daemon has no queue for service type '" + service.name +
+                                                "' yet; send exobusd SIGHUP after editing the configuration"};
+    }
+    state->ring_of_type.push_back(static_cast<std::uint16_t>(ring->value.GetUint()));
+  }
+  state->generation = document.HasMember("routing_generation") ? document["routing_generation"].GetUint64() : 0;
+  std::lock_guard lock(routing_mutex);
+  routing.store(state.get(), std::memory_order_release);
+  routing_history.push_back(std::move(state));
+  return {};
+}
+
+Result<void> ServiceCore::refresh_routing() {
+  const std::uint64_t generation = segment->header().routing_generation.load(std::memory_order_acquire);
+  if (generation == routing.load(std::memory_order_acquire)->generation) return {};
+  control::Result<control::JsonText> reply = control::run_command(paths, "routing", control::JsonText());
+  if (!reply) return control_error(reply.error());
+  return load_routing(reply.value());
+}
+
+std::uint16_t ServiceCore::acquire_send_lane() {
+  for (;;) {
+    std::uint32_t lanes = free_send_lanes.load(std::memory_order_acquire);
+    while (lanes != 0) {
+      const std::uint32_t index = static_cast<std::uint32_t>(__builtin_ctz(lanes));
+      if (free_send_lanes.compare_exchange_weak(lanes, lanes & ~(1u << index), std::memory_order_acquire)) {
+        return static_cast<std::uint16_t>(index);
+      }
+    }
+    std::this_thread::yield();  // more sending threads than lanes: wait for one
+  }
+}
+
+Result<void> ServiceCore::send(std::string_view name, std::string_view payload, const Received* replying_to,
+                               std::uint16_t reply_ring, std::optional<Pending> pending_reply, bool wait) {
+  if (Result<void> refreshed = refresh_routing(); !refreshed) return refreshed;
+  const RoutingState& state = *routing.load(std::memory_order_acquire);
+  const bool is_reply = replying_to != nullptr;
+  Result<RoutingTable::Route> route = state.config.routing.route_send(state.type, name, is_reply);
+  if (!route) return route.error();
+  if (Result<void> valid = check_payload(payload); !valid) return valid.error();
+  for (const Schema& schema : state.config.routing.schemas(route.value().public_name)) {
+    if (Result<void> valid = schema.validate(payload); !valid) return valid.error();
+  }
+
+  Message message;
+  message.name = std::string(route.value().public_name);
+  message.payload = std::string(payload);
+  message.id = Uuid::generate();
+  const Received* context = replying_to != nullptr ? replying_to : current_message;
+  message.request_id = context != nullptr ? context->request_id : message.id;
+  if (is_reply) message.response_to = replying_to->id;
+  message.sender = type_name;
+  const std::size_t size = enveloped_size(message);
+  if (size > plane->largest_payload()) {
+    return Error{ErrorCode::payload_too_large,
+                 "message '" + message.name + "' needs " + std::to_string(size) + " bytes; the largest size class holds " +
+                     std::to_string(plane->largest_payload()) + "; raise bus.size-classes in the configuration"};
+  }
+  std::vector<std::uint16_t> rings;
+  if (is_reply) {
+    rings.push_back(reply_ring);
+  } else {
+    for (const ServiceTypeIndex receiver : route.value().receivers) rings.push_back(state.ring_of_type[receiver]);
+  }
+  if (pending_reply) {
+    std::lock_guard lock(pending_mutex);
+    pending.emplace(message.id, std::move(*pending_reply));
+  }
+
+  const auto deadline = std::chrono::steady_clock::now() + options.send_timeout;
+  const std::uint16_t lane = acquire_send_lane();
+  shm::LaneCursor& cursor = send_cursors[lane];
+  shm::SendResult sent{shm::SendStatus::pool_exhausted};
+  for (;;) {
+    const shm::Allocation allocation = plane->allocate(cursor, size);
+    if (allocation.status == shm::PoolStatus::ok) {
+      const Result<std::size_t> encoded =
+          encode_enveloped({inbox_ring, static_cast<std::uint16_t>(instance)}, message, allocation.buffer);
+      if (!encoded) {
+        plane->abandon(cursor, allocation.handle);
+        release_send_lane(lane);
+        return encoded.error();
+      }
+      sent = plane->publish(cursor, allocation.handle, static_cast<std::uint32_t>(encoded.value()), rings);
+    }
+    const bool retry = (allocation.status == shm::PoolStatus::exhausted || sent.status == shm::SendStatus::queue_full) &&
+                       wait && std::chrono::steady_clock::now() < deadline;
+    if (!retry) break;
+    std::this_thread::yield();
+  }
+  release_send_lane(lane);
+  if (sent.status == shm::SendStatus::ok) {
+    slot().sent.fetch_add(1, std::memory_order_relaxed);
+    return {};
+  }
+  if (pending_reply) {
+    std::lock_guard lock(pending_mutex);
+    pending.erase(message.id);
+  }
+  if (sent.status == shm::SendStatus::pool_exhausted) {
+    return Error{ErrorCode::queue_full, "no free message buffer of " + std::to_string(size) +
+                                            " bytes on the bus; raise the size class counts in the configuration or "
+                                            "let receivers catch up"};
+  }
+  if (sent.status == shm::SendStatus::queue_full) {
+    std::string target = is_reply ? "the requester's reply inbox" : "a receiving service type";
+    for (std::size_t t = 0; !is_reply && t < state.ring_of_type.size(); ++t) {
+      if (state.ring_of_type[t] == sent.failed_ring) target = "service type '" + state.config.services[t].name + "'";
+    }
+    return Error{ErrorCode::queue_full,
+                 "queue for " + target + " is full (" + std::to_string(plane->ring(sent.failed_ring).capacity()) +
+                     " messages); raise queue-capacity in the configuration or add instances" +
+                     (sent.delivered_targets > 0 ? " (" + std::to_string(sent.delivered_targets) +
+                                                       " other receiving types already have it)"
+                                                 : "")};
+  }
+  return Error{ErrorCode::corrupted, "the bus refused the message (status " +
+                                         std::to_string(static_cast<int>(sent.status)) + "); the segment may be damaged"};
+}
+
+void ServiceCore::receive_loop(std::uint16_t ring_index, shm::LaneCursor& cursor, bool inbox) {
+  shm::ReadyRing ring = plane->ring(ring_index);
+  std::uint32_t idle_rounds = 0;
+  while (running.load(std::memory_order_relaxed)) {
+    const shm::TakeOutcome taken = plane->take(cursor, ring_index, shm::DataPlane::now_ms());
+    if (taken.status == shm::TakeOutcomeStatus::ok) {
+      idle_rounds = 0;
+      inbox ? handle_reply(taken.delivery) : handle_command(taken.delivery);
+      continue;
+    }
+    if (taken.status == shm::TakeOutcomeStatus::no_free_lease) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));  // prefetch full: handlers catch up
+      continue;
+    }
+    idle(ring, idle_rounds, inbox);
+  }
+}
+
+void ServiceCore::idle(shm::ReadyRing& ring, std::uint32_t& idle_rounds, bool inbox) {
+  constexpr std::uint32_t kSpinRounds = 4000, kYieldRounds = 200;
+  ++idle_rounds;
+  if (inbox && idle_rounds % 64 == 1) {
+    slot().heartbeat_ms.store(shm::DataPlane::now_ms(), std::memory_order_relaxed);
+    expire_pending_replies();
+    watch_daemon();
+  }
+  if (options.wait_mode == WaitMode::busy_poll || (options.wait_mode == WaitMode::adaptive && idle_rounds < kSpinRounds)) {
+    __builtin_ia32_pause();
+  } else if (options.wait_mode == WaitMode::adaptive && idle_rounds < kSpinRounds + kYieldRounds) {
+    std::this_thread::yield();
+  } else {
+    // Inbox: wake at least every 10 ms while replies are awaited, for their timeouts.
+    bool awaiting = false;
+    if (inbox) {
+      std::lock_guard lock(pending_mutex);
+      awaiting = !pending.empty();
+    }
+    ring.wait(awaiting ? std::chrono::milliseconds(10) : std::chrono::milliseconds(200));
+    if (inbox) idle_rounds = kSpinRounds + kYieldRounds + 63;  // heartbeat on every wake
+  }
+}
+
+void ServiceCore::handle_command(const shm::Delivery& taken) {
+  const shm::LeaseToken lease = taken.lease;
+  const Result<EnvelopedMessage> decoded = decode_enveloped(taken.payload);
+  const RoutingState& state = *routing.load(std::memory_order_acquire);
+  const Handler* handler = nullptr;
+  Received received;
+  if (decoded) {
+    const MessageView& view = decoded.value().message;
+    received.name = std::string(state.config.routing.to_internal(state.type, view.name));
+    if (received.name.empty()) received.name = std::string(view.name);
+    const auto found = handlers.find(received.name);
+    if (found != handlers.end()) handler = &found->second;
+  }
+  if (handler == nullptr) {
+    // Undecodable, or no handler for it here: a poison message for this service type.
+    with_lane([&](auto& cursor) { return plane->reject(lease, cursor); });
+    return;
+  }
+  const MessageView& view = decoded.value().message;
+  received.version = view.version;
+  received.payload = std::string(view.payload);
+  received.id = view.id;
+  received.request_id = view.request_id;
+  received.response_to = view.response_to;
+  received.sender = std::string(view.sender);
+  received.deliveries = taken.deliveries;
+  slot().delivered.fetch_add(1, std::memory_order_relaxed);
+  if (taken.redelivered()) slot().redelivered.fetch_add(1, std::memory_order_relaxed);
+  auto delivery = std::unique_ptr<Delivery>(new Delivery(*this, pack(lease), decoded.value().envelope.reply_ring,
+                                                         std::move(received)));
+  if (options.handler_threads == 0) {
+    run_handler(*delivery);
+  } else {
+    work.enqueue(std::move(delivery));
+  }
+}
+
+void ServiceCore::run_handler(Delivery& delivery) {
+  const auto found = handlers.find(delivery.message().name);
+  current_message = &delivery.message();
+  try {
+    found->second(delivery);
+    if (!delivery.settled()) (void)delivery.ack();
+  } catch (...) {
+    if (!delivery.settled()) (void)delivery.release();
+  }
+  current_message = nullptr;
+}
+
+void ServiceCore::handle_reply(const shm::Delivery& taken) {
+  const Result<EnvelopedMessage> decoded = decode_enveloped(taken.payload);
+  if (decoded && decoded.value().message.response_to) {
+    const MessageView& view = decoded.value().message;
+    std::optional<ReplyHandler> handler;
+    {
+      std::lock_guard lock(pending_mutex);
+      const auto found = pending.find(*view.response_to);
+      if (found != pending.end()) handler = found->second.handler;
+    }
+    if (handler) {
+      const RoutingState& state = *routing.load(std::memory_order_acquire);
+      Reply reply;
+      reply.outcome = std::string(state.config.routing.to_internal(state.type, view.name));
+      if (reply.outcome.empty()) reply.outcome = std::string(view.name);
+      reply.payload = std::string(view.payload);
+      reply.message = {reply.outcome, view.version, reply.payload, view.id, view.request_id, view.response_to,
+                       std::string(view.sender), taken.deliveries};
+      if ((*handler)(reply) == ReplyControl::done) {
+        std::lock_guard lock(pending_mutex);
+        pending.erase(*view.response_to);
+      }
+    }
+  }
+  // A reply nobody waits for any more (timed out, or meant for this slot's previous
+  // instance) is acknowledged and dropped.
+  plane->ack(taken.lease);
+}
+
+void ServiceCore::expire_pending_replies() {
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<ReplyHandler> expired;
+  {
+    std::lock_guard lock(pending_mutex);
+    for (auto entry = pending.begin(); entry != pending.end();) {
+      if (entry->second.deadline > now) {
+        ++entry;
+        continue;
+      }
+      expired.push_back(std::move(entry->second.handler));
+      entry = pending.erase(entry);
+    }
+  }
+  for (const ReplyHandler& handler : expired) {
+    Reply reply;
+    reply.outcome = "timeout";
+    reply.timed_out = true;
+    handler(reply);
+  }
+}
+
+// The control connection's hang-up means the daemon died: reconnect to its successor
+// and resume the same instance slot. Messages keep flowing meanwhile.
+void ServiceCore::watch_daemon() {
+  if (registration) {
+    pollfd watched{registration->connection.fd(), POLLIN | POLLRDHUP, 0};
+    if (::poll(&watched, 1, 0) <= 0 || (watched.revents & (POLLHUP | POLLRDHUP | POLLERR)) == 0) return;
+    registration.reset();
+  }
+  control::Result<control::InstanceRegistration> again =
+      control::register_instance(paths, registration_request, std::chrono::milliseconds(200));
+  if (!again) return;  // not back yet: try on a later round
+  registration.emplace(std::move(again).value());
+}
+
+Result<void> ServiceCore::settle(Delivery& delivery, shm::LeaseStatus (ServiceCore::*how)(const shm::LeaseToken&)) {
+  if (delivery.settled_) {
+    return Error{ErrorCode::closed, "message '" + delivery.message().name + "' was already acked, released or rejected"};
+  }
+  delivery.settled_ = true;
+  const shm::LeaseStatus status = (this->*how)(unpack(delivery.lease_));
+  if (status == shm::LeaseStatus::late) {
+    return Error{ErrorCode::timeout, "the lease on message '" + delivery.message().name +
+                                         "' expired before it was settled; it was redelivered (raise ack-timeout-ms "
+                                         "or call renew() during long work)"};
+  }
+  if (how == &ServiceCore::ack) slot().acked.fetch_add(1, std::memory_order_relaxed);
+  return {};
+}
+
+Result<void> Delivery::reply(std::string_view outcome, std::string_view payload) {
+  if (message_.response_to) {
+    return Error{ErrorCode::not_declared, "'" + message_.name + "' is a reply; replies are not replied to"};
+  }
+  return core_->send(outcome, payload, &message_, reply_ring_, std::nullopt, true);
+}
+Result<void> Delivery::ack() { return core_->settle(*this, &ServiceCore::ack); }
+Result<void> Delivery::release() { return core_->settle(*this, &ServiceCore::release); }
+Result<void> Delivery::reject() { return core_->settle(*this, &ServiceCore::reject); }
+Result<void> Delivery::renew() {
+  if (settled_) return Error{ErrorCode::closed, "message '" + message_.name + "' is already settled"};
+  if (core_->renew(ServiceCore::unpack(lease_)) != shm::LeaseStatus::ok) {
+    return Error{ErrorCode::timeout, "the lease on message '" + message_.name + "' already expired"};
+  }
+  return {};
+}
+
+Result<std::unique_ptr<Service>> Service::connect(ServiceOptions options) {
+  auto core = std::make_unique<ServiceCore>();
+  options.bus = from_environment(options.bus, "EXOBUS_BUS");
+  options.service = from_environment(options.service, "EXOBUS_SERVICE");
+  if (options.bus.empty() || options.service.empty()) {
+    return Error{ErrorCode::config_error, "name the bus and the service type (ServiceOptions, or $EXOBUS_BUS and $EXOBUS_SERVICE)"};
+  }
+  control::Result<control::RuntimePaths> paths =
+      options.runtime_dir.empty() ? control::runtime_paths(options.bus)
+                                  : control::runtime_paths(options.bus, control::RuntimeDir{options.runtime_dir, false});
+  if (!paths) return control_error(paths.error());
+  core->paths = paths.value();
+  core->type_name = options.service;
+  core->registration_request = {options.service, ::getpid(), Uuid::generate().to_string()};
+  control::Result<control::InstanceRegistration> registered =
+      control::register_instance(core->paths, core->registration_request);
+  if (!registered) return control_error(registered.error());
+  const rapidjson::Document reply = registered.value().reply.document();
+  if (!reply.IsObject() || !reply.HasMember("instance") || !reply.HasMember("segment") ||
+      !reply.HasMember("home_ring") || !reply.HasMember("inbox_ring")) {
+    return Error{ErrorCode::version_mismatch, "the daemon's registration reply is incomplete; run services and exobusd of the same release"};
+  }
+  core->instance = reply["instance"].GetUint();
+  core->home_ring = static_cast<std::uint16_t>(reply["home_ring"].GetUint());
+  core->inbox_ring = static_cast<std::uint16_t>(reply["inbox_ring"].GetUint());
+  shm::SegmentResult segment = shm::Segment::open(reply["segment"].GetString());
+  if (!segment) {
+    const ErrorCode code = segment.error.code == shm::SegmentError::Code::permission_denied ? ErrorCode::permission_denied
+                           : segment.error.code == shm::SegmentError::Code::version_mismatch ? ErrorCode::version_mismatch
+                                                                                             : ErrorCode::segment_error;
+    return Error{code, segment.error.message};
+  }
+  core->segment = std::move(segment.segment);
+  core->plane = std::make_unique<shm::DataPlane>(*core->segment);
+  core->options = std::move(options);
+  if (Result<void> routing = core->load_routing(registered.value().reply); !routing) return routing.error();
+  core->registration.emplace(std::move(registered).value());
+
+  const std::uint32_t lanes = core->segment->layout().lanes_per_instance;
+  core->home_cursor = {core->plane->lane_of(core->instance, kHomeLane)};
+  core->inbox_cursor = {core->plane->lane_of(core->instance, kInboxLane)};
+  for (std::uint32_t k = kFirstSendLane; k < lanes && k - kFirstSendLane < shm::kMaxTargets; ++k) {
+    core->send_cursors[k - kFirstSendLane] = {core->plane->lane_of(core->instance, k)};
+    core->free_send_lanes.fetch_or(1u << (k - kFirstSendLane));
+  }
+  // The reply inbox runs from the start: requests can be made before start().
+  core->running.store(true);
+  ServiceCore* raw = core.get();
+  core->threads.emplace_back([raw] { raw->receive_loop(raw->inbox_ring, raw->inbox_cursor, true); });
+  return std::unique_ptr<Service>(new Service(std::move(core)));
+}
+
+Service::~Service() { stop(); }
+
+void Service::on(std::string name, Handler handler) { core_->handlers[std::move(name)] = std::move(handler); }
+
+Result<void> Service::start() {
+  ServiceCore* core = core_.get();
+  if (core->handlers.empty()) return {};
+  for (unsigned t = 0; t < core->options.handler_threads; ++t) {
+    core->threads.emplace_back([core] {
+      std::unique_ptr<Delivery> delivery;
+      while (core->running.load(std::memory_order_relaxed)) {
+        if (core->work.wait_dequeue_timed(delivery, std::chrono::milliseconds(100))) core->run_handler(*delivery);
+      }
+    });
+  }
+  core->threads.emplace_back([core] { core->receive_loop(core->home_ring, core->home_cursor, false); });
+  return {};
+}
+
+void Service::stop() {
+  if (!core_->running.exchange(false)) return;
+  for (std::thread& thread : core_->threads) thread.join();
+  core_->threads.clear();
+  std::unique_ptr<Delivery> left;
+  while (core_->work.try_dequeue(left)) (void)left->release();
+  core_->registration.reset();  // the daemon sees the hang-up and recovers what is left
+}
+
+Result<void> Service::send(std::string_view name, std::string_view payload) {
+  return core_->send(name, payload, nullptr, 0, std::nullopt, true);
+}
+
+Result<void> Service::try_send(std::string_view name, std::string_view payload) {
+  return core_->send(name, payload, nullptr, 0, std::nullopt, false);
+}
+
+Result<void> Service::send(std::string_view name, std::string_view payload, ReplyHandler on_reply,
+                           std::chrono::milliseconds timeout) {
+  return core_->send(name, payload, nullptr, 0,
+                     ServiceCore::Pending{std::move(on_reply), std::chrono::steady_clock::now() + timeout}, true);
+}
+
+std::future<Result<Reply>> Service::request(std::string_view name, std::string_view payload,
+                                            std::chrono::milliseconds timeout) {
+  auto promise = std::make_shared<std::promise<Result<Reply>>>();
+  std::future<Result<Reply>> future = promise->get_future();
+  const std::string what(name);
+  Result<void> sent = send(name, payload, [promise, what, timeout](const Reply& reply) {
+    if (reply.timed_out) {
+      promise->set_value(Error{ErrorCode::timeout, "no reply to '" + what + "' within " + std::to_string(timeout.count()) + " ms"});
+    } else {
+      promise->set_value(reply);
+    }
+    return ReplyControl::done;
+  }, timeout);
+  if (!sent) promise->set_value(sent.error());
+  return future;
+}
+
+const std::string& Service::service_type() const { return core_->type_name; }
+std::uint32_t Service::instance() const { return core_->instance; }
+
+}  // namespace exobus

@@ -1,0 +1,461 @@
+#include "coordinator.hpp"
+
+#include <rapidjson/document.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <functional>
+
+#include "exobus/control/peer_credentials.hpp"
+#include "exobus/envelope.hpp"
+
+namespace exobus::daemon {
+
+namespace {
+
+using control::ControlError;
+using rapidjson::Value;
+
+// Builds a JSON object reply without string juggling.
+class JsonObject {
+ public:
+  JsonObject() : document_(rapidjson::kObjectType) {}
+  template <class T>
+  JsonObject& set(const char* key, T value) {
+    document_.AddMember(Value(key, allocator()), Value(value), allocator());
+    return *this;
+  }
+  JsonObject& set(const char* key, const std::string& value) {
+    document_.AddMember(Value(key, allocator()), Value(value.c_str(), allocator()), allocator());
+    return *this;
+  }
+  JsonObject& set(const char* key, Value value) {
+    document_.AddMember(Value(key, allocator()), value, allocator());
+    return *this;
+  }
+  rapidjson::Document::AllocatorType& allocator() { return document_.GetAllocator(); }
+  control::JsonText text() const { return control::JsonText::from(document_); }
+
+ private:
+  rapidjson::Document document_;
+};
+
+bool process_alive(pid_t pid, std::uint64_t start_time) {
+  const control::Result<std::uint64_t> now = control::process_start_time(pid);
+  return now.ok() && now.value() == start_time;
+}
+
+std::vector<std::string> principal_names(const std::vector<Principal>& principals) {
+  std::vector<std::string> names;
+  for (const Principal& principal : principals) {
+    names.push_back(principal.id ? std::to_string(*principal.id) : principal.name);
+  }
+  return names;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Coordinator>> Coordinator::start(CoordinatorOptions options,
+                                                        std::shared_ptr<spdlog::logger> log) {
+  std::unique_ptr<Coordinator> coordinator(new Coordinator(std::move(options), std::move(log)));
+  Result<ApplicationConfig> config = load_application_config(coordinator->options_.config_file);
+  if (!config) return config.error();
+  coordinator->config_ = std::move(config).value();
+  if (Result<void> policies = coordinator->load_policies(coordinator->config_); !policies) {
+    return policies.error();
+  }
+  coordinator->plan_ = plan_bus(coordinator->config_);
+  if (Result<void> attached = coordinator->attach_or_create(); !attached) return attached.error();
+  return coordinator;
+}
+
+Result<void> Coordinator::load_policies(const ApplicationConfig& config) {
+  std::map<std::string, control::PeerPolicy> policies;
+  for (const ServiceTypeConfig& type : config.services) {
+    control::Result<control::PeerPolicy> policy = control::PeerPolicy::create(
+        principal_names(type.allowed_users), principal_names(type.allowed_groups), ::geteuid());
+    if (!policy) {
+      return Error{ErrorCode::config_error, "service type '" + type.name + "': " + policy.error().message};
+    }
+    policies.emplace(type.name, std::move(policy).value());
+  }
+  policies_ = std::move(policies);
+  return {};
+}
+
+Result<void> Coordinator::attach_or_create() {
+  segment_name_ = data_segment_name(options_.bus);
+  const shm::LayoutResult wanted = shm::compute_layout(plan_.layout);
+  if (!wanted.error.empty()) return Error{ErrorCode::config_error, "bus layout: " + wanted.error};
+
+  shm::SegmentResult opened = shm::Segment::open(segment_name_);
+  if (opened) {
+    const bool same_layout = opened.segment->layout().total_size == wanted.layout.total_size &&
+                             opened.segment->ring_count() == wanted.layout.rings.size();
+    if (same_layout && !options_.reset) {
+      segment_ = std::move(opened.segment);
+      plane_ = std::make_unique<shm::DataPlane>(*segment_);
+      lane_ = {plane_->lane_of(0, 0)};
+      // Our previous incarnation may have died mid-operation: recover it first.
+      const shm::RecoveryReport report = plane_->recover_instance(0, lane_);
+      log_->info("re-attached to segment '{}' ({} tombstones, {} leases requeued from the previous daemon)",
+                 segment_name_, report.tombstones, report.leases_requeued);
+      adopt_existing_instances();
+      return {};
+    }
+    if (!options_.reset) {
+      return Error{ErrorCode::segment_error,
+                   "segment '/dev/shm/" + segment_name_ +
+                       "' was laid out for another configuration; stop the bus's services and start "
+                       "exobusd with --reset to lay it out anew (queued messages are discarded)"};
+    }
+    log_->warn("--reset: removing segment '{}' and the messages it holds", segment_name_);
+    opened.segment.reset();
+    shm::Segment::remove(segment_name_);
+  } else if (opened.error.code == shm::SegmentError::Code::not_initialised ||
+             opened.error.code == shm::SegmentError::Code::corrupt ||
+             opened.error.code == shm::SegmentError::Code::version_mismatch) {
+    log_->warn("removing stale segment: {}", opened.error.message);
+    shm::Segment::remove(segment_name_);
+  } else if (opened.error.code != shm::SegmentError::Code::not_found) {
+    return Error{ErrorCode::segment_error, opened.error.message};
+  }
+
+  shm::SegmentResult created = shm::Segment::create(segment_name_, plan_.layout, config_.bus.segment_mode);
+  if (!created) {
+    return Error{created.error.code == shm::SegmentError::Code::permission_denied ? ErrorCode::permission_denied
+                                                                                  : ErrorCode::segment_error,
+                 created.error.message};
+  }
+  segment_ = std::move(created.segment);
+  segment_->header().routing_generation.store(1, std::memory_order_release);
+  plane_ = std::make_unique<shm::DataPlane>(*segment_);
+  lane_ = {plane_->lane_of(0, 0)};
+  log_->info("created segment '{}' ({} bytes, {} rings, {} instance slots)", segment_name_,
+             segment_->layout().total_size, segment_->ring_count(), plan_.instance_slots);
+  return {};
+}
+
+void Coordinator::adopt_existing_instances() {
+  for (std::uint32_t slot = 1; slot < plan_.instance_slots; ++slot) {
+    shm::InstanceSlot& instance = segment_->instance(slot);
+    if (instance.state.load(std::memory_order_acquire) == static_cast<std::uint32_t>(shm::InstanceState::free)) {
+      continue;
+    }
+    const pid_t pid = instance.pid.load(std::memory_order_relaxed);
+    if (process_alive(pid, instance.start_time.load(std::memory_order_relaxed))) {
+      log_->info("instance {} (pid {}) is alive; waiting for it to reconnect", slot, pid);
+      orphans_.insert(slot);
+    } else if (!recover(slot)) {
+      recovering_.insert(slot);
+    }
+  }
+}
+
+control::ServerCallbacks Coordinator::callbacks() {
+  control::ServerCallbacks callbacks;
+  callbacks.on_register = [this](const auto& request, const auto& peer, const auto& handle) {
+    return on_register(request, peer, handle);
+  };
+  callbacks.on_instance_gone = [this](const auto& handle) { on_instance_gone(handle); };
+  callbacks.on_status = [this](const auto&) { return on_status(); };
+  callbacks.on_command = [this](const auto& name, const auto& args, const auto&) { return on_command(name, args); };
+  callbacks.on_reload = [this] { on_reload(); };
+  callbacks.on_tick = [this] { on_tick(); };
+  return callbacks;
+}
+
+control::JsonText Coordinator::routing_reply() const {
+  JsonObject reply;
+  Value rings(rapidjson::kObjectType);
+  for (const auto& [name, ring] : plan_.type_rings) {
+    rings.AddMember(Value(name.c_str(), reply.allocator()), Value(ring), reply.allocator());
+  }
+  reply.set("type_rings", std::move(rings))
+      .set("config", std::filesystem::absolute(options_.config_file).string())
+      .set("routing_generation",
+           static_cast<std::uint64_t>(segment_->header().routing_generation.load(std::memory_order_acquire)));
+  return reply.text();
+}
+
+control::Result<control::JsonText> Coordinator::on_register(const control::RegisterRequest& request,
+                                                            const control::PeerCredentials& peer,
+                                                            const control::InstanceHandle& handle) {
+  const auto type_ring = plan_.type_rings.find(request.service_type);
+  if (!config_.find_service(request.service_type) || type_ring == plan_.type_rings.end()) {
+    return ControlError{ControlError::Code::refused,
+                        "unknown service type '" + request.service_type + "'; declare it under services: in " +
+                            options_.config_file.string()};
+  }
+  if (control::Result<void> allowed = policies_.at(request.service_type).check(peer, request.service_type);
+      !allowed) {
+    log_->warn("refused pid {}: {}", peer.pid, allowed.error().message);
+    return allowed.error();
+  }
+  const std::uint64_t nonce_hash = std::hash<std::string>{}(request.instance_nonce);
+  std::optional<std::uint32_t> slot;
+  for (const std::uint32_t orphan : orphans_) {
+    const shm::InstanceSlot& instance = segment_->instance(orphan);
+    if (instance.pid.load() == peer.pid && instance.start_time.load() == handle.start_time &&
+        instance.nonce_hash.load() == nonce_hash) {
+      slot = orphan;
+      orphans_.erase(orphan);
+      log_->info("instance {} of '{}' (pid {}) reconnected", orphan, request.service_type, peer.pid);
+      break;
+    }
+  }
+  if (!slot) {
+    for (std::uint32_t candidate = 1; candidate < plan_.instance_slots; ++candidate) {
+      if (segment_->instance(candidate).state.load(std::memory_order_acquire) ==
+          static_cast<std::uint32_t>(shm::InstanceState::free)) {
+        slot = candidate;
+        break;
+      }
+    }
+    if (!slot) {
+      return ControlError{ControlError::Code::refused,
+                          "the bus has no free instance slot (max-instances " +
+                              std::to_string(plan_.instance_slots - 1) + "); raise bus.max-instances in " +
+                              options_.config_file.string()};
+    }
+    reroute_inbox(*slot);  // late replies to the slot's previous instance
+    shm::InstanceSlot& instance = segment_->instance(*slot);
+    instance.pid.store(peer.pid, std::memory_order_relaxed);
+    instance.start_time.store(handle.start_time, std::memory_order_relaxed);
+    instance.home_ring.store(type_ring->second, std::memory_order_relaxed);
+    instance.inbox_ring.store(plan_.inbox_ring(*slot), std::memory_order_relaxed);
+    instance.nonce_hash.store(nonce_hash, std::memory_order_relaxed);
+    instance.heartbeat_ms.store(shm::DataPlane::now_ms(), std::memory_order_relaxed);
+    for (auto* counter : {&instance.sent, &instance.delivered, &instance.acked, &instance.redelivered}) {
+      counter->store(0, std::memory_order_relaxed);
+    }
+    instance.state.store(static_cast<std::uint32_t>(shm::InstanceState::active), std::memory_order_release);
+    log_->info("instance {} of '{}' registered (pid {}, uid {})", *slot, request.service_type, peer.pid, peer.uid);
+  }
+  instance_of_handle_[handle.id] = *slot;
+
+  rapidjson::Document reply = routing_reply().document();
+  auto& allocator = reply.GetAllocator();
+  reply.AddMember("instance", Value(*slot), allocator);
+  reply.AddMember("segment", Value(segment_name_.c_str(), allocator), allocator);
+  reply.AddMember("home_ring", Value(type_ring->second), allocator);
+  reply.AddMember("inbox_ring", Value(plan_.inbox_ring(*slot)), allocator);
+  return control::JsonText::from(reply);
+}
+
+void Coordinator::on_instance_gone(const control::InstanceHandle& handle) {
+  const auto known = instance_of_handle_.find(handle.id);
+  if (known == instance_of_handle_.end()) return;
+  const std::uint32_t slot = known->second;
+  instance_of_handle_.erase(known);
+  log_->info("instance {} (pid {}) is gone; recovering its messages", slot, handle.pid);
+  if (!recover(slot)) recovering_.insert(slot);
+}
+
+bool Coordinator::recover(std::uint32_t slot) {
+  shm::InstanceSlot& instance = segment_->instance(slot);
+  instance.state.store(static_cast<std::uint32_t>(shm::InstanceState::recovering), std::memory_order_release);
+  const shm::RecoveryReport report = plane_->recover_instance(slot, lane_);
+  reroute_inbox(slot);
+  if (report.leases_requeued + report.dead_lettered + report.tombstones + report.chunks_reclaimed +
+          report.undelivered_targets + report.reads_resolved > 0) {
+    log_->info("instance {}: {} messages requeued, {} dead-lettered, {} unpublished claims tombstoned, "
+               "{} half-taken resolved, {} chunks reclaimed, {} undelivered fan-out targets released",
+               slot, report.leases_requeued, report.dead_lettered, report.tombstones, report.reads_resolved,
+               report.chunks_reclaimed, report.undelivered_targets);
+  }
+  if (report.pending > 0) {
+    log_->warn("instance {}: {} messages wait for room in a full queue; retrying", slot, report.pending);
+    return false;
+  }
+  instance.pid.store(0, std::memory_order_relaxed);
+  instance.state.store(static_cast<std::uint32_t>(shm::InstanceState::free), std::memory_order_release);
+  return true;
+}
+
+void Coordinator::reroute_inbox(std::uint32_t slot) {
+  const std::uint16_t inbox = plan_.inbox_ring(slot);
+  for (;;) {
+    const shm::TakeOutcome taken = plane_->take(lane_, inbox, shm::DataPlane::now_ms());
+    if (taken.status != shm::TakeOutcomeStatus::ok) return;
+    const Result<EnvelopedMessage> decoded = decode_enveloped(taken.delivery.payload);
+    std::vector<std::uint16_t> rings;
+    if (decoded) {
+      for (const ServiceTypeIndex type : config_.routing.receivers(decoded.value().message.name)) {
+        rings.push_back(plan_.type_rings.at(config_.services[type].name));
+      }
+    }
+    // A reply whose requester is gone goes to the types subscribed to its name, if any.
+    if (rings.empty() || plane_->send(lane_, taken.delivery.payload, rings).status != shm::SendStatus::ok) {
+      ++dead_lettered_replies_;
+      log_->warn("reply in the inbox of instance {} has no receiver left; dropped and counted", slot);
+    }
+    plane_->ack(taken.delivery.lease);
+  }
+}
+
+void Coordinator::on_tick() {
+  ++ticks_;
+  const std::uint32_t now = shm::DataPlane::now_ms();
+  if (ticks_ % 5 == 0) {
+    const shm::RecoveryReport expired = plane_->reclaim_expired(now, lane_);
+    if (expired.leases_requeued + expired.dead_lettered > 0) {
+      log_->info("lease expiry: {} messages redelivered, {} dead-lettered", expired.leases_requeued,
+                 expired.dead_lettered);
+    }
+  }
+  for (auto slot = recovering_.begin(); slot != recovering_.end();) {
+    slot = recover(*slot) ? recovering_.erase(slot) : std::next(slot);
+  }
+  if (ticks_ % 25 == 0) {
+    for (auto slot = orphans_.begin(); slot != orphans_.end();) {
+      const shm::InstanceSlot& instance = segment_->instance(*slot);
+      if (process_alive(instance.pid.load(), instance.start_time.load())) {
+        ++slot;
+        continue;
+      }
+      log_->info("instance {} died before reconnecting; recovering its messages", *slot);
+      if (!recover(*slot)) recovering_.insert(*slot);
+      slot = orphans_.erase(slot);
+    }
+  }
+}
+
+void Coordinator::on_reload() {
+  Result<ApplicationConfig> config = load_application_config(options_.config_file);
+  if (!config) {
+    log_->error("reload refused, keeping the running configuration: {}", config.error().message);
+    return;
+  }
+  BusPlan plan = plan_;
+  if (Result<void> replanned = replan_types(plan, config.value()); !replanned) {
+    log_->error("reload refused, keeping the running configuration: {}", replanned.error().message);
+    return;
+  }
+  if (Result<void> policies = load_policies(config.value()); !policies) {
+    log_->error("reload refused, keeping the running configuration: {}", policies.error().message);
+    return;
+  }
+  config_ = std::move(config).value();
+  plan_ = std::move(plan);
+  const std::uint64_t generation = segment_->header().routing_generation.fetch_add(1, std::memory_order_acq_rel) + 1;
+  log_->info("configuration reloaded: {} service types, routing generation {}", config_.services.size(), generation);
+}
+
+control::Result<control::JsonText> Coordinator::on_command(const std::string& name, const control::JsonText& args) {
+  if (name == "routing") return routing_reply();
+  if (name == "dlq") return dead_letters(args);
+  return ControlError{ControlError::Code::refused, "unknown command '" + name + "' (known: routing, dlq)"};
+}
+
+control::Result<control::JsonText> Coordinator::dead_letters(const control::JsonText& args) {
+  const rapidjson::Document request = args.document();
+  if (!request.IsObject() || !request.HasMember("type") || !request["type"].IsString()) {
+    return ControlError{ControlError::Code::refused, "dlq needs {\"type\": \"<service type>\"}"};
+  }
+  const std::string type = request["type"].GetString();
+  const auto ring = plan_.type_rings.find(type);
+  if (ring == plan_.type_rings.end()) {
+    return ControlError{ControlError::Code::refused, "unknown service type '" + type + "'"};
+  }
+  const std::uint16_t dead_letter_ring = plan_.dead_letter_ring(ring->second);
+  JsonObject reply;
+  if (request.HasMember("requeue") && request["requeue"].IsBool() && request["requeue"].GetBool()) {
+    std::uint64_t requeued = 0;
+    for (;;) {
+      const shm::TakeOutcome taken = plane_->take(lane_, dead_letter_ring, shm::DataPlane::now_ms());
+      if (taken.status != shm::TakeOutcomeStatus::ok) break;
+      if (plane_->move(taken.delivery.lease, ring->second, lane_) != shm::LeaseStatus::ok) {
+        plane_->release(taken.delivery.lease, lane_);
+        break;  // the service type's queue is full: the rest stays dead-lettered
+      }
+      ++requeued;
+    }
+    log_->info("requeued {} dead letters of '{}'", requeued, type);
+    return reply.set("requeued", requeued).text();
+  }
+  Value messages(rapidjson::kArrayType);
+  const shm::ChunkPool pool = segment_->pool();
+  plane_->ring(dead_letter_ring).for_each_full([&](shm::MessageHandle handle) {
+    const shm::ChunkView view = pool.read(handle);
+    if (!view.valid) return;
+    const Result<EnvelopedMessage> decoded = decode_enveloped(view.payload);
+    if (!decoded) return;
+    const MessageView& message = decoded.value().message;
+    Value entry(rapidjson::kObjectType);
+    auto& allocator = reply.allocator();
+    entry.AddMember("name", Value(std::string(message.name).c_str(), allocator), allocator);
+    entry.AddMember("id", Value(message.id.to_string().c_str(), allocator), allocator);
+    entry.AddMember("sender", Value(std::string(message.sender).c_str(), allocator), allocator);
+    entry.AddMember("payload", Value(std::string(message.payload).c_str(), allocator), allocator);
+    messages.PushBack(entry, allocator);
+  });
+  return reply.set("type", type).set("messages", std::move(messages)).text();
+}
+
+control::Result<control::JsonText> Coordinator::on_status() {
+  JsonObject reply;
+  auto& allocator = reply.allocator();
+  const shm::BusAudit audit = plane_->audit();
+  Value pool(rapidjson::kObjectType);
+  pool.AddMember("chunks", Value(audit.pool.total), allocator);
+  pool.AddMember("free", Value(audit.pool.free), allocator);
+  pool.AddMember("in_use", Value(audit.pool.allocated + audit.pool.published), allocator);
+
+  const std::uint32_t now = shm::DataPlane::now_ms();
+  Value types(rapidjson::kArrayType);
+  for (const ServiceTypeConfig& type : config_.services) {
+    const std::uint16_t ring = plan_.type_rings.at(type.name);
+    Value instances(rapidjson::kArrayType);
+    std::uint64_t in_flight = 0, delivered = 0, acked = 0, redelivered = 0;
+    for (std::uint32_t slot = 1; slot < plan_.instance_slots; ++slot) {
+      const shm::InstanceSlot& instance = segment_->instance(slot);
+      if (instance.state.load() != static_cast<std::uint32_t>(shm::InstanceState::active) ||
+          instance.home_ring.load() != ring) {
+        continue;
+      }
+      std::uint64_t leased = 0;
+      for (std::uint32_t k = 0; k < kLanesPerInstance; ++k) {
+        for (const shm::LeaseEntry& lease : segment_->leases(plane_->lane_of(slot, k))) {
+          const shm::LeaseKind kind = shm::LeaseState::decode(lease.state.load()).kind;
+          leased += kind == shm::LeaseKind::active || kind == shm::LeaseKind::reclaiming;
+        }
+      }
+      const auto silence = static_cast<std::int32_t>(now - static_cast<std::uint32_t>(instance.heartbeat_ms.load()));
+      Value entry(rapidjson::kObjectType);
+      entry.AddMember("slot", Value(slot), allocator);
+      entry.AddMember("pid", Value(instance.pid.load()), allocator);
+      entry.AddMember("connected", Value(!orphans_.contains(slot)), allocator);
+      entry.AddMember("hung", Value(silence > options_.hang_after.count()), allocator);
+      entry.AddMember("in_flight", Value(leased), allocator);
+      entry.AddMember("sent", Value(static_cast<std::uint64_t>(instance.sent.load())), allocator);
+      entry.AddMember("delivered", Value(static_cast<std::uint64_t>(instance.delivered.load())), allocator);
+      entry.AddMember("acked", Value(static_cast<std::uint64_t>(instance.acked.load())), allocator);
+      entry.AddMember("redelivered", Value(static_cast<std::uint64_t>(instance.redelivered.load())), allocator);
+      instances.PushBack(entry, allocator);
+      in_flight += leased;
+      delivered += instance.delivered.load();
+      acked += instance.acked.load();
+      redelivered += instance.redelivered.load();
+    }
+    Value entry(rapidjson::kObjectType);
+    entry.AddMember("name", Value(type.name.c_str(), allocator), allocator);
+    entry.AddMember("queued", Value(static_cast<std::uint64_t>(plane_->ring(ring).depth())), allocator);
+    entry.AddMember("in_flight", Value(in_flight), allocator);
+    entry.AddMember("delivered", Value(delivered), allocator);
+    entry.AddMember("acked", Value(acked), allocator);
+    entry.AddMember("redelivered", Value(redelivered), allocator);
+    entry.AddMember("dead_lettered",
+                    Value(static_cast<std::uint64_t>(plane_->ring(plan_.dead_letter_ring(ring)).depth())), allocator);
+    entry.AddMember("instances", instances, allocator);
+    types.PushBack(entry, allocator);
+  }
+  return reply.set("bus", options_.bus)
+      .set("segment", segment_name_)
+      .set("pool", std::move(pool))
+      .set("service_types", std::move(types))
+      .set("dead_lettered_replies", dead_lettered_replies_)
+      .text();
+}
+
+}  // namespace exobus::daemon

@@ -1,0 +1,81 @@
+#pragma once
+// The coordinator: exobusd's state and policy. It lays out (or re-attaches to) the data
+// segment, registers instances, recovers dead ones, expires leases, reloads the
+// configuration and answers status and dead-letter commands. It never touches a message
+// on its way from sender to receiver: everything here runs on the control socket's event
+// loop, off the data path.
+//
+// The segment is the truth: every piece of state here is a cache rebuilt from it when a
+// restarted daemon re-attaches (attach_or_create).
+#include <spdlog/logger.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+
+#include "bus_plan.hpp"
+#include "exobus/config.hpp"
+#include "exobus/control/control_server.hpp"
+#include "exobus/control/peer_policy.hpp"
+#include "exobus/shm/data_plane.hpp"
+
+namespace exobus::daemon {
+
+struct CoordinatorOptions {
+  std::string bus;
+  std::filesystem::path config_file;
+  bool reset = false;  // discard an existing segment even if its layout differs
+  std::chrono::milliseconds hang_after{5000};  // heartbeat silence that marks an instance hung
+};
+
+class Coordinator {
+ public:
+  static Result<std::unique_ptr<Coordinator>> start(CoordinatorOptions options,
+                                                    std::shared_ptr<spdlog::logger> log);
+
+  control::ServerCallbacks callbacks();
+  const std::string& segment_name() const { return segment_name_; }
+
+ private:
+  Coordinator(CoordinatorOptions options, std::shared_ptr<spdlog::logger> log)
+      : options_(std::move(options)), log_(std::move(log)) {}
+
+  Result<void> load_policies(const ApplicationConfig& config);
+  Result<void> attach_or_create();
+  void adopt_existing_instances();
+
+  control::Result<control::JsonText> on_register(const control::RegisterRequest& request,
+                                                 const control::PeerCredentials& peer,
+                                                 const control::InstanceHandle& handle);
+  void on_instance_gone(const control::InstanceHandle& handle);
+  control::Result<control::JsonText> on_status();
+  control::Result<control::JsonText> on_command(const std::string& name, const control::JsonText& args);
+  void on_reload();
+  void on_tick();
+
+  control::JsonText routing_reply() const;
+  control::Result<control::JsonText> dead_letters(const control::JsonText& args);
+  // Recovers a dead instance's slot; true once nothing is left to do and the slot is free.
+  bool recover(std::uint32_t instance);
+  void reroute_inbox(std::uint32_t instance);
+
+  CoordinatorOptions options_;
+  std::shared_ptr<spdlog::logger> log_;
+  ApplicationConfig config_;
+  BusPlan plan_;
+  std::map<std::string, control::PeerPolicy> policies_;
+  std::string segment_name_;
+  std::unique_ptr<shm::Segment> segment_;
+  std::unique_ptr<shm::DataPlane> plane_;
+  shm::LaneCursor lane_;  // the daemon's own lane: instance 0, lane 0
+
+  std::map<std::uint64_t, std::uint32_t> instance_of_handle_;  // control connection -> slot
+  std::set<std::uint32_t> orphans_;     // alive but not (yet) connected to this daemon
+  std::set<std::uint32_t> recovering_;  // dead, recovery not finished (a ring was full)
+  std::uint64_t dead_lettered_replies_ = 0;
+  std::uint32_t ticks_ = 0;
+};
+
+}  // namespace exobus::daemon

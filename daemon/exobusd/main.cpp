@@ -1,0 +1,81 @@
+// exobusd: the coordinator daemon of one bus. See coordinator.hpp.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+
+#include "coordinator.hpp"
+#include "exobus/control/control_server.hpp"
+#include "exobus/shm/segment.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"exobusd: the ExoBus coordinator daemon (registration, liveness, recovery; off the data path)"};
+  exobus::daemon::CoordinatorOptions options;
+  std::string runtime_dir;
+  std::string log_level = "info";
+  bool remove_segment = false;
+  app.add_option("-c,--config", options.config_file, "the application.yml of the bus")->required();
+  app.add_option("-b,--bus", options.bus, "bus name (default: the application's name, or $EXOBUS_BUS)");
+  app.add_option("--runtime-dir", runtime_dir, "directory of the control socket (default: $EXOBUS_RUNTIME_DIR or /tmp/exobus-<uid>)");
+  app.add_flag("--reset", options.reset, "discard an existing segment laid out for another configuration");
+  app.add_flag("--remove-segment", remove_segment, "remove the shared-memory segment on a clean shutdown");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  CLI11_PARSE(app, argc, argv);
+
+  auto log = spdlog::stderr_color_mt("exobusd");
+  log->set_level(spdlog::level::from_str(log_level));
+  log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ exobusd: %v");
+
+  if (options.bus.empty()) {
+    if (const char* bus = std::getenv("EXOBUS_BUS")) options.bus = bus;
+  }
+  if (options.bus.empty()) {
+    const exobus::Result<exobus::ApplicationConfig> config = exobus::load_application_config(options.config_file);
+    if (!config) {
+      log->error("{}", config.error().message);
+      return 2;
+    }
+    options.bus = config.value().name;
+  }
+
+  // The server takes the bus's lock before the coordinator touches any segment, so a
+  // second daemon for the same bus stops here and never disturbs the running one.
+  exobus::daemon::Coordinator* coordinator = nullptr;
+  exobus::control::ServerCallbacks forward;
+  forward.on_register = [&](const auto& request, const auto& peer, const auto& handle) {
+    return coordinator->callbacks().on_register(request, peer, handle);
+  };
+  forward.on_instance_gone = [&](const auto& handle) { coordinator->callbacks().on_instance_gone(handle); };
+  forward.on_status = [&](const auto& peer) { return coordinator->callbacks().on_status(peer); };
+  forward.on_command = [&](const auto& name, const auto& args, const auto& peer) {
+    return coordinator->callbacks().on_command(name, args, peer);
+  };
+  forward.on_reload = [&] { coordinator->callbacks().on_reload(); };
+  forward.on_tick = [&] { coordinator->callbacks().on_tick(); };
+
+  exobus::control::ServerOptions server_options;
+  server_options.bus = options.bus;
+  if (!runtime_dir.empty()) server_options.runtime_dir = runtime_dir;
+  server_options.tick_period = std::chrono::milliseconds(20);
+  auto server = exobus::control::ControlServer::open(server_options, forward);
+  if (!server) {
+    log->error("{}", server.error().message);
+    return 1;
+  }
+  auto started = exobus::daemon::Coordinator::start(options, log);
+  if (!started) {
+    log->error("{}", started.error().message);
+    return 1;
+  }
+  coordinator = started.value().get();
+  log->info("serving bus '{}' on {}", options.bus, server.value().paths().socket.string());
+  const auto ran = server.value().run();
+  if (!ran) {
+    log->error("{}", ran.error().message);
+    return 1;
+  }
+  if (remove_segment) exobus::shm::Segment::remove(coordinator->segment_name());
+  log->info("stopped");
+  return 0;
+}
