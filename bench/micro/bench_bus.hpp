@@ -1,0 +1,164 @@
+#pragma once
+// What the shm micro-benchmarks share: a segment of their own, CPU pinning, a peer thread
+// or forked peer process on the other core, and a failure flag that makes main() fail.
+#include <benchmark/benchmark.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "exobus/shm/data_plane.hpp"
+
+namespace exobus::shm::bench {
+
+// Set by fail(); main() returns non-zero if any benchmark failed (Google Benchmark itself
+// exits 0 after SkipWithError, which would let the ctest smoke run pass).
+inline std::atomic<bool>& any_failure() {
+  static std::atomic<bool> failed{false};
+  return failed;
+}
+inline void fail(benchmark::State& state, const std::string& why) {
+  any_failure().store(true, std::memory_order_relaxed);
+  state.SkipWithError(why.c_str());
+}
+
+// The benchmark thread runs on core 0, its peer (thread or process) on core 1, so the two
+// sides never share a core and every handoff crosses between cores as in production.
+inline constexpr int kMainCore = 0;
+inline constexpr int kPeerCore = 1;
+
+inline bool pin_to(int core) {
+  if (core >= static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN))) return false;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(core, &set);
+  return ::sched_setaffinity(0, sizeof(set), &set) == 0;
+}
+inline void unpin() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (long core = 0; core < ::sysconf(_SC_NPROCESSORS_ONLN); ++core) CPU_SET(core, &set);
+  ::sched_setaffinity(0, sizeof(set), &set);
+}
+// The label of a two-sided benchmark: says where each side ran.
+inline std::string pinning_label(const char* peer_kind, bool pinned) {
+  return pinned ? std::string("pinned: main on core 0, ") + peer_kind + " on core 1"
+                : std::string("NOT pinned (fewer than 2 cores or affinity refused)");
+}
+
+inline LayoutSpec bench_spec() {
+  LayoutSpec spec;
+  spec.size_classes = {{256, 8192, 0, 0, 0}, {4096, 256, 0, 0, 0}};
+  spec.rings = {{4096, 30000, 8, kNoRing}, {4096, 30000, 8, kNoRing}};
+  spec.max_instances = 4;
+  spec.lanes_per_instance = 2;
+  spec.leases_per_lane = 256;
+  return spec;
+}
+
+// A segment created for one benchmark run and removed after it.
+class BenchBus {
+ public:
+  BenchBus() : name_("exobus-bench." + std::to_string(::getpid()) + "." + std::to_string(counter()++)) {
+    SegmentResult created = Segment::create(name_, bench_spec(), 0600);
+    if (!created) throw std::runtime_error(created.error.message);
+    segment_ = std::move(created.segment);
+    plane_ = std::make_unique<DataPlane>(*segment_);
+  }
+  ~BenchBus() { Segment::remove(name_); }
+  BenchBus(const BenchBus&) = delete;
+  BenchBus& operator=(const BenchBus&) = delete;
+
+  const std::string& name() const { return name_; }
+  Segment& segment() { return *segment_; }
+  DataPlane& plane() { return *plane_; }
+
+ private:
+  static int& counter() {
+    static int value = 0;
+    return value;
+  }
+  std::string name_;
+  std::unique_ptr<Segment> segment_;
+  std::unique_ptr<DataPlane> plane_;
+};
+
+// Flags shared with a forked peer (anonymous shared mapping made before the fork).
+struct PeerControl {
+  std::atomic<std::uint32_t> ready{0};
+  std::atomic<std::uint32_t> stop{0};
+  std::atomic<std::uint64_t> handled{0};
+};
+
+// A peer process on core 1 that maps the segment itself, as a separate service would, and
+// runs body(plane, control) until control.stop.
+class PeerProcess {
+ public:
+  PeerProcess(const std::string& segment_name,
+              const std::function<void(DataPlane&, PeerControl&)>& body) {
+    void* memory = ::mmap(nullptr, sizeof(PeerControl), PROT_READ | PROT_WRITE,
+                          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (memory == MAP_FAILED) throw std::runtime_error("mmap peer control");
+    control_ = new (memory) PeerControl;
+    child_ = ::fork();
+    if (child_ < 0) throw std::runtime_error("fork");
+    if (child_ == 0) {
+      pin_to(kPeerCore);
+      SegmentResult opened = Segment::open(segment_name);
+      if (!opened) ::_exit(3);
+      DataPlane plane(*opened.segment);
+      control_->ready.store(1, std::memory_order_release);
+      body(plane, *control_);
+      ::_exit(0);
+    }
+    while (control_->ready.load(std::memory_order_acquire) == 0 && alive()) {
+    }
+  }
+  ~PeerProcess() {
+    if (child_ > 0 && !reaped_) {
+      ::kill(child_, SIGKILL);
+      ::waitpid(child_, nullptr, 0);
+    }
+    ::munmap(control_, sizeof(PeerControl));
+  }
+  PeerProcess(const PeerProcess&) = delete;
+  PeerProcess& operator=(const PeerProcess&) = delete;
+
+  PeerControl& control() { return *control_; }
+  // Whether the peer still runs (a dead peer must not leave the benchmark spinning).
+  bool alive() {
+    if (reaped_) return false;
+    int status = 0;
+    if (::waitpid(child_, &status, WNOHANG) == child_) {
+      reaped_ = true;
+      exit_status_ = status;
+      return false;
+    }
+    return true;
+  }
+  // Asks the peer to finish and waits; true if it exited cleanly.
+  bool stop() {
+    control_->stop.store(1, std::memory_order_release);
+    if (!reaped_) {
+      ::waitpid(child_, &exit_status_, 0);
+      reaped_ = true;
+    }
+    return WIFEXITED(exit_status_) && WEXITSTATUS(exit_status_) == 0;
+  }
+
+ private:
+  PeerControl* control_ = nullptr;
+  pid_t child_ = -1;
+  bool reaped_ = false;
+  int exit_status_ = 0;
+};
+
+}  // namespace exobus::shm::bench
