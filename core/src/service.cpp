@@ -302,7 +302,9 @@ void ServiceCore::idle(shm::ReadyRing& ring, std::uint32_t& idle_rounds, bool in
       awaiting = !pending.empty();
     }
     ring.wait(awaiting ? std::chrono::milliseconds(10) : std::chrono::milliseconds(200));
-    if (inbox) idle_rounds = kSpinRounds + kYieldRounds + 63;  // heartbeat on every wake
+    // Heartbeat and expire replies on every wake: the next round must be one with
+    // idle_rounds % 64 == 1, and still past the spin and yield rounds.
+    if (inbox) idle_rounds = (kSpinRounds + kYieldRounds + 63) / 64 * 64;
   }
 }
 
@@ -503,6 +505,8 @@ Result<std::unique_ptr<Service>> Service::connect(ServiceOptions options) {
   core->threads.emplace_back([raw] { raw->receive_loop(raw->inbox_ring, raw->inbox_cursor, true); });
   return std::unique_ptr<Service>(new Service(std::move(core)));
 }
+
+Service::Service(std::unique_ptr<ServiceCore> core) : core_(std::move(core)) {}
 
 Service::~Service() { stop(); }
 

@@ -37,9 +37,9 @@ enum class WaitMode {
 };
 
 struct ServiceOptions {
-  std::string bus;      // default: $EXOBUS_BUS
-  std::string service;  // the service type; default: $EXOBUS_SERVICE
-  std::filesystem::path runtime_dir;  // default: $EXOBUS_RUNTIME_DIR or /tmp/exobus-<uid>
+  std::string bus{};      // default: $EXOBUS_BUS
+  std::string service{};  // the service type; default: $EXOBUS_SERVICE
+  std::filesystem::path runtime_dir{};  // default: $EXOBUS_RUNTIME_DIR or /tmp/exobus-<uid>
   std::chrono::milliseconds send_timeout{1000};  // how long send() waits for room in a full queue
   unsigned handler_threads = 0;  // 0: handlers run on the receiving thread
   WaitMode wait_mode = WaitMode::adaptive;
@@ -125,7 +125,7 @@ class Service {
   std::uint32_t instance() const;
 
  private:
-  explicit Service(std::unique_ptr<ServiceCore> core) : core_(std::move(core)) {}
+  explicit Service(std::unique_ptr<ServiceCore> core);
   std::unique_ptr<ServiceCore> core_;
 };
 
