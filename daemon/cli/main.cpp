@@ -4,13 +4,19 @@
 
 #include <functional>
 
+#include "dlq_command.hpp"
 #include "lint_command.hpp"
+#include "send_command.hpp"
+#include "status_command.hpp"
 
 int main(int argc, char** argv) {
     CLI::App app{"exobus: tools for ExoBus applications"};
     app.require_subcommand(1);
     std::function<int()> run;
     exobus::cli::add_lint_command(app, run);
+    exobus::cli::add_status_command(app, run);
+    exobus::cli::add_send_command(app, run);
+    exobus::cli::add_dlq_command(app, run);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& error) {

@@ -1,0 +1,17 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+namespace exobus::cli {
+
+// Adds the dead-letter queue commands, answered by the daemon:
+//   exobus dlq list --type T [--json]  one line per dead letter of service type T:
+//                                      id, name, sender, payload
+//   exobus dlq requeue --type T        moves T's dead letters back into its queue
+// (both with --bus NAME and --runtime-dir DIR). Exit codes: 0 done, 1 the daemon refused or
+// is not running (the error on stderr).
+void add_dlq_command(CLI::App& app, std::function<int()>& run);
+
+}  // namespace exobus::cli
