@@ -7,19 +7,22 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 
 jobs=$(nproc)
-build() { # build DIR [cmake args...]
+configure() { # configure DIR [cmake args...]
   local dir=$1; shift
   cmake -S . -B "$dir" -G Ninja "$@" >/dev/null
-  cmake --build "$dir" -j "$jobs"
 }
 run_suite() { # run_suite DIR [ctest args...]
   local dir=$1; shift
   ctest --test-dir "$dir" --output-on-failure -j "$jobs" -LE slow "$@"
 }
 
-build build-tsan -DEXOBUS_SANITIZE=thread
-run_suite build-tsan
-build build-asan -DEXOBUS_SANITIZE=address
+# TSan: only the in-process tests (it does not follow memory shared between processes).
+configure build-tsan -DEXOBUS_SANITIZE=thread
+cmake --build build-tsan -j "$jobs" --target tsan_tests
+run_suite build-tsan -L tsan
+configure build-asan -DEXOBUS_SANITIZE=address
+cmake --build build-asan -j "$jobs"
 run_suite build-asan
-build build
+configure build -DCMAKE_BUILD_TYPE=Release
+cmake --build build -j "$jobs"
 run_suite build
