@@ -83,6 +83,10 @@ class ServiceCore {
   std::mutex pending_mutex;
   std::unordered_map<Uuid, Pending> pending;
 
+  // Commands taken from the home ring and not yet settled. The lease table of a lane is
+  // sized for the largest prefetch of any type, so the type's own prefetch is kept here.
+  std::atomic<std::uint32_t> held{0};
+
   std::atomic<bool> running{false};
   std::vector<std::thread> threads;
   moodycamel::BlockingConcurrentQueue<std::unique_ptr<Delivery>> work;
@@ -268,6 +272,14 @@ void ServiceCore::receive_loop(std::uint16_t ring_index, shm::LaneCursor& cursor
   shm::ReadyRing ring = plane->ring(ring_index);
   std::uint32_t idle_rounds = 0;
   while (running.load(std::memory_order_relaxed)) {
+    if (!inbox) {
+      const RoutingState& state = *routing.load(std::memory_order_acquire);
+      // Pairs with the release decrement in settle(); only this thread increments.
+      if (held.load(std::memory_order_acquire) >= state.config.services[state.type].prefetch) {
+        std::this_thread::sleep_for(std::chrono::microseconds(200));  // prefetch full: handlers catch up
+        continue;
+      }
+    }
     const shm::TakeOutcome taken = plane->take(cursor, ring_index, shm::DataPlane::now_ms());
     if (taken.status == shm::TakeOutcomeStatus::ok) {
       idle_rounds = 0;
@@ -338,6 +350,7 @@ void ServiceCore::handle_command(const shm::Delivery& taken) {
   if (taken.redelivered()) slot().redelivered.fetch_add(1, std::memory_order_relaxed);
   auto delivery = std::unique_ptr<Delivery>(new Delivery(*this, pack(lease), decoded.value().envelope.reply_ring,
                                                          std::move(received)));
+  held.fetch_add(1, std::memory_order_relaxed);
   if (options.handler_threads == 0) {
     run_handler(*delivery);
   } else {
@@ -428,6 +441,7 @@ Result<void> ServiceCore::settle(Delivery& delivery, shm::LeaseStatus (ServiceCo
   }
   delivery.settled_ = true;
   const shm::LeaseStatus status = (this->*how)(unpack(delivery.lease_));
+  held.fetch_sub(1, std::memory_order_release);
   if (status == shm::LeaseStatus::late) {
     return Error{ErrorCode::timeout, "the lease on message '" + delivery.message().name +
                                          "' expired before it was settled; it was redelivered (raise ack-timeout-ms "

@@ -135,5 +135,34 @@ TEST(Routing, MessageSentBeforeAnyInstanceExistsIsDeliveredWhenOneStarts) {
   EXPECT_FALSE(inbox.messages()[0].redelivered());
 }
 
+TEST(Routing, InstanceHoldsNoMoreUnsettledMessagesThanItsTypesPrefetch) {
+  constexpr unsigned kMessages = 10, kPrefetch = 3;
+  Bus bus(R"(
+    web:
+      config: { sends: [job.run] }
+    worker:
+      config: { receives: [job.run], prefetch: 3 }
+  )");  // web keeps the default prefetch (256): the bus's lease tables are sized for it
+  auto handled = std::make_unique<Ledger>();
+  std::atomic<bool> go{false};
+  auto web = bus.connect("web");
+  auto worker = bus.connect("worker", 2);
+  ASSERT_TRUE(web && worker);
+  worker->on("job.run", [&](Delivery& d) {
+    while (!go.load()) std::this_thread::sleep_for(1ms);
+    handled->record(d.message());
+  });
+  ASSERT_TRUE(worker->start().ok());
+
+  for (unsigned n = 0; n < kMessages; ++n) ASSERT_TRUE(web->send("job.run", numbered(n)).ok());
+
+  ASSERT_TRUE(eventually([&] { return bus.type_status("worker", "in_flight") == kPrefetch; }));
+  std::this_thread::sleep_for(200ms);  // room to take more, which it must not
+  EXPECT_EQ(bus.type_status("worker", "in_flight"), kPrefetch);
+  EXPECT_EQ(bus.type_status("worker", "queued"), kMessages - kPrefetch);
+  go.store(true);
+  EXPECT_TRUE(eventually([&] { return handled->distinct(kMessages) == kMessages; }));
+}
+
 }  // namespace
 }  // namespace exobus::integration
