@@ -159,10 +159,8 @@ class Bus {
     if (daemon_ > 0) stop_process(daemon_);
     ::shm_unlink(("/" + data_segment_name(name_)).c_str());
     if (::testing::Test::HasFailure()) {
-      std::ifstream log(log_file_);
-      std::stringstream text;
-      text << log.rdbuf();
-      std::fprintf(stderr, "---- exobusd log of bus %s ----\n%s---- end of log ----\n", name_.c_str(), text.str().c_str());
+      std::fprintf(stderr, "---- exobusd log of bus %s ----\n%s---- end of log ----\n", name_.c_str(),
+                   daemon_log().c_str());
     }
     std::error_code ignored;
     std::filesystem::remove_all(dir_, ignored);
@@ -174,6 +172,14 @@ class Bus {
   pid_t daemon_pid() const { return daemon_; }
   control::RuntimePaths paths() const {
     return control::runtime_paths(name_, control::RuntimeDir{runtime_dir_, false}).value();
+  }
+
+  // What every exobusd of this bus logged so far.
+  std::string daemon_log() const {
+    std::ifstream log(log_file_);
+    std::stringstream text;
+    text << log.rdbuf();
+    return text.str();
   }
 
   // Starts exobusd and waits until it answers on its control socket.
