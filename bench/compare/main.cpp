@@ -108,12 +108,15 @@ int main(int argc, char** argv) {
     r.transport = std::string(t.name());
     r.rep = rep;
     PairResult res;
+    // A callback-driven transport (ExoBus's client library) runs the workloads with its own loops.
+    auto* own = dynamic_cast<OwnLoops*>(&t);
     if (w == Workload::stream) {
       StreamParams p;
       p.payload = payload;
       p.duration = std::chrono::duration<double>(duration);
       p.read_payload = !header_only;
-      res = run_pair(t, spec, pinning, stream_sender(p), stream_receiver(p), deadline);
+      res = own ? run_pair(t, spec, pinning, own->stream_sender(p), own->stream_receiver(p), deadline)
+                : run_pair(t, spec, pinning, stream_sender(p), stream_receiver(p), deadline);
       r.messages = res.consumer.messages;
       r.seconds = res.consumer.seconds;
       if (res.ok && (r.messages < 2 || r.seconds <= 0)) {
@@ -126,7 +129,8 @@ int main(int argc, char** argv) {
       p.payload = payload;
       p.samples = samples;
       p.warmup = warmup;
-      res = run_pair(t, spec, pinning, round_trip_client(p), round_trip_server(p), deadline);
+      res = own ? run_pair(t, spec, pinning, own->round_trip_client(p), own->round_trip_server(p), deadline)
+                : run_pair(t, spec, pinning, round_trip_client(p), round_trip_server(p), deadline);
       r.samples = res.producer.samples;
       r.p50_us = res.producer.p50_ns / 1e3;
       r.p99_us = res.producer.p99_ns / 1e3;

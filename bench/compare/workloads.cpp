@@ -38,6 +38,19 @@ std::uint64_t check(std::span<const std::byte> msg, std::size_t size, std::uint6
   return flags;
 }
 
+std::vector<std::byte> make_filler(std::size_t size) {
+  std::vector<std::byte> f(size);
+  for (std::size_t i = 0; i < size; ++i) f[i] = static_cast<std::byte>(i * 131 + 7);
+  return f;
+}
+
+void validate(std::size_t payload) {
+  if (payload < kMinPayload)
+    throw TransportError("payload must be at least " + std::to_string(kMinPayload) + " bytes");
+}
+
+}  // namespace
+
 // Reads every byte of the payload, as a consumer that uses its message would.
 std::uint64_t digest(std::span<const std::byte> msg) {
   std::uint64_t sum = 0;
@@ -51,24 +64,23 @@ std::uint64_t digest(std::span<const std::byte> msg) {
   return sum;
 }
 
-std::vector<std::byte> make_filler(std::size_t size) {
-  std::vector<std::byte> f(size);
-  for (std::size_t i = 0; i < size; ++i) f[i] = static_cast<std::byte>(i * 131 + 7);
-  return f;
-}
-
-void validate(std::size_t payload) {
-  if (payload < kMinPayload)
-    throw TransportError("payload must be at least " + std::to_string(kMinPayload) + " bytes");
-}
-
 // Nearest-rank percentile of sorted samples.
 double percentile(const std::vector<std::uint64_t>& sorted, double p) {
   const auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(sorted.size())));
   return static_cast<double>(sorted[std::clamp<std::size_t>(rank, 1, sorted.size()) - 1]);
 }
 
-}  // namespace
+void summarise_samples(std::vector<std::uint64_t>& samples, SideReport& rep) {
+  std::sort(samples.begin(), samples.end());
+  rep.samples = samples.size();
+  if (samples.empty()) return;
+  rep.p50_ns = percentile(samples, 0.50);
+  rep.p99_ns = percentile(samples, 0.99);
+  rep.p999_ns = percentile(samples, 0.999);
+  rep.min_ns = static_cast<double>(samples.front());
+  rep.max_ns = static_cast<double>(samples.back());
+}
+
 
 SideMain stream_sender(const StreamParams& p) {
   return [p](Transport& t, const std::function<void()>& start, SideReport&) {
@@ -134,14 +146,7 @@ SideMain round_trip_client(const RoundTripParams& p) {
         samples[seq - p.warmup] =
             static_cast<std::uint64_t>(std::chrono::nanoseconds(t1 - t0).count());
     }
-    std::sort(samples.begin(), samples.end());
-    rep.samples = samples.size();
-    if (samples.empty()) return;
-    rep.p50_ns = percentile(samples, 0.50);
-    rep.p99_ns = percentile(samples, 0.99);
-    rep.p999_ns = percentile(samples, 0.999);
-    rep.min_ns = static_cast<double>(samples.front());
-    rep.max_ns = static_cast<double>(samples.back());
+    summarise_samples(samples, rep);
   };
 }
 

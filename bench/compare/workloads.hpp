@@ -17,6 +17,9 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
 
 #include "process_pair.hpp"
 
@@ -40,5 +43,25 @@ SideMain stream_sender(const StreamParams& p);
 SideMain stream_receiver(const StreamParams& p);
 SideMain round_trip_client(const RoundTripParams& p);
 SideMain round_trip_server(const RoundTripParams& p);
+
+// A transport whose API hands each message to a callback (ExoBus's client library) cannot
+// lend it through Receiver::receive() without a thread hand-off the application would never
+// pay. It implements this too, and runs the same workloads -- same payload sizes, the same
+// sequence checks and byte reads, the same timing points -- with loops written for its API.
+class OwnLoops {
+ public:
+  virtual ~OwnLoops() = default;
+  virtual SideMain stream_sender(const StreamParams& p) = 0;
+  virtual SideMain stream_receiver(const StreamParams& p) = 0;
+  virtual SideMain round_trip_client(const RoundTripParams& p) = 0;
+  virtual SideMain round_trip_server(const RoundTripParams& p) = 0;
+};
+
+// Reads every byte of the payload, as a consumer that uses its message would.
+std::uint64_t digest(std::span<const std::byte> msg);
+// Nearest-rank percentile of sorted samples.
+double percentile(const std::vector<std::uint64_t>& sorted, double p);
+// Fills a report's p50/p99/p99.9/min/max from samples (sorted here).
+void summarise_samples(std::vector<std::uint64_t>& samples, SideReport& rep);
 
 }  // namespace exobus::bench

@@ -1,0 +1,124 @@
+#include "exobus_daemon.hpp"
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <algorithm>
+#include <fstream>
+#include <thread>
+
+#include "exobus/envelope.hpp"
+#include "transport.hpp"
+
+#ifndef EXOBUSD_PATH
+#error "EXOBUSD_PATH must name the exobusd binary"
+#endif
+
+namespace exobus::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+bool exited(pid_t pid, std::chrono::milliseconds within) {
+  const auto until = Clock::now() + within;
+  do {
+    if (::waitpid(pid, nullptr, WNOHANG) == pid) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  } while (Clock::now() < until);
+  return false;
+}
+
+}  // namespace
+
+std::string size_classes_yaml(std::size_t max_payload) {
+  // 256-byte chunks hold the 64-byte messages (72-byte header + name + sender + payload);
+  // 65536 of them let a full queue of small messages wait without exhausting the pool.
+  std::string yml = "    - { size: 256, count: 65536 }\n";
+  const std::size_t need = max_payload + 512;  // header, names and the 8-byte envelope
+  if (need > 256) {
+    std::size_t size = 512;
+    while (size < need) size *= 2;
+    // About 32 MiB of chunks, at least 256 of them (a full prefetch window).
+    const std::size_t count = std::max<std::size_t>(256, std::min<std::size_t>(65536, (32u << 20) / size));
+    yml += "    - { size: " + std::to_string(size) + ", count: " + std::to_string(count) + " }\n";
+  }
+  return yml;
+}
+
+void RunBus::start(const std::string& tag, const std::string& application_yml) {
+  stop();
+  char tmpl[] = "/tmp/exobus-bench-XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) throw TransportError(std::string("exobus: mkdtemp: ") + std::strerror(errno));
+  dir_ = tmpl;
+  bus_ = std::string("bench-").append(tag);
+  const auto config = dir_ / "application.yml";
+  std::ofstream(config) << application_yml;
+
+  const std::string config_arg = config.string(), dir_arg = dir_.string();
+  daemon_ = ::fork();
+  if (daemon_ < 0) throw TransportError("exobus: fork failed");
+  if (daemon_ == 0) {
+    ::execl(EXOBUSD_PATH, "exobusd", "--config", config_arg.c_str(), "--bus", bus_.c_str(),
+            "--runtime-dir", dir_arg.c_str(), "--remove-segment", "--log-level", "warn",
+            static_cast<char*>(nullptr));
+    std::perror("exec " EXOBUSD_PATH);
+    ::_exit(127);
+  }
+  // The daemon binds its socket, then creates the segment: once the segment exists,
+  // connections are accepted (a half-built segment is refused and connect() retries).
+  const auto segment = std::filesystem::path("/dev/shm") / data_segment_name(bus_);
+  const auto until = Clock::now() + std::chrono::seconds(10);
+  while (!std::filesystem::exists(segment)) {
+    if (::waitpid(daemon_, nullptr, WNOHANG) == daemon_) {
+      daemon_ = -1;
+      throw TransportError("exobus: exobusd exited at start-up (config in " + dir_.string() + ")");
+    }
+    if (Clock::now() > until) throw TransportError("exobus: exobusd did not create its segment within 10 s");
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+void RunBus::stop() {
+  if (daemon_ > 0) {
+    ::kill(daemon_, SIGTERM);
+    if (!exited(daemon_, std::chrono::seconds(5))) {
+      ::kill(daemon_, SIGKILL);
+      ::waitpid(daemon_, nullptr, 0);
+    }
+    daemon_ = -1;
+  }
+  if (!bus_.empty()) {
+    std::string object(1, '/');
+    object.append(data_segment_name(bus_));
+    ::shm_unlink(object.c_str());
+  }
+  if (!dir_.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+  bus_.clear();
+  dir_.clear();
+}
+
+std::unique_ptr<Service> RunBus::connect(const std::string& service, WaitMode mode) const {
+  ServiceOptions options;
+  options.bus = bus_;
+  options.service = service;
+  options.runtime_dir = dir_;
+  options.wait_mode = mode;
+  options.send_timeout = std::chrono::milliseconds(5000);
+  const auto until = Clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    Result<std::unique_ptr<Service>> connected = Service::connect(options);
+    if (connected) return std::move(connected).value();
+    if (Clock::now() > until)
+      throw TransportError("exobus: " + service + " cannot connect: " + connected.error().message);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+}  // namespace exobus::bench

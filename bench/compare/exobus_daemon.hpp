@@ -1,0 +1,51 @@
+#pragma once
+// A real ExoBus bus for one measurement: a private runtime directory, an application.yml
+// written for the run, and the real exobusd serving it. Used by the exobus transports and by
+// the ExoBus-only workloads (fan-out, competing instances, idle CPU).
+//
+// Not promised: a daemon that ignores SIGTERM for 5 s is killed, and then the segment is
+// removed here instead of by the daemon.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "exobus/service.hpp"
+
+namespace exobus::bench {
+
+class RunBus {
+ public:
+  RunBus() = default;
+  ~RunBus() { stop(); }
+  RunBus(const RunBus&) = delete;
+  RunBus& operator=(const RunBus&) = delete;
+
+  // Writes `application_yml` into a fresh temporary directory, starts exobusd on bus
+  // `bench-<tag>` there, and returns once its data segment exists. Throws TransportError.
+  void start(const std::string& tag, const std::string& application_yml);
+  // Stops the daemon (SIGTERM, then SIGKILL after 5 s), removes /dev/shm/exobus.<bus>.data
+  // and the temporary directory. Idempotent.
+  void stop();
+
+  const std::string& bus() const { return bus_; }
+  const std::filesystem::path& runtime_dir() const { return dir_; }
+
+  // Connects one instance of `service` to this bus, retrying while the daemon is still
+  // coming up (up to 10 s). Throws TransportError with the library's message otherwise.
+  std::unique_ptr<Service> connect(const std::string& service, WaitMode mode) const;
+
+ private:
+  std::string bus_;
+  std::filesystem::path dir_;
+  pid_t daemon_ = -1;
+};
+
+// Size classes for a run whose largest payload is `max_payload` bytes: 256-byte chunks for
+// small messages, and one class that holds max_payload plus the message header.
+std::string size_classes_yaml(std::size_t max_payload);
+
+}  // namespace exobus::bench

@@ -1,0 +1,385 @@
+// The ExoBus transports.
+//
+// exobus-busy, exobus-adaptive, exobus-sleep: the client library (exobus::Service) between two
+// services of a real bus served by the real exobusd, started for each run. Every ExoBus thread
+// of both processes (the receiving queue's and the reply inbox's) uses the named WaitMode.
+// The library hands each message to a handler, so these rows run their own loops (OwnLoops)
+// doing the same work as the shared ones; the payload is JSON text, as the library requires:
+//
+//  0  1                17 18                       size-17          size-1  size
+//  +--+----------------+--+------ filler ----------+----------------+--+
+//  |" | seq, 16 hex    |f | a..z repeated          | seq, 16 hex    |" |
+//  +--+----------------+--+------------------------+----------------+--+
+//   f: '1' on the last message of the run, else '0'. One JSON string of exactly `size` bytes.
+//
+// exobus-shm: the data plane alone (shm::DataPlane: allocate, publish, take, ack) on a
+// segment this harness creates with Segment::create, through the shared loops; both sides
+// busy-poll. It is the cost of the chunk pool, the ready ring and the lease, without the
+// library's routing, JSON check, message encoding, UUIDs and copies.
+
+#include <atomic>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "exobus/shm/data_plane.hpp"
+#include "exobus_daemon.hpp"
+#include "transports.hpp"
+#include "workloads.hpp"
+
+namespace exobus::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr std::size_t kMinJsonPayload = 36;
+
+// --- the JSON payload ---------------------------------------------------------------------
+
+std::string make_json_filler(std::size_t size) {
+  if (size < kMinJsonPayload)
+    throw TransportError("exobus: payload must be at least " + std::to_string(kMinJsonPayload) +
+                         " bytes (a JSON string holding the sequence number twice)");
+  std::string s(size, 'x');
+  for (std::size_t i = 1; i + 1 < size; ++i) s[i] = static_cast<char>('a' + i % 26);
+  s.front() = '"';
+  s.back() = '"';
+  return s;
+}
+
+void put_hex(char* at, std::uint64_t v) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  for (int i = 15; i >= 0; --i, v >>= 4) at[i] = kDigits[v & 15];
+}
+
+bool get_hex(const char* at, std::uint64_t& v) {
+  v = 0;
+  for (int i = 0; i < 16; ++i) {
+    const char c = at[i];
+    const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (d < 0) return false;
+    v = v << 4 | static_cast<std::uint64_t>(d);
+  }
+  return true;
+}
+
+// The application's share of producing a message: copy the prepared payload, stamp it.
+void fill_json(std::string& buf, const std::string& filler, std::uint64_t seq, bool last) {
+  std::memcpy(buf.data(), filler.data(), buf.size());
+  put_hex(buf.data() + 1, seq);
+  buf[17] = last ? '1' : '0';
+  put_hex(buf.data() + buf.size() - 17, seq);
+}
+
+// Checks size and both sequence copies; returns an error text (empty when fine) and the flag.
+std::string check_json(std::string_view msg, std::size_t size, std::uint64_t expected, bool& last) {
+  if (msg.size() != size)
+    return "message " + std::to_string(expected) + " has " + std::to_string(msg.size()) +
+           " bytes, expected " + std::to_string(size);
+  std::uint64_t head = 0, tail = 0;
+  if (!get_hex(msg.data() + 1, head) || !get_hex(msg.data() + size - 17, tail) || head != expected ||
+      tail != expected)
+    return "expected message " + std::to_string(expected) + ", got " + std::string(msg.substr(0, 18));
+  last = msg[17] == '1';
+  return {};
+}
+
+std::span<const std::byte> bytes_of(std::string_view s) {
+  return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
+}
+
+// Where a handler running on the library's thread leaves its result for the side's main thread,
+// which sleeps on `done` (a futex) so it never competes with the handler for the core.
+struct Outcome {
+  std::atomic<int> done{0};
+  std::mutex mutex;
+  std::string error;
+  void finish(std::string why = {}) {
+    if (!why.empty()) {
+      std::lock_guard lock(mutex);
+      if (error.empty()) error = std::move(why);
+    }
+    done.store(1, std::memory_order_release);  // pairs with the acquire in wait()
+    done.notify_all();
+  }
+  void wait_or_throw(std::chrono::seconds limit) {
+    const auto until = Clock::now() + limit;
+    while (done.load(std::memory_order_acquire) == 0) {
+      if (Clock::now() > until) throw TransportError("exobus: no progress within the time limit");
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    std::lock_guard lock(mutex);
+    if (!error.empty()) throw TransportError("exobus: " + error);
+  }
+};
+
+std::string application_yml(std::size_t max_payload) {
+  return "name: bench\n"
+         "bus:\n"
+         "  max-instances: 16\n"
+         "  reply-inbox-capacity: 65536\n"
+         "  size-classes:\n" +
+         size_classes_yaml(max_payload) +
+         "services:\n"
+         "  bench-sender:\n"
+         "    config:\n"
+         "      sends: [bench.msg, bench.ping]\n"
+         "  bench-receiver:\n"
+         "    config:\n"
+         "      receives: [bench.msg, bench.ping]\n"
+         "      sends: [bench.pong]\n"
+         "      queue-capacity: 65536\n"
+         "      prefetch: 256\n";
+}
+
+// --- the client library -------------------------------------------------------------------
+
+class ExobusTransport final : public Transport, public OwnLoops {
+ public:
+  ExobusTransport(std::string name, WaitMode mode) : name_(std::move(name)), mode_(mode) {}
+  std::string_view name() const override { return name_; }
+
+  void prepare(const ChannelSpec& spec) override { bus_.start(spec.tag, application_yml(spec.max_payload)); }
+  void cleanup() override { bus_.stop(); }
+
+  // The shared loops are never given this transport (see OwnLoops).
+  std::unique_ptr<Sender> open_sender() override { throw TransportError("exobus: use its own loops"); }
+  std::unique_ptr<Receiver> open_receiver() override { throw TransportError("exobus: use its own loops"); }
+  std::unique_ptr<Duplex> open_client() override { throw TransportError("exobus: use its own loops"); }
+  std::unique_ptr<Duplex> open_server() override { throw TransportError("exobus: use its own loops"); }
+
+  SideMain stream_sender(const StreamParams& p) override {
+    return [this, p](Transport&, const std::function<void()>& start, SideReport& rep) {
+      const std::string filler = make_json_filler(p.payload);
+      std::string buf = filler;
+      auto service = bus_.connect("bench-sender", mode_);
+      start();
+      const auto begin = Clock::now();
+      const auto end = begin + std::chrono::duration_cast<Clock::duration>(p.duration);
+      for (std::uint64_t seq = 0;; ++seq) {
+        const bool last = (seq & 255) == 255 && Clock::now() >= end;
+        fill_json(buf, filler, seq, last);
+        if (Result<void> sent = service->send("bench.msg", buf); !sent)
+          throw TransportError("exobus: send " + std::to_string(seq) + ": " + sent.error().message);
+        if (last) {
+          rep.messages = seq + 1;
+          break;
+        }
+      }
+      rep.seconds = std::chrono::duration<double>(Clock::now() - begin).count();
+      service->stop();
+    };
+  }
+
+  SideMain stream_receiver(const StreamParams& p) override {
+    return [this, p](Transport&, const std::function<void()>& start, SideReport& rep) {
+      (void)make_json_filler(p.payload);  // validates the size
+      auto service = bus_.connect("bench-receiver", mode_);
+      Outcome outcome;
+      std::uint64_t expected = 0, sum = 0;
+      Clock::time_point first, last_at;
+      service->on("bench.msg", [&](Delivery& delivery) {
+        if (outcome.done.load(std::memory_order_relaxed) != 0) return;
+        if (expected == 0) first = Clock::now();
+        const std::string& payload = delivery.message().payload;
+        bool last = false;
+        if (std::string error = check_json(payload, p.payload, expected, last); !error.empty())
+          return outcome.finish(std::move(error));
+        if (p.read_payload) sum += digest(bytes_of(payload));
+        ++expected;
+        if (last) {
+          last_at = Clock::now();
+          outcome.finish();
+        }
+        // Returning acks the message.
+      });
+      if (Result<void> started = service->start(); !started)
+        throw TransportError("exobus: start: " + started.error().message);
+      start();
+      outcome.wait_or_throw(std::chrono::seconds(3600));
+      service->stop();
+      rep.messages = expected;
+      rep.seconds = std::chrono::duration<double>(last_at - first).count();
+      rep.checksum = sum;
+    };
+  }
+
+  // The client sends the next request from the reply handler (on the library's reply thread),
+  // so no thread hand-off sits inside a timed round trip; the side's main thread sleeps.
+  SideMain round_trip_client(const RoundTripParams& p) override {
+    return [this, p](Transport&, const std::function<void()>& start, SideReport& rep) {
+      const std::string filler = make_json_filler(p.payload);
+      std::string buf = filler;
+      std::vector<std::uint64_t> samples(p.samples);
+      auto service = bus_.connect("bench-sender", mode_);
+      Outcome outcome;
+      const std::size_t total = p.warmup + p.samples;
+      std::uint64_t seq = 0;
+      Clock::time_point t0;
+      std::function<void()> send_next;
+      const ReplyHandler on_reply = [&](const Reply& reply) {
+        if (reply.timed_out) {
+          outcome.finish("no reply to request " + std::to_string(seq) + " within 10 s");
+          return ReplyControl::done;
+        }
+        bool last = false;
+        if (std::string error = check_json(reply.payload, p.payload, seq, last); !error.empty()) {
+          outcome.finish("reply: " + error);
+          return ReplyControl::done;
+        }
+        const auto t1 = Clock::now();
+        if (seq >= p.warmup && seq < total)
+          samples[seq - p.warmup] = static_cast<std::uint64_t>(std::chrono::nanoseconds(t1 - t0).count());
+        if (last) {
+          outcome.finish();
+        } else {
+          ++seq;
+          send_next();
+        }
+        return ReplyControl::done;
+      };
+      send_next = [&] {
+        t0 = Clock::now();
+        fill_json(buf, filler, seq, seq == total);  // one extra, flagged last, is not recorded
+        if (Result<void> sent = service->send("bench.ping", buf, on_reply, std::chrono::seconds(10)); !sent)
+          outcome.finish("send " + std::to_string(seq) + ": " + sent.error().message);
+      };
+      start();
+      send_next();
+      outcome.wait_or_throw(std::chrono::seconds(3600));
+      service->stop();
+      summarise_samples(samples, rep);
+    };
+  }
+
+  SideMain round_trip_server(const RoundTripParams& p) override {
+    return [this, p](Transport&, const std::function<void()>& start, SideReport& rep) {
+      (void)make_json_filler(p.payload);
+      auto service = bus_.connect("bench-receiver", mode_);
+      Outcome outcome;
+      std::uint64_t expected = 0;
+      service->on("bench.ping", [&](Delivery& delivery) {
+        const std::string& payload = delivery.message().payload;
+        bool last = false;
+        if (std::string error = check_json(payload, p.payload, expected, last); !error.empty())
+          return outcome.finish(std::move(error));
+        // The reply echoes the request.
+        if (Result<void> sent = delivery.reply("bench.pong", payload); !sent)
+          return outcome.finish("reply: " + sent.error().message);
+        ++expected;
+        if (last) outcome.finish();
+      });
+      if (Result<void> started = service->start(); !started)
+        throw TransportError("exobus: start: " + started.error().message);
+      start();
+      outcome.wait_or_throw(std::chrono::seconds(3600));
+      service->stop();
+      rep.messages = expected;
+    };
+  }
+
+ private:
+  std::string name_;
+  WaitMode mode_;
+  RunBus bus_;
+};
+
+// --- the data plane alone -----------------------------------------------------------------
+
+constexpr std::uint16_t kForward = 0;  // sender -> receiver, client -> server
+constexpr std::uint16_t kBack = 1;     // server -> client
+constexpr std::uint32_t kRingCapacity = 65536;
+
+
+class ShmSide : public Duplex {
+ public:
+  ShmSide(const std::string& segment, std::uint32_t instance, std::uint16_t out, std::uint16_t in)
+      : opened_(shm::Segment::open(segment)), out_(out), in_(in) {
+    if (!opened_) throw TransportError("exobus-shm: " + opened_.error.message);
+    plane_ = std::make_unique<shm::DataPlane>(*opened_.segment);
+    cursor_ = {plane_->lane_of(instance, 0)};
+  }
+  std::span<std::byte> acquire(std::size_t size) override {
+    for (;;) {
+      const shm::Allocation a = plane_->allocate(cursor_, size);
+      if (a.status == shm::PoolStatus::ok) {
+        handle_ = a.handle;
+        return a.buffer.first(size);
+      }
+      if (a.status != shm::PoolStatus::exhausted)
+        throw TransportError("exobus-shm: allocate failed (status " + std::to_string(int(a.status)) + ")");
+      __builtin_ia32_pause();  // every chunk is queued: the receiver frees one by acking
+    }
+  }
+  void commit(std::size_t size) override {
+    const std::uint16_t targets[] = {out_};
+    const shm::SendResult r = plane_->publish(cursor_, handle_, static_cast<std::uint32_t>(size), targets);
+    // The ring holds as many messages as the pool has chunks, so it is never full here.
+    if (r.status != shm::SendStatus::ok)
+      throw TransportError("exobus-shm: publish failed (status " + std::to_string(int(r.status)) + ")");
+  }
+  std::span<const std::byte> receive() override {
+    for (;;) {
+      const shm::TakeOutcome t = plane_->take(cursor_, in_, shm::DataPlane::now_ms());
+      if (t.status == shm::TakeOutcomeStatus::ok) {
+        lease_ = t.delivery.lease;
+        return t.delivery.payload;
+      }
+      if (t.status != shm::TakeOutcomeStatus::empty)
+        throw TransportError("exobus-shm: take failed (status " + std::to_string(int(t.status)) + ")");
+      __builtin_ia32_pause();
+    }
+  }
+  void release() override {
+    if (plane_->ack(lease_) != shm::LeaseStatus::ok) throw TransportError("exobus-shm: ack was late");
+  }
+
+ private:
+  shm::SegmentResult opened_;
+  std::unique_ptr<shm::DataPlane> plane_;
+  shm::LaneCursor cursor_;
+  std::uint16_t out_, in_;
+  shm::MessageHandle handle_{};
+  shm::LeaseToken lease_{};
+};
+
+class ExobusShmTransport final : public Transport {
+ public:
+  std::string_view name() const override { return "exobus-shm"; }
+
+  void prepare(const ChannelSpec& spec) override {
+    name_ = "exobus.bench-shm-" + spec.tag + ".data";
+    shm::LayoutSpec layout;
+    std::uint32_t size = 256;
+    while (size < spec.max_payload) size *= 2;
+    const std::uint32_t count =
+        std::max<std::uint32_t>(256, std::min<std::uint32_t>(kRingCapacity, (32u << 20) / size));
+    layout.size_classes = {{size, count, 0, 0, 0}};
+    layout.rings = {{kRingCapacity, 30000, 8, shm::kNoRing}, {kRingCapacity, 30000, 8, shm::kNoRing}};
+    layout.max_instances = 4;
+    layout.lanes_per_instance = 1;
+    layout.leases_per_lane = 256;
+    shm::SegmentResult created = shm::Segment::create(name_, layout, 0600);
+    if (!created) throw TransportError("exobus-shm: " + created.error.message);
+  }
+  void cleanup() override {
+    if (!name_.empty()) shm::Segment::remove(name_);
+    name_.clear();
+  }
+  std::unique_ptr<Sender> open_sender() override { return std::make_unique<ShmSide>(name_, 1, kForward, kBack); }
+  std::unique_ptr<Receiver> open_receiver() override { return std::make_unique<ShmSide>(name_, 2, kBack, kForward); }
+  std::unique_ptr<Duplex> open_client() override { return std::make_unique<ShmSide>(name_, 1, kForward, kBack); }
+  std::unique_ptr<Duplex> open_server() override { return std::make_unique<ShmSide>(name_, 2, kBack, kForward); }
+
+ private:
+  std::string name_;
+};
+
+}  // namespace
+
+std::unique_ptr<Transport> make_exobus_transport(std::string name, WaitMode mode) {
+  return std::make_unique<ExobusTransport>(std::move(name), mode);
+}
+std::unique_ptr<Transport> make_exobus_shm_transport() { return std::make_unique<ExobusShmTransport>(); }
+
+}  // namespace exobus::bench
