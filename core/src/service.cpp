@@ -35,6 +35,9 @@ Error control_error(const control::ControlError& error) {
     case control::ControlError::Code::daemon_not_running: return {ErrorCode::daemon_not_running, error.message};
     case control::ControlError::Code::permission_denied: return {ErrorCode::permission_denied, error.message};
     case control::ControlError::Code::version_mismatch: return {ErrorCode::version_mismatch, error.message};
+    // The daemon or the library refused what the configuration or options asked for: an
+    // unknown service type, no free instance slot, an invalid bus name.
+    case control::ControlError::Code::refused: return {ErrorCode::config_error, error.message};
     default: return {ErrorCode::closed, error.message};
   }
 }

@@ -113,12 +113,13 @@ TEST_F(BadInput, TrySendToAFullQueueFailsAtOnceWithQueueFullAndNothingQueuedIsLo
   EXPECT_TRUE(still_flows());
 }
 
-TEST_F(BadInput, UnknownServiceTypeIsRefusedAtConnect) {
+TEST_F(BadInput, UnknownServiceTypeIsRefusedAtConnectWithConfigError) {
   start_worker();
 
   const Result<std::unique_ptr<Service>> stranger = bus.try_connect("stranger");
 
   ASSERT_FALSE(stranger.ok());
+  EXPECT_EQ(stranger.error().code, ErrorCode::config_error) << stranger.error().message;
   EXPECT_NE(stranger.error().message.find("unknown service type 'stranger'"), std::string::npos)
       << to_string(stranger.error().code) << ": " << stranger.error().message;
   EXPECT_TRUE(still_flows());
