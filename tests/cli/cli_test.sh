@@ -57,7 +57,9 @@ expect "status without a bus name fails" 1 "--bus" \
     env -u EXOBUS_BUS "$exobus" status
 
 # A greeter instance, and the status that shows it.
-EXOBUS_SERVICE=greeter "$greeter" >"$out.greeter" 2>&1 &
+die_with_us=()
+command -v setpriv >/dev/null && die_with_us=(setpriv --pdeathsig TERM)
+EXOBUS_SERVICE=greeter "${die_with_us[@]}" "$greeter" >"$out.greeter" 2>&1 &
 greeter_pid=$!
 if ! eventually 10 grep -q ready "$out.greeter"; then
     echo "FAIL the greeter did not start:" >&2
@@ -115,7 +117,10 @@ fi
 expect "dlq list counts the dead letters" 0 "1 dead letters of 'greeter'" "$exobus" dlq list --type greeter
 expect "dlq list --json" 0 '"payload":"{\"poison\":true}"' "$exobus" dlq list --type greeter --json
 expect "status counts the dead letter" 0 "DEAD-LETTERED" "$exobus" status
-expect "dlq requeue moves it back" 0 "requeued 1 dead letters of 'greeter'" "$exobus" dlq requeue --type greeter
+if ! expect "dlq requeue moves it back" 0 "requeued 1 dead letters of 'greeter'" "$exobus" dlq requeue --type greeter; then
+    echo "  dead letters after the requeue: $("$exobus" dlq list --type greeter --json)" >&2
+    echo "  status: $("$exobus" status --json)" >&2
+fi
 expect "dlq of an unknown type fails" 1 "unknown service type 'nosuch'" "$exobus" dlq list --type nosuch
 expect "dlq needs a type" 2 "--type" "$exobus" dlq list
 

@@ -30,8 +30,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-"$exobusd" --config "$config" --bus "$bus" --runtime-dir "$runtime_dir" --reset --remove-segment \
-    >"$log" 2>&1 &
+# If this script is killed outright (a ctest timeout), the kernel still stops the daemon,
+# which removes its segment on the way out (--remove-segment).
+die_with_us=()
+command -v setpriv >/dev/null && die_with_us=(setpriv --pdeathsig TERM)
+"${die_with_us[@]}" "$exobusd" --config "$config" --bus "$bus" --runtime-dir "$runtime_dir" --reset \
+    --remove-segment >"$log" 2>&1 &
 daemon=$!
 for _ in $(seq 100); do
     [[ -S "$runtime_dir/$bus.sock" ]] && grep -q "serving bus" "$log" && break
