@@ -33,6 +33,7 @@ class RunBus {
 
   const std::string& bus() const { return bus_; }
   const std::filesystem::path& runtime_dir() const { return dir_; }
+  pid_t daemon_pid() const { return daemon_; }
 
   // Connects one instance of `service` to this bus, retrying while the daemon is still
   // coming up (up to 10 s). Throws TransportError with the library's message otherwise.

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <unistd.h>
 
+#include "exobus_scenarios.hpp"
 #include "process_pair.hpp"
 #include "report.hpp"
 #include "transports.hpp"
@@ -37,6 +38,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> only;
   std::string out = "bench/results";
   double timeout = 60;
+  bool no_scenarios = false;
+  double idle = 10;
+  std::size_t burst = 50'000;
   app.add_flag("--quick", quick, "tiny smoke run: 1 rep, 0.05 s streams, 2000 samples");
   app.add_option("--reps", reps, "repetitions per figure (median is reported)")->check(CLI::PositiveNumber);
   app.add_option("--duration", duration, "seconds each one-way stream runs")->check(CLI::PositiveNumber);
@@ -49,6 +53,10 @@ int main(int argc, char** argv) {
   app.add_option("--transports", only, "subset to run, e.g. floor,unix")->delimiter(',');
   app.add_option("--out", out, "directory for results (created)");
   app.add_option("--timeout", timeout, "seconds before a stuck run is killed");
+  app.add_flag("--no-scenarios", no_scenarios,
+               "skip the ExoBus scenarios (fan-out, competing instances, idle CPU)");
+  app.add_option("--burst", burst, "fan-out: messages per burst")->check(CLI::PositiveNumber);
+  app.add_option("--idle", idle, "idle CPU: seconds measured per wait mode")->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
 
   // --quick sets small defaults; flags given explicitly still win.
@@ -58,6 +66,8 @@ int main(int argc, char** argv) {
     if (app.count("--samples") == 0) samples = 2000;
     if (app.count("--warmup") == 0) warmup = 200;
     if (app.count("--timeout") == 0) timeout = 20;
+    if (app.count("--burst") == 0) burst = 5'000;
+    if (app.count("--idle") == 0) idle = 1;
   }
   std::vector<std::size_t> all_sizes = payloads;
   all_sizes.push_back(rtt_payload);
@@ -163,9 +173,28 @@ int main(int argc, char** argv) {
     for (Transport* t : order) run(*t, Workload::round_trip, rtt_payload, rep);
   }
 
+  // The ExoBus scenarios run when any ExoBus client-library row does.
+  const bool scenarios = !no_scenarios && std::any_of(transports.begin(), transports.end(), [](const auto& t) {
+    return t->name().starts_with("exobus-") && t->name() != "exobus-shm";
+  });
+  if (scenarios) {
+    ScenarioParams sp;
+    sp.reps = reps;
+    sp.burst = burst;
+    sp.duration = std::chrono::duration<double>(duration);
+    sp.idle = std::chrono::duration<double>(idle);
+    sp.timeout = deadline;
+    sp.pinning = pinning;
+    ScenarioResults sr = run_exobus_scenarios(sp);
+    ctx.extra_markdown = std::move(sr.markdown);
+    ctx.extra_summary_csv = std::move(sr.summary_csv);
+    ctx.extra_failures = std::move(sr.failures);
+  }
+
   write_outputs(out, ctx, runs);
   std::cout << render_markdown(ctx, runs);
   std::cerr << "exobus_compare: results in " << out << "\n";
-  const bool all_ok = std::all_of(runs.begin(), runs.end(), [](const auto& r) { return r.ok; });
+  const bool all_ok = std::all_of(runs.begin(), runs.end(), [](const auto& r) { return r.ok; }) &&
+                      ctx.extra_failures.empty();
   return all_ok ? 0 : 1;
 }

@@ -177,7 +177,9 @@ std::string render_markdown(const ReportContext& ctx, const std::vector<RunRecor
       << ratio(a, rtt(kZeroMq, p50)) << " / " << ratio(b, rtt(kZeroMq, p99)) << " |\n";
   }
 
-  std::vector<std::string> failures;
+  o << ctx.extra_markdown;
+
+  std::vector<std::string> failures = ctx.extra_failures;
   for (const auto& r : runs)
     if (!r.ok)
       failures.push_back(r.transport + " " +
@@ -233,6 +235,8 @@ void write_outputs(const std::filesystem::path& dir, const ReportContext& ctx,
            collect(runs, Workload::round_trip, ctx.rtt_payload, t, get),
            collect(runs, Workload::round_trip, ctx.rtt_payload, kFloor, get),
            collect(runs, Workload::round_trip, ctx.rtt_payload, kZeroMq, get));
+
+  for (const auto& l : ctx.extra_summary_csv) sum << l << '\n';
 
   std::ofstream(dir / "results.md") << render_markdown(ctx, runs);
   // A plot travels alone; its subtitle says where and when it was measured.

@@ -39,6 +39,10 @@ struct ReportContext {
   bool read_payload = true;
   std::size_t samples = 0;
   std::size_t warmup = 0;
+  // Sections and summary.csv lines of workloads outside the comparison (ExoBus scenarios).
+  std::string extra_markdown;
+  std::vector<std::string> extra_summary_csv;
+  std::vector<std::string> extra_failures;
 };
 
 // /proc/loadavg's three averages, "1m / 5m / 15m".
