@@ -73,7 +73,8 @@ bool eventually(Condition condition, std::chrono::milliseconds bound = kPatience
 inline std::string numbered(unsigned n) { return "{\"n\":" + std::to_string(n) + "}"; }
 inline unsigned number_of(const std::string& payload) {
   const auto colon = payload.find(':');
-  return colon == std::string::npos ? ~0u : static_cast<unsigned>(std::strtoul(payload.c_str() + colon + 1, nullptr, 10));
+  if (colon == std::string::npos) return ~0u;
+  return static_cast<unsigned>(std::strtoul(payload.c_str() + colon + 1, nullptr, 10));
 }
 
 // What a service handled, per message number. Lives in MAP_SHARED memory (see Shared) when

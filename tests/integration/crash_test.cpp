@@ -45,7 +45,9 @@ TEST(Crash, EveryMessageLeasedByAKilledConsumerIsRedeliveredToAnotherInstance) {
   ASSERT_TRUE(web);
   for (unsigned n = 0; n < kMessages; ++n) ASSERT_TRUE(web->send("job.run", numbered(n)).ok());
   // Both handler threads block, and the stuck instance holds its whole prefetch.
-  ASSERT_TRUE(eventually([&] { return doomed->count() == kHandlerThreads && bus.type_status("worker", "in_flight") == kPrefetch; }));
+  ASSERT_TRUE(eventually([&] {
+    return doomed->count() == kHandlerThreads && bus.type_status("worker", "in_flight") == kPrefetch;
+  }));
   auto survivor_ledger = std::make_unique<Ledger>();
   auto survivor = recording_worker(bus, *survivor_ledger);
   ASSERT_TRUE(survivor);

@@ -49,7 +49,9 @@ TEST(Routing, MessageReachesOnlyTheTypeThatReceivesIt) {
   // it would have arrived first.
   ASSERT_TRUE(web->send("user.created", numbered(2)).ok());
 
-  ASSERT_TRUE(eventually([&] { return users_inbox.size() == 1 && audit_inbox.size() >= 1 && mailer_inbox.size() >= 1; }));
+  ASSERT_TRUE(eventually([&] {
+    return users_inbox.size() == 1 && audit_inbox.size() >= 1 && mailer_inbox.size() >= 1;
+  }));
   EXPECT_EQ(names_of(users_inbox), std::vector<std::string>{"stats.ping {\"n\":1}"});
   EXPECT_EQ(names_of(audit_inbox), std::vector<std::string>{"user.created {\"n\":2}"});
   EXPECT_EQ(names_of(mailer_inbox), std::vector<std::string>{"user.created {\"n\":2}"});
