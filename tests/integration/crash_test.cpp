@@ -254,5 +254,37 @@ TEST(Crash, TrafficContinuesWhileTheDaemonIsDeadAndARestartedDaemonReattachesLos
   })) << "the surviving instances reconnected to the new daemon";
 }
 
+TEST(Crash, LeasesOfAConsumerKilledWhileTheDaemonIsDeadAreRedeliveredByTheRestartedDaemon) {
+  constexpr unsigned kMessages = 2;
+  Bus bus(R"(
+    web:
+      config: { sends: [job.run] }
+    worker:
+      config: { receives: [job.run] }
+  )");
+  Shared<Ledger> doomed;
+  const pid_t stuck = bus.spawn_service("worker", *doomed, [&](Service& service) {
+    service.on("job.run", [&](Delivery& d) {
+      doomed->record(d.message());
+      for (;;) ::pause();  // never settles
+    });
+  }, kMessages);
+  ASSERT_TRUE(Bus::ready(*doomed));
+  auto web = bus.connect("web");
+  ASSERT_TRUE(web);
+  for (unsigned n = 0; n < kMessages; ++n) ASSERT_TRUE(web->send("job.run", numbered(n)).ok());
+  ASSERT_TRUE(eventually([&] { return doomed->count() == kMessages; }));
+  auto survivor_ledger = std::make_unique<Ledger>();
+  auto survivor = recording_worker(bus, *survivor_ledger);
+  ASSERT_TRUE(survivor);
+
+  bus.kill_daemon();
+  bus.kill_child(stuck);
+  bus.start_daemon();
+
+  ASSERT_TRUE(eventually([&] { return survivor_ledger->distinct(kMessages) == kMessages; }));
+  for (unsigned n = 0; n < kMessages; ++n) EXPECT_EQ(survivor_ledger->redelivered_of(n), 1u) << "message " << n;
+}
+
 }  // namespace
 }  // namespace exobus::integration
