@@ -362,7 +362,10 @@ control::Result<control::JsonText> Coordinator::dead_letters(const control::Json
   JsonObject reply;
   if (request.HasMember("requeue") && request["requeue"].IsBool() && request["requeue"].GetBool()) {
     std::uint64_t requeued = 0;
-    for (;;) {
+    // Only what is there now: a consumer that rejects at once sends messages straight back,
+    // and the loop must not chase them.
+    const std::uint64_t waiting = plane_->ring(dead_letter_ring).depth();
+    while (requeued < waiting) {
       const shm::TakeOutcome taken = plane_->take(lane_, dead_letter_ring, shm::DataPlane::now_ms());
       if (taken.status != shm::TakeOutcomeStatus::ok) break;
       if (plane_->move(taken.delivery.lease, ring->second, lane_) != shm::LeaseStatus::ok) {
