@@ -23,6 +23,7 @@ plot for [c=2:ncols] dir."/throughput.dat" using c:xtic(1) title columnheader(c)
 set title "Round trip, 64 B request -> reply (lower is better)"
 set ylabel "microseconds (log scale)"
 set xlabel "transport"
+set xtics rotate by -30
 plot for [c=2:4] dir."/latency.dat" using c:xtic(1) title columnheader(c)
 
 unset multiplot

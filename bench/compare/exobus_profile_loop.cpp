@@ -1,0 +1,116 @@
+// exobus_profile_loop: one process, a short loop of the ExoBus paths the comparison measures,
+// for an instruction-level profile (docs/benchmarks.md, "Where the time goes"):
+//
+//   valgrind --tool=callgrind exobus_profile_loop --payload 64 --messages 20000
+//
+// Phase 1 sends `messages` JSON-string payloads through the client library to a service type
+// nobody has started yet (they wait in its queue); phase 2 starts that service, whose handler
+// reads every byte and returns (acks). With --shm it does the same with shm::DataPlane alone
+// (allocate, copy, publish; then take, read, ack) on a segment it creates. The bus and its
+// exobusd are started here, as the comparison does.
+
+#include <CLI/CLI.hpp>
+
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+
+#include "exobus/shm/data_plane.hpp"
+#include "exobus_daemon.hpp"
+#include "transport.hpp"
+#include "workloads.hpp"
+
+using namespace exobus;
+using namespace exobus::bench;
+
+namespace {
+
+int run_library(std::size_t payload, std::size_t messages) {
+  RunBus bus;
+  bus.start("profile-" + std::to_string(::getpid()),
+            "name: bench\nbus:\n  max-instances: 8\n  size-classes:\n" + size_classes_yaml(payload) +
+                "services:\n  bench-sender:\n    config:\n      sends: [bench.msg]\n"
+                "  bench-receiver:\n    config:\n      receives: [bench.msg]\n"
+                "      queue-capacity: 65536\n      prefetch: 256\n");
+  auto sender = bus.connect("bench-sender", WaitMode::sleep);
+  auto receiver = bus.connect("bench-receiver", WaitMode::sleep);
+  std::string buf(payload, 'a');
+  buf.front() = buf.back() = '"';
+  for (std::size_t i = 0; i < messages; ++i) {
+    std::snprintf(&buf[1], 17, "%016zx", i);
+    buf[17] = 'a';  // snprintf's NUL
+    if (Result<void> sent = sender->send("bench.msg", buf); !sent) {
+      std::fprintf(stderr, "send: %s\n", sent.error().message.c_str());
+      return 1;
+    }
+  }
+  std::atomic<std::size_t> handled{0};
+  std::uint64_t sum = 0;
+  receiver->on("bench.msg", [&](Delivery& d) {
+    const std::string& p = d.message().payload;
+    sum += digest({reinterpret_cast<const std::byte*>(p.data()), p.size()});
+    handled.fetch_add(1, std::memory_order_release);
+  });
+  if (!receiver->start()) return 1;
+  while (handled.load(std::memory_order_acquire) < messages) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  receiver->stop();
+  sender->stop();
+  std::printf("library: %zu messages of %zu B sent and handled (checksum %llu)\n", messages, payload,
+              static_cast<unsigned long long>(sum));
+  return 0;
+}
+
+int run_shm(std::size_t payload, std::size_t messages) {
+  const std::string name = "exobus.bench-profile-" + std::to_string(::getpid()) + ".data";
+  shm::LayoutSpec layout;
+  std::uint32_t size = 256;
+  while (size < payload) size *= 2;
+  layout.size_classes = {{size, 65536, 0, 0, 0}};
+  layout.rings = {{65536, 30000, 8, shm::kNoRing}};
+  layout.max_instances = 2;
+  layout.lanes_per_instance = 1;
+  layout.leases_per_lane = 256;
+  shm::SegmentResult created = shm::Segment::create(name, layout, 0600);
+  if (!created) return 1;
+  shm::DataPlane plane(*created.segment);
+  shm::LaneCursor out{plane.lane_of(0, 0)}, in{plane.lane_of(1, 0)};
+  std::vector<std::byte> filler(payload, std::byte{7});
+  const std::uint16_t target[] = {0};
+  for (std::size_t i = 0; i < messages; ++i) {
+    const shm::Allocation a = plane.allocate(out, payload);
+    if (a.status != shm::PoolStatus::ok) return 1;
+    std::memcpy(a.buffer.data(), filler.data(), payload);
+    if (plane.publish(out, a.handle, static_cast<std::uint32_t>(payload), target).status != shm::SendStatus::ok) return 1;
+  }
+  std::uint64_t sum = 0;
+  for (std::size_t i = 0; i < messages; ++i) {
+    const shm::TakeOutcome t = plane.take(in, 0, shm::DataPlane::now_ms());
+    if (t.status != shm::TakeOutcomeStatus::ok) return 1;
+    sum += digest(t.delivery.payload);
+    plane.ack(t.delivery.lease);
+  }
+  shm::Segment::remove(name);
+  std::printf("shm: %zu messages of %zu B sent and taken (checksum %llu)\n", messages, payload,
+              static_cast<unsigned long long>(sum));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"A short single-process loop of ExoBus's send and receive paths, for profiling"};
+  std::size_t payload = 64, messages = 20'000;
+  bool shm_only = false;
+  app.add_option("--payload", payload, "payload bytes (at least 36)");
+  app.add_option("--messages", messages, "messages to send, then receive (at most 60000)");
+  app.add_flag("--shm", shm_only, "shm::DataPlane alone, without the client library");
+  CLI11_PARSE(app, argc, argv);
+  if (payload < 36 || messages > 60'000) return 2;
+  try {
+    return shm_only ? run_shm(payload, messages) : run_library(payload, messages);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+}
