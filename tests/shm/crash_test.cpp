@@ -4,6 +4,7 @@
 // exception at the fault point, leaving shared state exactly as a death would: fast and
 // deterministic) and a real child process killed with SIGKILL at the same point.
 #include <gtest/gtest.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -71,6 +72,7 @@ TEST_P(KilledAtFaultPoint, RecoveryLosesNothingAndLeaksNothing) {
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a test that failed or timed out
     SegmentResult opened = Segment::open(bus.name());
     if (!opened) ::_exit(3);
     DataPlane child_plane(*opened.segment);

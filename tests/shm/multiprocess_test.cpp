@@ -1,8 +1,11 @@
 // Four producer processes and four consumer processes on one ring, each mapping the
 // segment itself: nothing lost, nothing duplicated, each producer's order kept.
 #include <gtest/gtest.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <cstdio>
 
@@ -19,6 +22,7 @@ template <class Body>
 pid_t spawn(const std::string& segment_name, Body body) {
   const pid_t child = ::fork();
   if (child != 0) return child;
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a test that failed or timed out
   SegmentResult opened = Segment::open(segment_name);
   if (!opened) ::_exit(3);
   DataPlane plane(*opened.segment);
