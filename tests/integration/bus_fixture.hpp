@@ -157,7 +157,11 @@ class Bus {
 
   ~Bus() {
     for (const pid_t child : children_) stop_process(child);
-    if (daemon_ > 0) stop_process(daemon_);
+    if (daemon_ > 0) {
+      // A clean shutdown exits 0; a sanitizer report or a hang on SIGTERM does not.
+      const int status = stop_process(daemon_);
+      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "exobusd stopped with status " << status;
+    }
     ::shm_unlink(("/" + data_segment_name(name_)).c_str());
     if (::testing::Test::HasFailure()) {
       std::fprintf(stderr, "---- exobusd log of bus %s ----\n%s---- end of log ----\n", name_.c_str(),
@@ -352,17 +356,20 @@ class Bus {
 
   // SIGTERM (after SIGCONT, in case it is stopped), then SIGKILL after a grace period;
   // always reaped.
-  static void stop_process(pid_t pid) {
+  // Returns the wait status.
+  static int stop_process(pid_t pid) {
     ::kill(pid, SIGCONT);
     ::kill(pid, SIGTERM);
+    int status = -1;
     const auto deadline = std::chrono::steady_clock::now() + 3s;
     while (std::chrono::steady_clock::now() < deadline) {
-      const pid_t done = ::waitpid(pid, nullptr, WNOHANG);
-      if (done == pid || (done == -1 && errno == ECHILD)) return;
+      const pid_t done = ::waitpid(pid, &status, WNOHANG);
+      if (done == pid || (done == -1 && errno == ECHILD)) return status;
       std::this_thread::sleep_for(10ms);
     }
     ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
+    ::waitpid(pid, &status, 0);
+    return status;
   }
 
   std::string name_;
