@@ -33,12 +33,14 @@ struct Cleanup {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  // The path is built before the cleanup object, so it is destroyed after it, at exit.
+  static const std::filesystem::path& file = application_file();
   static Cleanup cleanup;
   {
-    std::ofstream out(application_file(), std::ios::binary | std::ios::trunc);
+    std::ofstream out(file, std::ios::binary | std::ios::trunc);
     out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
   }
-  const exobus::Result<exobus::ApplicationConfig> config = exobus::load_application_config(application_file());
+  const exobus::Result<exobus::ApplicationConfig> config = exobus::load_application_config(file);
   if (config && config.value().services.empty()) std::abort();  // "at least one" service
   return 0;
 }
