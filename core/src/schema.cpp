@@ -7,6 +7,7 @@
 #include <rapidjson/stringbuffer.h>
 
 #include <utility>
+#include <vector>
 
 #include "json_schema_meta.hpp"
 
@@ -43,6 +44,76 @@ rapidjson::ParseResult parse(rapidjson::Document& document, std::string_view tex
     return document;
 }
 
+// RapidJSON 1.1's regular expressions recurse once per quantifier when they build their
+// automaton, so a pattern that stacks quantifiers ("a+++++...") or nests groups deeply
+// overflows the stack of the process that validates. ECMAScript, which JSON Schema's
+// `pattern` follows, has no meaning for a quantifier on a quantifier anyway (RapidJSON
+// has no lazy `+?`), so such patterns are refused when the schema is compiled.
+constexpr std::size_t kMaxPatternBytes = 1024;
+constexpr int kMaxPatternGroupDepth = 16;
+
+std::string check_pattern(std::string_view pattern) {
+    if (pattern.size() > kMaxPatternBytes) {
+        return "is longer than " + std::to_string(kMaxPatternBytes) + " bytes";
+    }
+    bool after_quantifier = false;
+    int depth = 0;
+    for (std::size_t i = 0; i < pattern.size(); ++i) {
+        const char c = pattern[i];
+        const bool quantifier = c == '*' || c == '+' || c == '?' ||
+                                (c == '{' && i + 1 < pattern.size() && pattern[i + 1] >= '0' && pattern[i + 1] <= '9');
+        if (quantifier && after_quantifier) {
+            return "repeats a repetition at byte " + std::to_string(i) + " ('" + std::string(1, c) + "')";
+        }
+        after_quantifier = quantifier;
+        if (c == '\\') {
+            ++i;  // the escaped character is literal
+        } else if (c == '[') {
+            // A character class: everything up to the closing ']' is literal.
+            for (++i; i < pattern.size() && pattern[i] != ']'; ++i) {
+                if (pattern[i] == '\\') ++i;
+            }
+        } else if (c == '{' && quantifier) {
+            while (i < pattern.size() && pattern[i] != '}') ++i;
+        } else if (c == '(' && ++depth > kMaxPatternGroupDepth) {
+            return "nests groups deeper than " + std::to_string(kMaxPatternGroupDepth);
+        } else if (c == ')') {
+            --depth;
+        }
+    }
+    return {};
+}
+
+// Checks every `pattern` and `patternProperties` key of a schema, without recursion (a
+// schema may nest as deep as the parser allows).
+std::string check_patterns(const rapidjson::Value& schema) {
+    std::vector<const rapidjson::Value*> pending{&schema};
+    while (!pending.empty()) {
+        const rapidjson::Value& value = *pending.back();
+        pending.pop_back();
+        if (value.IsArray()) {
+            for (const rapidjson::Value& element : value.GetArray()) pending.push_back(&element);
+            continue;
+        }
+        if (!value.IsObject()) continue;
+        for (const auto& member : value.GetObject()) {
+            const std::string_view key(member.name.GetString(), member.name.GetStringLength());
+            std::string problem;
+            if (key == "pattern" && member.value.IsString()) {
+                problem = check_pattern({member.value.GetString(), member.value.GetStringLength()});
+            } else if (key == "patternProperties" && member.value.IsObject()) {
+                for (const auto& property : member.value.GetObject()) {
+                    problem = check_pattern({property.name.GetString(), property.name.GetStringLength()});
+                    if (!problem.empty()) break;
+                }
+            }
+            if (!problem.empty()) return "its pattern " + problem;
+            pending.push_back(&member.value);
+        }
+    }
+    return {};
+}
+
 }  // namespace
 
 struct Schema::Compiled {
@@ -67,6 +138,10 @@ Result<Schema> Schema::compile(std::string_view json_text, std::string label) {
     if (!source.Accept(meta_validator)) {
         return Error{ErrorCode::config_error, label + " is not a valid JSON Schema (draft 4): " +
                                                   describe_failure(meta_validator)};
+    }
+    if (const std::string problem = check_patterns(source); !problem.empty()) {
+        return Error{ErrorCode::config_error, label + " cannot be used: " + problem +
+                                                  "; simplify the regular expression"};
     }
     return Schema(std::make_shared<const Compiled>(source, std::move(label)));
 }

@@ -29,6 +29,28 @@ TEST(Schema, ConformingPayloadIsAccepted) {
     EXPECT_TRUE(user_create_schema().validate(R"({"name": "Jean-Luc", "email": "jl@enterprise"})").ok());
 }
 
+TEST(Schema, PatternStackingQuantifiersIsRefusedAtCompile) {
+    // Would overflow the stack of every validating process in RapidJSON's regex engine.
+    const std::string stacked = "[[[z]" + std::string(40, '+') + std::string(200, '*') + "$";
+    const auto schema = Schema::compile(R"({"type": "string", "pattern": ")" + stacked + R"("})", "schema for 'x'");
+    ASSERT_FALSE(schema.ok());
+    EXPECT_EQ(schema.error().code, ErrorCode::config_error);
+    EXPECT_NE(schema.error().message.find("repeats a repetition"), std::string::npos) << schema.error().message;
+}
+
+TEST(Schema, PatternPropertiesKeysAreCheckedToo) {
+    const auto schema = Schema::compile(R"({"patternProperties": {"^a**$": {}}})", "schema for 'x'");
+    ASSERT_FALSE(schema.ok());
+    EXPECT_EQ(schema.error().code, ErrorCode::config_error);
+}
+
+TEST(Schema, OrdinaryPatternsStillWork) {
+    const auto schema = Schema::compile(R"({"type": "string", "pattern": "^[a-z+*]+@[^@ ]{1,3}(x|y)?$"})", "s");
+    ASSERT_TRUE(schema.ok()) << schema.error().message;
+    EXPECT_TRUE(schema.value().validate(R"("ab+@xyzx")").ok());
+    EXPECT_FALSE(schema.value().validate(R"("AB@x")").ok());
+}
+
 TEST(Schema, ViolationNamesThePayloadPathAndKeyword) {
     const auto result = user_create_schema().validate(R"({"name": "Jean-Luc", "email": 7})");
     ASSERT_FALSE(result.ok());
