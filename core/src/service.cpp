@@ -85,6 +85,8 @@ class ServiceCore {
   };
   std::mutex pending_mutex;
   std::unordered_map<Uuid, Pending> pending;
+  // pending.size(), readable without the lock: the reply thread sleeps while it is 0.
+  std::atomic<std::size_t> pending_count{0};
 
   // Commands taken from the home ring and not yet settled. The lease table of a lane is
   // sized for the largest prefetch of any type, so the type's own prefetch is kept here.
@@ -218,6 +220,7 @@ Result<void> ServiceCore::send(std::string_view name, std::string_view payload, 
   if (pending_reply) {
     std::lock_guard lock(pending_mutex);
     pending.emplace(message.id, std::move(*pending_reply));
+    pending_count.store(pending.size(), std::memory_order_relaxed);
   }
 
   const auto deadline = std::chrono::steady_clock::now() + options.send_timeout;
@@ -249,6 +252,7 @@ Result<void> ServiceCore::send(std::string_view name, std::string_view payload, 
   if (pending_reply) {
     std::lock_guard lock(pending_mutex);
     pending.erase(message.id);
+    pending_count.store(pending.size(), std::memory_order_relaxed);
   }
   if (sent.status == shm::SendStatus::pool_exhausted) {
     return Error{ErrorCode::queue_full, "no free message buffer of " + std::to_string(size) +
@@ -305,9 +309,13 @@ void ServiceCore::idle(shm::ReadyRing& ring, std::uint32_t& idle_rounds, bool in
     expire_pending_replies();
     watch_daemon();
   }
-  if (options.wait_mode == WaitMode::busy_poll || (options.wait_mode == WaitMode::adaptive && idle_rounds < kSpinRounds)) {
+  // The reply thread only spins while replies are awaited: otherwise it would take a core
+  // from the threads that do the work (on two cores, all of them).
+  const WaitMode mode =
+      inbox && pending_count.load(std::memory_order_relaxed) == 0 ? WaitMode::sleep : options.wait_mode;
+  if (mode == WaitMode::busy_poll || (mode == WaitMode::adaptive && idle_rounds < kSpinRounds)) {
     __builtin_ia32_pause();
-  } else if (options.wait_mode == WaitMode::adaptive && idle_rounds < kSpinRounds + kYieldRounds) {
+  } else if (mode == WaitMode::adaptive && idle_rounds < kSpinRounds + kYieldRounds) {
     std::this_thread::yield();
   } else {
     // Inbox: wake at least every 10 ms while replies are awaited, for their timeouts.
@@ -394,6 +402,7 @@ void ServiceCore::handle_reply(const shm::Delivery& taken) {
       if ((*handler)(reply) == ReplyControl::done) {
         std::lock_guard lock(pending_mutex);
         pending.erase(*view.response_to);
+    pending_count.store(pending.size(), std::memory_order_relaxed);
       }
     }
   }
@@ -415,6 +424,7 @@ void ServiceCore::expire_pending_replies() {
       expired.push_back(std::move(entry->second.handler));
       entry = pending.erase(entry);
     }
+    pending_count.store(pending.size(), std::memory_order_relaxed);
   }
   for (const ReplyHandler& handler : expired) {
     Reply reply;
