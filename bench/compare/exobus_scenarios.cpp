@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "exobus_daemon.hpp"
+#include "report.hpp"
 
 namespace exobus::bench {
 namespace {
@@ -237,20 +238,6 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-std::string fmt(const char* f, double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, f, v);
-  return b;
-}
-std::string si(double v) {
-  const char* suffix = "";
-  for (const char* s : {" k", " M", " G"}) {
-    if (v < 1000) break;
-    v /= 1000;
-    suffix = s;
-  }
-  return fmt(v >= 100 ? "%.0f" : v >= 10 ? "%.1f" : "%.2f", v) + suffix;
-}
 
 // utime + stime of a process, in seconds (/proc/<pid>/stat fields 14 and 15).
 double process_cpu_seconds(pid_t pid) {

@@ -12,6 +12,24 @@
 #include <sstream>
 
 namespace exobus::bench {
+
+std::string fmt(const char* f, double v) {
+  char b[64];
+  std::snprintf(b, sizeof b, f, v);
+  return b;
+}
+
+// 3 significant figures with an SI suffix: 12.3 M, 456 k.
+std::string si(double v) {
+  const char* suffix = "";
+  for (const char* s : {" k", " M", " G"}) {
+    if (v < 1000) break;
+    v /= 1000;
+    suffix = s;
+  }
+  return fmt(v >= 100 ? "%.0f" : v >= 10 ? "%.1f" : "%.2f", v) + suffix;
+}
+
 namespace {
 
 constexpr const char* kFloor = "floor";
@@ -44,22 +62,6 @@ std::optional<Stat> collect(const std::vector<RunRecord>& runs, Workload w, std:
   return stat_of(std::move(v));
 }
 
-std::string fmt(const char* f, double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, f, v);
-  return b;
-}
-
-// 3 significant figures with an SI suffix: 12.3 M, 456 k.
-std::string si(double v) {
-  const char* suffix = "";
-  for (const char* s : {" k", " M", " G"}) {
-    if (v < 1000) break;
-    v /= 1000;
-    suffix = s;
-  }
-  return fmt(v >= 100 ? "%.0f" : v >= 10 ? "%.1f" : "%.2f", v) + suffix;
-}
 
 std::string us(double v) { return fmt(v >= 100 ? "%.0f" : v >= 10 ? "%.1f" : "%.2f", v); }
 

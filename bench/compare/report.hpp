@@ -48,6 +48,11 @@ struct ReportContext {
 // /proc/loadavg's three averages, "1m / 5m / 15m".
 std::string current_load_average();
 
+// printf-style formatting of one number; si(): 3 significant figures with an SI suffix
+// (12.3 M, 456 k).
+std::string fmt(const char* format, double value);
+std::string si(double value);
+
 // The markdown report (also printed to stdout). Missing or failed figures show as "failed".
 std::string render_markdown(const ReportContext& ctx, const std::vector<RunRecord>& runs);
 
