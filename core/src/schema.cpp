@@ -46,9 +46,11 @@ rapidjson::ParseResult parse(rapidjson::Document& document, std::string_view tex
 
 // RapidJSON 1.1's regular expressions recurse once per quantifier when they build their
 // automaton, so a pattern that stacks quantifiers ("a+++++...") or nests groups deeply
-// overflows the stack of the process that validates. ECMAScript, which JSON Schema's
-// `pattern` follows, has no meaning for a quantifier on a quantifier anyway (RapidJSON
-// has no lazy `+?`), so such patterns are refused when the schema is compiled.
+// overflows the stack of the process that validates; and an empty alternative ("a||b",
+// "(|a)", "a|") makes its parser pop an operand that is not there (a heap overflow).
+// ECMAScript, which JSON Schema's `pattern` follows, has no meaning for a quantifier on a
+// quantifier (RapidJSON has no lazy `+?`), and an empty alternative is written `(a)?`
+// instead, so such patterns are refused when the schema is compiled.
 constexpr std::size_t kMaxPatternBytes = 1024;
 constexpr int kMaxPatternGroupDepth = 16;
 
@@ -56,16 +58,39 @@ std::string check_pattern(std::string_view pattern) {
     if (pattern.size() > kMaxPatternBytes) {
         return "is longer than " + std::to_string(kMaxPatternBytes) + " bytes";
     }
+    enum class Opened { by_start, by_group, by_bar };
+    Opened opened = Opened::by_start;  // what began the current alternative
+    bool empty = true;                 // no atom in the current alternative yet
     bool after_quantifier = false;
     int depth = 0;
     for (std::size_t i = 0; i < pattern.size(); ++i) {
         const char c = pattern[i];
+        if ((c == '^' && i == 0) || (c == '$' && i + 1 == pattern.size())) continue;  // anchors
         const bool quantifier = c == '*' || c == '+' || c == '?' ||
                                 (c == '{' && i + 1 < pattern.size() && pattern[i + 1] >= '0' && pattern[i + 1] <= '9');
-        if (quantifier && after_quantifier) {
-            return "repeats a repetition at byte " + std::to_string(i) + " ('" + std::string(1, c) + "')";
+        const std::string where = " at byte " + std::to_string(i);
+        if (quantifier && (after_quantifier || empty)) {
+            return (empty ? "repeats nothing" : "repeats a repetition") + where + " ('" + std::string(1, c) + "')";
         }
         after_quantifier = quantifier;
+        if (c == '|' || c == ')') {
+            if (empty && (c == '|' || opened != Opened::by_start)) {
+                return "has an empty alternative or group" + where + "; write (x)? instead";
+            }
+            if (c == ')') --depth;
+            opened = Opened::by_bar;
+            empty = c == '|';
+            continue;
+        }
+        if (c == '(') {
+            if (++depth > kMaxPatternGroupDepth) {
+                return "nests groups deeper than " + std::to_string(kMaxPatternGroupDepth);
+            }
+            opened = Opened::by_group;
+            empty = true;
+            continue;
+        }
+        empty = false;
         if (c == '\\') {
             ++i;  // the escaped character is literal
         } else if (c == '[') {
@@ -75,12 +100,9 @@ std::string check_pattern(std::string_view pattern) {
             }
         } else if (c == '{' && quantifier) {
             while (i < pattern.size() && pattern[i] != '}') ++i;
-        } else if (c == '(' && ++depth > kMaxPatternGroupDepth) {
-            return "nests groups deeper than " + std::to_string(kMaxPatternGroupDepth);
-        } else if (c == ')') {
-            --depth;
         }
     }
+    if (empty && opened != Opened::by_start) return "has an empty alternative at its end; write (x)? instead";
     return {};
 }
 

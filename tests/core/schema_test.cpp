@@ -38,6 +38,18 @@ TEST(Schema, PatternStackingQuantifiersIsRefusedAtCompile) {
     EXPECT_NE(schema.error().message.find("repeats a repetition"), std::string::npos) << schema.error().message;
 }
 
+TEST(Schema, PatternWithAnEmptyAlternativeIsRefusedAtCompile) {
+    // RapidJSON's regex parser pops a missing operand on these (a heap overflow).
+    for (const char* pattern : {"^a||b$", "(|a)", "a|", "^|a", "()", "*a", "(+a)"}) {
+        const auto schema = Schema::compile(std::string(R"({"pattern": ")") + pattern + R"("})", "s");
+        EXPECT_FALSE(schema.ok()) << pattern;
+    }
+    for (const char* pattern : {"^a|b$", "(a|b)c", "^$", "", "^(a)?$", "x(y(z)|w)"}) {
+        const auto schema = Schema::compile(std::string(R"({"pattern": ")") + pattern + R"("})", "s");
+        EXPECT_TRUE(schema.ok()) << pattern << ": " << schema.error().message;
+    }
+}
+
 TEST(Schema, PatternPropertiesKeysAreCheckedToo) {
     const auto schema = Schema::compile(R"({"patternProperties": {"^a**$": {}}})", "schema for 'x'");
     ASSERT_FALSE(schema.ok());
