@@ -48,9 +48,10 @@ rapidjson::ParseResult parse(rapidjson::Document& document, std::string_view tex
 // automaton, so a pattern that stacks quantifiers ("a+++++...") or nests groups deeply
 // overflows the stack of the process that validates; and an empty alternative ("a||b",
 // "(|a)", "a|") makes its parser pop an operand that is not there (a heap overflow).
-// ECMAScript, which JSON Schema's `pattern` follows, has no meaning for a quantifier on a
-// quantifier (RapidJSON has no lazy `+?`), and an empty alternative is written `(a)?`
-// instead, so such patterns are refused when the schema is compiled.
+// A repeated anchor in the middle ("a$+b") recurses without end too. ECMAScript, which
+// JSON Schema's `pattern` follows, has no meaning for a quantifier on a quantifier
+// (RapidJSON has no lazy `+?`), an empty alternative is written `(a)?` instead, and
+// anchors belong at the ends, so such patterns are refused when the schema is compiled.
 constexpr std::size_t kMaxPatternBytes = 1024;
 constexpr int kMaxPatternGroupDepth = 16;
 
@@ -66,6 +67,12 @@ std::string check_pattern(std::string_view pattern) {
     for (std::size_t i = 0; i < pattern.size(); ++i) {
         const char c = pattern[i];
         if ((c == '^' && i == 0) || (c == '$' && i + 1 == pattern.size())) continue;  // anchors
+        if (c == '^' || c == '$') {
+            // Elsewhere an anchor is an empty match that can be repeated ("$+"): RapidJSON
+            // then recurses without end.
+            return "uses '" + std::string(1, c) + "' at byte " + std::to_string(i) +
+                   "; anchors are supported only at the start and the end of a pattern";
+        }
         const bool quantifier = c == '*' || c == '+' || c == '?' ||
                                 (c == '{' && i + 1 < pattern.size() && pattern[i + 1] >= '0' && pattern[i + 1] <= '9');
         const std::string where = " at byte " + std::to_string(i);
