@@ -6,6 +6,8 @@
 #include <rapidjson/schema.h>
 #include <rapidjson/stringbuffer.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <utility>
 #include <vector>
 
@@ -48,12 +50,14 @@ rapidjson::ParseResult parse(rapidjson::Document& document, std::string_view tex
 // automaton, so a pattern that stacks quantifiers ("a+++++...") or nests groups deeply
 // overflows the stack of the process that validates; and an empty alternative ("a||b",
 // "(|a)", "a|") makes its parser pop an operand that is not there (a heap overflow).
-// A repeated anchor in the middle ("a$+b") recurses without end too. ECMAScript, which
+// A repeated anchor in the middle ("a$+b") recurses without end too, and a counted
+// repetition ("a{860042222}") copies its operand that many times. ECMAScript, which
 // JSON Schema's `pattern` follows, has no meaning for a quantifier on a quantifier
 // (RapidJSON has no lazy `+?`), an empty alternative is written `(a)?` instead, and
 // anchors belong at the ends, so such patterns are refused when the schema is compiled.
 constexpr std::size_t kMaxPatternBytes = 1024;
 constexpr int kMaxPatternGroupDepth = 16;
+constexpr std::uint64_t kMaxRepetitions = 1000;
 
 std::string check_pattern(std::string_view pattern) {
     if (pattern.size() > kMaxPatternBytes) {
@@ -63,6 +67,7 @@ std::string check_pattern(std::string_view pattern) {
     Opened opened = Opened::by_start;  // what began the current alternative
     bool empty = true;                 // no atom in the current alternative yet
     bool after_quantifier = false;
+    std::uint64_t copies = 1;  // product of all counted repetitions (nested or not)
     int depth = 0;
     for (std::size_t i = 0; i < pattern.size(); ++i) {
         const char c = pattern[i];
@@ -106,7 +111,23 @@ std::string check_pattern(std::string_view pattern) {
                 if (pattern[i] == '\\') ++i;
             }
         } else if (c == '{' && quantifier) {
-            while (i < pattern.size() && pattern[i] != '}') ++i;
+            // RapidJSON copies the repeated operand once per count: bound the copies.
+            std::uint64_t largest = 0;
+            for (++i; i < pattern.size() && pattern[i] != '}'; ++i) {
+                if (pattern[i] == ',') continue;
+                if (pattern[i] < '0' || pattern[i] > '9') return "has a malformed counted repetition" + where;
+                std::uint64_t count = 0;
+                for (; i < pattern.size() && pattern[i] >= '0' && pattern[i] <= '9' && count <= kMaxRepetitions; ++i) {
+                    count = count * 10 + static_cast<std::uint64_t>(pattern[i] - '0');
+                }
+                --i;
+                largest = std::max(largest, count);
+            }
+            if (i == pattern.size()) return "has an unclosed counted repetition" + where;
+            copies *= std::max<std::uint64_t>(largest, 1);
+            if (largest > kMaxRepetitions || copies > kMaxRepetitions) {
+                return "repeats more than " + std::to_string(kMaxRepetitions) + " times in all" + where;
+            }
         }
     }
     if (empty && opened != Opened::by_start) return "has an empty alternative at its end; write (x)? instead";
