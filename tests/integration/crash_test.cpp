@@ -25,6 +25,17 @@ std::unique_ptr<Service> recording_worker(Bus& bus, Ledger& ledger) {
 
 bool alive(pid_t pid) { return ::waitpid(pid, nullptr, WNOHANG) == 0; }
 
+// A "worker" instance whose handlers record each job.run and then never settle it, so it
+// holds every message it takes until it is killed.
+pid_t spawn_stuck_worker(Bus& bus, Ledger& ledger, unsigned handler_threads) {
+  return bus.spawn_service("worker", ledger, [&ledger](Service& service) {
+    service.on("job.run", [&ledger](Delivery& d) {
+      ledger.record(d.message());
+      for (;;) ::pause();  // never settles
+    });
+  }, handler_threads);
+}
+
 TEST(Crash, EveryMessageLeasedByAKilledConsumerIsRedeliveredToAnotherInstance) {
   constexpr unsigned kMessages = 8, kPrefetch = 4, kHandlerThreads = 2;
   Bus bus(R"(
@@ -34,12 +45,7 @@ TEST(Crash, EveryMessageLeasedByAKilledConsumerIsRedeliveredToAnotherInstance) {
       config: { receives: [job.run], prefetch: 4 }
   )");
   Shared<Ledger> doomed;
-  const pid_t stuck = bus.spawn_service("worker", *doomed, [&](Service& service) {
-    service.on("job.run", [&](Delivery& d) {
-      doomed->record(d.message());
-      for (;;) ::pause();  // never settles
-    });
-  }, kHandlerThreads);
+  const pid_t stuck = spawn_stuck_worker(bus, *doomed, kHandlerThreads);
   ASSERT_TRUE(Bus::ready(*doomed));
   auto web = bus.connect("web");
   ASSERT_TRUE(web);
@@ -263,12 +269,7 @@ TEST(Crash, LeasesOfAConsumerKilledWhileTheDaemonIsDeadAreRedeliveredByTheRestar
       config: { receives: [job.run] }
   )");
   Shared<Ledger> doomed;
-  const pid_t stuck = bus.spawn_service("worker", *doomed, [&](Service& service) {
-    service.on("job.run", [&](Delivery& d) {
-      doomed->record(d.message());
-      for (;;) ::pause();  // never settles
-    });
-  }, kMessages);
+  const pid_t stuck = spawn_stuck_worker(bus, *doomed, kMessages);
   ASSERT_TRUE(Bus::ready(*doomed));
   auto web = bus.connect("web");
   ASSERT_TRUE(web);
