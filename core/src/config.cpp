@@ -70,11 +70,19 @@ Result<std::vector<SizeClass>> parse_size_classes(const YamlReader& reader, cons
 
 Result<BusConfig> parse_bus(const YamlReader& reader, const YAML::Node& node) {
     BusConfig bus;
-    EXOBUS_TRY(reader.check_mapping(node, "bus", {"segment-mode", "max-instances", "reply-inbox-capacity", "size-classes"}));
+    EXOBUS_TRY(reader.check_mapping(node, "bus", {"segment-mode", "group", "max-instances", "reply-inbox-capacity", "size-classes"}));
     if (const auto mode = node["segment-mode"]) {
         auto value = parse_segment_mode(reader, mode);
         if (!value) return std::move(value).error();
         bus.segment_mode = *value;
+    }
+    if (const auto group = node["group"]) {
+        auto value = reader.scalar(group, "group");
+        if (!value) return std::move(value).error();
+        if (value->empty() || value->find_first_of(" \t:/") != std::string::npos) {
+            return reader.error(group, "group '" + *value + "' is not a group name or a numeric gid");
+        }
+        bus.group = std::move(*value);
     }
     if (const auto max = node["max-instances"]) {
         auto value = reader.number(max, "max-instances", 1, 65536);

@@ -8,15 +8,30 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <utility>
 #include <vector>
 
+#include "exobus/payload.hpp"
 #include "json_schema_meta.hpp"
 
 namespace exobus {
 namespace {
 
 constexpr unsigned kParseFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
+
+// The validators' state allocator. RapidJSON asks it for zero bytes (an object schema with an
+// empty "dependencies") and clears what it gets with memset; CrtAllocator answers null, and
+// memset on null is undefined even for zero bytes. This one answers a real allocation.
+class StateAllocator {
+public:
+    static const bool kNeedFree = true;
+    void* Malloc(std::size_t size) { return std::malloc(size == 0 ? 1 : size); }
+    void* Realloc(void* original, std::size_t, std::size_t size) { return std::realloc(original, size == 0 ? 1 : size); }
+    static void Free(void* pointer) { std::free(pointer); }
+};
+
+using Validator = rapidjson::GenericSchemaValidator<rapidjson::SchemaDocument, rapidjson::BaseReaderHandler<>, StateAllocator>;
 
 std::string pointer_text(const rapidjson::Pointer& pointer) {
     rapidjson::StringBuffer buffer;
@@ -25,7 +40,7 @@ std::string pointer_text(const rapidjson::Pointer& pointer) {
     return text.empty() ? "the document root" : "'" + text + "'";
 }
 
-std::string describe_failure(const rapidjson::SchemaValidator& validator) {
+std::string describe_failure(const Validator& validator) {
     return "at " + pointer_text(validator.GetInvalidDocumentPointer()) + " the '" +
            validator.GetInvalidSchemaKeyword() + "' rule fails (schema location '#" + [&] {
                rapidjson::StringBuffer buffer;
@@ -134,20 +149,79 @@ std::string check_pattern(std::string_view pattern) {
     return {};
 }
 
-// Checks every `pattern` and `patternProperties` key of a schema, without recursion (a
-// schema may nest as deep as the parser allows).
-std::string check_patterns(const rapidjson::Value& schema) {
-    std::vector<const rapidjson::Value*> pending{&schema};
+// The schema a "$ref" string names inside `root`, or null with `problem` set.
+const rapidjson::Value* resolve_ref(const rapidjson::Value& root, const rapidjson::Value& ref, std::string& problem) {
+    const std::string_view text(ref.GetString(), ref.GetStringLength());
+    if (text.empty() || text.front() != '#') {
+        problem = "'$ref' \"" + std::string(text) + "\" is not local; remote references are not resolved, " +
+                  "so keep the schema self-contained (\"#/definitions/...\")";
+        return nullptr;
+    }
+    const rapidjson::Pointer pointer(text.data(), text.size());
+    const rapidjson::Value* target = pointer.IsValid() ? pointer.Get(root) : nullptr;
+    if (target == nullptr) problem = "'$ref' \"" + std::string(text) + "\" points at nothing in the schema";
+    return target;
+}
+
+// RapidJSON follows a "$ref" whose target is itself a "$ref" at once, recursively, so a
+// chain of references that comes back on itself ({"$ref": "#"} at the root) recurses
+// until the stack overflows while the schema is compiled. Such a chain also means no
+// schema at all. Remote and dangling references would be ignored, silently accepting
+// every payload. All three are refused. `checked` holds the references already known to
+// end in a real schema, so each chain is walked once.
+std::string check_ref(const rapidjson::Value& root, const rapidjson::Value& ref,
+                      std::vector<std::string_view>& checked) {
+    std::vector<std::string_view> chain;
+    for (const rapidjson::Value* current = &ref;;) {
+        const std::string_view text(current->GetString(), current->GetStringLength());
+        if (std::find(checked.begin(), checked.end(), text) != checked.end()) break;
+        if (std::find(chain.begin(), chain.end(), text) != chain.end()) {
+            return "'$ref' \"" + std::string(text) + "\" leads back to itself through references only";
+        }
+        chain.push_back(text);
+        std::string problem;
+        const rapidjson::Value* target = resolve_ref(root, *current, problem);
+        if (target == nullptr) return problem;
+        if (!target->IsObject()) break;
+        const auto next = target->FindMember("$ref");
+        if (next == target->MemberEnd() || !next->value.IsString()) break;
+        current = &next->value;
+    }
+    checked.insert(checked.end(), chain.begin(), chain.end());
+    return {};
+}
+
+// Checks every `pattern`, `patternProperties` key and `$ref` of a schema, without
+// recursion (a schema may nest as deep as the parser allows). RapidJSON 1.1 compiles every
+// object of the document as a schema, values of `enum` and `default` included, so every
+// object is checked.
+// RapidJSON also compiles a schema recursively, one level of nesting at a time, so the
+// nesting is bounded too.
+constexpr std::size_t kMaxSchemaDepth = 128;
+
+std::string check_schema_rules(const rapidjson::Value& schema) {
+    std::vector<std::pair<const rapidjson::Value*, std::size_t>> pending{{&schema, 1}};
+    std::vector<std::string_view> checked_refs;
     while (!pending.empty()) {
-        const rapidjson::Value& value = *pending.back();
+        const auto [value_pointer, depth] = pending.back();
+        const rapidjson::Value& value = *value_pointer;
         pending.pop_back();
+        if ((value.IsArray() || value.IsObject()) && depth > kMaxSchemaDepth) {
+            return "it nests deeper than " + std::to_string(kMaxSchemaDepth) + " levels";
+        }
         if (value.IsArray()) {
-            for (const rapidjson::Value& element : value.GetArray()) pending.push_back(&element);
+            for (const rapidjson::Value& element : value.GetArray()) pending.emplace_back(&element, depth + 1);
             continue;
         }
         if (!value.IsObject()) continue;
         for (const auto& member : value.GetObject()) {
             const std::string_view key(member.name.GetString(), member.name.GetStringLength());
+            if (key == "$ref" && member.value.IsString()) {
+                if (std::string problem = check_ref(schema, member.value, checked_refs); !problem.empty()) {
+                    return problem;
+                }
+                continue;
+            }
             std::string problem;
             if (key == "pattern" && member.value.IsString()) {
                 problem = check_pattern({member.value.GetString(), member.value.GetStringLength()});
@@ -157,12 +231,58 @@ std::string check_patterns(const rapidjson::Value& schema) {
                     if (!problem.empty()) break;
                 }
             }
-            if (!problem.empty()) return "its pattern " + problem;
-            pending.push_back(&member.value);
+            if (!problem.empty()) return "its pattern " + problem + "; simplify the regular expression";
+            pending.emplace_back(&member.value, depth + 1);
         }
     }
     return {};
 }
+
+// RapidJSON's validator hands every parse event to each enclosing level, so validating
+// a payload costs the square of its nesting: 100,000 levels would take minutes. A
+// payload checked against a schema may nest this deep; it is plenty for any real message.
+constexpr unsigned kMaxValidatedDepth = 1000;
+
+// Passes parse events on to the validator, stopping the parse past kMaxValidatedDepth.
+class DepthLimit {
+public:
+    explicit DepthLimit(Validator& validator) noexcept : validator_(validator) {}
+
+    bool too_deep() const noexcept { return too_deep_; }
+
+    bool Null() { return validator_.Null(); }
+    bool Bool(bool b) { return validator_.Bool(b); }
+    bool Int(int i) { return validator_.Int(i); }
+    bool Uint(unsigned u) { return validator_.Uint(u); }
+    bool Int64(std::int64_t i) { return validator_.Int64(i); }
+    bool Uint64(std::uint64_t u) { return validator_.Uint64(u); }
+    bool Double(double d) { return validator_.Double(d); }
+    bool RawNumber(const char* text, rapidjson::SizeType length, bool copy) {
+        return validator_.RawNumber(text, length, copy);
+    }
+    bool String(const char* text, rapidjson::SizeType length, bool copy) {
+        return validator_.String(text, length, copy);
+    }
+    bool Key(const char* text, rapidjson::SizeType length, bool copy) { return validator_.Key(text, length, copy); }
+    bool StartObject() { return enter() && validator_.StartObject(); }
+    bool EndObject(rapidjson::SizeType members) { return leave() && validator_.EndObject(members); }
+    bool StartArray() { return enter() && validator_.StartArray(); }
+    bool EndArray(rapidjson::SizeType elements) { return leave() && validator_.EndArray(elements); }
+
+private:
+    bool enter() noexcept {
+        too_deep_ = ++depth_ > kMaxValidatedDepth;
+        return !too_deep_;
+    }
+    bool leave() noexcept {
+        --depth_;
+        return true;
+    }
+
+    Validator& validator_;
+    unsigned depth_ = 0;
+    bool too_deep_ = false;
+};
 
 }  // namespace
 
@@ -184,33 +304,49 @@ Result<Schema> Schema::compile(std::string_view json_text, std::string label) {
                                                   rapidjson::GetParseError_En(parsed.Code()) +
                                                   " (at byte offset " + std::to_string(parsed.Offset()) + ")"};
     }
-    rapidjson::SchemaValidator meta_validator(detail::draft4_meta_schema());
+    Validator meta_validator(detail::draft4_meta_schema());
     if (!source.Accept(meta_validator)) {
         return Error{ErrorCode::config_error, label + " is not a valid JSON Schema (draft 4): " +
                                                   describe_failure(meta_validator)};
     }
-    if (const std::string problem = check_patterns(source); !problem.empty()) {
-        return Error{ErrorCode::config_error, label + " cannot be used: " + problem +
-                                                  "; simplify the regular expression"};
+    if (const std::string problem = check_schema_rules(source); !problem.empty()) {
+        return Error{ErrorCode::config_error, label + " cannot be used: " + problem};
     }
     return Schema(std::make_shared<const Compiled>(source, std::move(label)));
 }
 
 Result<void> Schema::validate(std::string_view payload) const {
-    rapidjson::Document document;
+    // A validator per call: validators carry per-document state, while the compiled
+    // SchemaDocument is only read and so is safely shared between threads. The payload is
+    // parsed straight into the validator by the iterative parser: no DOM, and no recursion
+    // however deeply the payload nests.
+    Validator validator(compiled_->document);
+    DepthLimit depth_limit(validator);
+    rapidjson::ParseResult parsed;
     if (payload.empty()) {
-        document.SetNull();
-    } else if (const rapidjson::ParseResult parsed = parse(document, payload); parsed.IsError()) {
+        validator.Null();
+    } else if (const auto nul = payload.find('\0'); nul != std::string_view::npos) {
+        parsed = rapidjson::ParseResult(rapidjson::kParseErrorValueInvalid, nul);
+    } else {
+        rapidjson::MemoryStream stream(payload.data(), payload.size());
+        rapidjson::Reader reader;
+        parsed = reader.Parse<kParseFlags>(stream, depth_limit);
+    }
+    if (depth_limit.too_deep()) {
+        if (auto well_formed = check_payload(payload); !well_formed) return well_formed;
+        return Error{ErrorCode::schema_violation, "payload nests deeper than " + std::to_string(kMaxValidatedDepth) +
+                                                      " levels, the most the " + compiled_->label + " checks"};
+    }
+    if (!validator.IsValid()) {
+        // The parse stopped at the violation; malformed text after it still counts first.
+        if (auto well_formed = check_payload(payload); !well_formed) return well_formed;
+        return Error{ErrorCode::schema_violation,
+                     "payload breaks the " + compiled_->label + ": " + describe_failure(validator)};
+    }
+    if (parsed.IsError()) {
         return Error{ErrorCode::malformed_json, "payload is not valid JSON: " +
                                                     std::string(rapidjson::GetParseError_En(parsed.Code())) +
                                                     " (at byte offset " + std::to_string(parsed.Offset()) + ")"};
-    }
-    // A validator per call: validators carry per-document state, while the compiled
-    // SchemaDocument is only read and so is safely shared between threads.
-    rapidjson::SchemaValidator validator(compiled_->document);
-    if (!document.Accept(validator)) {
-        return Error{ErrorCode::schema_violation,
-                     "payload breaks the " + compiled_->label + ": " + describe_failure(validator)};
     }
     return {};
 }

@@ -6,6 +6,7 @@
 
 #include <functional>
 
+#include "bus_access.hpp"
 #include "exobus/control/peer_credentials.hpp"
 #include "exobus/envelope.hpp"
 
@@ -121,7 +122,10 @@ Result<void> Coordinator::attach_or_create() {
     return Error{ErrorCode::segment_error, opened.error.message};
   }
 
-  shm::SegmentResult created = shm::Segment::create(segment_name_, plan_.layout, config_.bus.segment_mode);
+  Result<BusAccess> access = bus_access(config_.bus);
+  if (!access) return access.error();
+  shm::SegmentResult created =
+      shm::Segment::create(segment_name_, plan_.layout, access.value().segment_mode, access.value().group);
   if (!created) {
     return Error{created.error.code == shm::SegmentError::Code::permission_denied ? ErrorCode::permission_denied
                                                                                   : ErrorCode::segment_error,

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "bus_access.hpp"
 #include "coordinator.hpp"
 #include "exobus/control/control_server.hpp"
 #include "exobus/shm/segment.hpp"
@@ -30,13 +31,16 @@ int main(int argc, char** argv) {
   if (options.bus.empty()) {
     if (const char* bus = std::getenv("EXOBUS_BUS")) options.bus = bus;
   }
-  if (options.bus.empty()) {
-    const exobus::Result<exobus::ApplicationConfig> config = exobus::load_application_config(options.config_file);
-    if (!config) {
-      log->error("{}", config.error().message);
-      return 2;
-    }
-    options.bus = config.value().name;
+  const exobus::Result<exobus::ApplicationConfig> config = exobus::load_application_config(options.config_file);
+  if (!config) {
+    log->error("{}", config.error().message);
+    return 2;
+  }
+  if (options.bus.empty()) options.bus = config.value().name;
+  const exobus::Result<exobus::daemon::BusAccess> access = exobus::daemon::bus_access(config.value().bus);
+  if (!access) {
+    log->error("{}", access.error().message);
+    return 2;
   }
 
   // The server takes the bus's lock before the coordinator touches any segment, so a
@@ -58,6 +62,9 @@ int main(int argc, char** argv) {
   server_options.bus = options.bus;
   if (!runtime_dir.empty()) server_options.runtime_dir = runtime_dir;
   server_options.tick_period = std::chrono::milliseconds(20);
+  server_options.group = access.value().group;
+  server_options.socket_mode = access.value().socket_mode;
+  server_options.runtime_dir_mode = access.value().runtime_dir_mode;
   auto server = exobus::control::ControlServer::open(server_options, forward);
   if (!server) {
     log->error("{}", server.error().message);

@@ -31,7 +31,7 @@ SegmentResult failure_from_errno(int error, const std::string& name, const char*
     case EPERM:
       return failure(SegmentError::Code::permission_denied,
                      "permission denied to " + std::string(action) + " segment " + quoted(name) +
-                         "; run as a user or group allowed by the bus (segment-mode in application.yml)");
+                         "; run as a user or group allowed by the bus (segment-mode and group in application.yml)");
     case ENOSPC:
       return failure(SegmentError::Code::no_space,
                      "not enough space in /dev/shm for segment " + quoted(name) +
@@ -88,7 +88,8 @@ void initialise(std::byte* base, const Layout& layout) {
 
 }  // namespace
 
-SegmentResult Segment::create(const std::string& name, const LayoutSpec& spec, mode_t mode) {
+SegmentResult Segment::create(const std::string& name, const LayoutSpec& spec, mode_t mode,
+                              std::optional<gid_t> group) {
   if ((mode & 0007) != 0 || (mode & 0600) != 0600) {
     return failure(SegmentError::Code::invalid_argument,
                    "segment mode must give the owner read-write and the world nothing");
@@ -106,6 +107,12 @@ SegmentResult Segment::create(const std::string& name, const LayoutSpec& spec, m
     }
     bip::mapped_region region(object, bip::read_write);
     initialise(static_cast<std::byte*>(region.get_address()), layout);
+    // The group first: chown may clear mode bits, fchmod then sets the final ones.
+    if (group && ::fchown(fd, static_cast<uid_t>(-1), *group) != 0) {
+      const int error = errno;
+      bip::shared_memory_object::remove(name.c_str());
+      return failure_from_errno(error, name, "set the group of");
+    }
     if (::fchmod(fd, mode) != 0) {
       const int error = errno;
       bip::shared_memory_object::remove(name.c_str());

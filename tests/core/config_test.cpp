@@ -55,6 +55,7 @@ TEST_F(Config, EveryKeyIsRead) {
     const auto config = load(R"(name: shop
 bus:
   segment-mode: "0640"
+  group: shop
   max-instances: 8
   reply-inbox-capacity: 64
   size-classes:
@@ -75,6 +76,7 @@ services:
 )");
     ASSERT_TRUE(config.ok()) << config.error().message;
     EXPECT_EQ(config->bus.segment_mode, 0640u);
+    EXPECT_EQ(config->bus.group, "shop");
     EXPECT_EQ(config->bus.max_instances, 8u);
     EXPECT_EQ(config->bus.reply_inbox_capacity, 64u);
     ASSERT_EQ(config->bus.size_classes.size(), 2u);
@@ -251,6 +253,11 @@ TEST_F(Config, NonOctalSegmentModeIsRejected) {
 TEST_F(Config, SetuidBitInSegmentModeIsRejected) {
     expect_error(load("name: demo\nbus:\n  segment-mode: \"4660\"\nservices:\n  u: {config: {}}\n"),
                  "application.yml", 3, "special bits");
+}
+
+TEST_F(Config, GroupThatIsNoNameIsRejected) {
+    expect_error(load("name: demo\nbus:\n  group: \"a b\"\nservices:\n  u: {config: {}}\n"),
+                 "application.yml", 3, "not a group name");
 }
 
 TEST_F(Config, SizeClassNotPowerOfTwoIsRejected) {

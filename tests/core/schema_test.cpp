@@ -131,6 +131,90 @@ TEST(Schema, SchemaWithNegativeLengthIsConfigError) {
     EXPECT_NE(result.error().message.find("'/minLength'"), std::string::npos) << result.error().message;
 }
 
+TEST(Schema, ReferenceCyclesAreRefusedAtCompile) {
+    // RapidJSON follows a reference to a reference at once, recursively: these overflowed
+    // the stack of the process compiling them (fuzz finding, kept in corpus/schema).
+    for (const char* text : {R"({"$ref": "#"})", R"({"$ref": "#", "items": {"$ref": "#/dens:n"}})",
+                             R"({"$ref": "#/items", "items": {"$ref": "#"}})",
+                             R"({"definitions": {"a": {"$ref": "#/definitions/b"}, "b": {"$ref": "#/definitions/a"}},
+                                 "properties": {"x": {"$ref": "#/definitions/a"}}})"}) {
+        const auto schema = Schema::compile(text, "schema for 'x'");
+        ASSERT_FALSE(schema.ok()) << text;
+        EXPECT_EQ(schema.error().code, ErrorCode::config_error);
+        EXPECT_NE(schema.error().message.find("'$ref'"), std::string::npos) << schema.error().message;
+    }
+}
+
+TEST(Schema, DanglingAndRemoteReferencesAreRefusedAtCompile) {
+    // RapidJSON would ignore both and so accept every payload.
+    const auto dangling = Schema::compile(R"({"items": {"$ref": "#/definitions/missing"}})", "schema for 'x'");
+    ASSERT_FALSE(dangling.ok());
+    EXPECT_NE(dangling.error().message.find("points at nothing"), std::string::npos) << dangling.error().message;
+    const auto remote = Schema::compile(R"({"$ref": "http://example.com/user.json"})", "schema for 'x'");
+    ASSERT_FALSE(remote.ok());
+    EXPECT_NE(remote.error().message.find("not local"), std::string::npos) << remote.error().message;
+}
+
+TEST(Schema, RecursiveSchemasThroughDefinitionsStillWork) {
+    const auto tree = Schema::compile(R"({
+        "definitions": {
+            "node": {"type": "object", "required": ["name"],
+                     "properties": {"name": {"type": "string"},
+                                    "children": {"type": "array", "items": {"$ref": "#/definitions/node"}}}},
+            "alias": {"$ref": "#/definitions/node"}
+        },
+        "$ref": "#/definitions/alias"
+    })", "schema for 'x'");
+    ASSERT_TRUE(tree.ok()) << tree.error().message;
+    EXPECT_TRUE(tree->validate(R"({"name": "a", "children": [{"name": "b", "children": []}]})").ok());
+    EXPECT_EQ(tree->validate(R"({"name": "a", "children": [{"children": []}]})").error().code,
+              ErrorCode::schema_violation);
+}
+
+TEST(Schema, ValuesOfEnumAndDefaultAreCheckedLikeSchemas) {
+    // RapidJSON compiles every object of the document as a schema, these included.
+    EXPECT_FALSE(Schema::compile(R"({"enum": [{"pattern": "a**"}]})", "s").ok());
+    EXPECT_FALSE(Schema::compile(R"({"default": {"$ref": "#/default"}})", "s").ok());
+}
+
+TEST(Schema, EmptyDependenciesConstrainNothing) {
+    // RapidJSON allocates zero bytes of validator state for it (a fuzz finding under UBSan).
+    const auto schema = Schema::compile(R"({"type": "object", "dependencies": {}})", "s");
+    ASSERT_TRUE(schema.ok()) << schema.error().message;
+    EXPECT_TRUE(schema->validate(R"({"a": 1})").ok());
+    EXPECT_EQ(schema->validate("[]").error().code, ErrorCode::schema_violation);
+}
+
+TEST(Schema, DeeplyNestedSchemaIsRefusedAtCompile) {
+    // RapidJSON compiles a schema recursively, a level at a time.
+    std::string text;
+    for (int i = 0; i < 200; ++i) text += R"({"items": )";
+    text += "{}" + std::string(200, '}');
+    const auto schema = Schema::compile(text, "schema for 'x'");
+    ASSERT_FALSE(schema.ok());
+    EXPECT_NE(schema.error().message.find("nests deeper"), std::string::npos) << schema.error().message;
+}
+
+TEST(Schema, PayloadNestingIsBoundedAndNeverRecursedInto) {
+    const auto any_array = Schema::compile(R"({"type": "array"})", "schema for 'x'");
+    ASSERT_TRUE(any_array.ok());
+    const auto nested = [](std::size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); };
+    EXPECT_TRUE(any_array->validate(nested(1000)).ok());
+    // Far past what a recursive walk survives, and quadratic in RapidJSON's validator.
+    const std::string deep = nested(2'000'000);
+    const auto refused = any_array->validate(deep);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().code, ErrorCode::schema_violation);
+    EXPECT_NE(refused.error().message.find("nests deeper than 1000"), std::string::npos) << refused.error().message;
+    EXPECT_EQ(any_array->validate(deep.substr(1)).error().code, ErrorCode::malformed_json);
+}
+
+TEST(Schema, MalformedTextAfterAViolationIsReportedAsMalformed) {
+    const auto result = user_create_schema().validate(R"({"name": "a", "email": 7, )");
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().code, ErrorCode::malformed_json) << result.error().message;
+}
+
 TEST(Schema, CopiesShareOneCompiledSchemaAcrossThreads) {
     const Schema schema = user_create_schema();
     constexpr int kThreads = 4;

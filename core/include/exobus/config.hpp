@@ -26,6 +26,10 @@ struct BusConfig {
     // Permission bits of the shared-memory segments. Owner read/write required; never any
     // bit for "other": a world-accessible bus would let any local user read every message.
     std::uint32_t segment_mode = 0660;
+    // The group (a name or a numeric gid) that owns the segments, the control socket and
+    // its directory; empty: the daemon's own group. The group bits of segment_mode are what
+    // its members may do: with read and write they may run service instances.
+    std::string group;
     std::uint32_t max_instances = 64;           // 1..65536
     std::uint32_t reply_inbox_capacity = 1024;  // power of two, 16..1048576
     // Strictly increasing sizes. The largest size bounds the encoded message.

@@ -81,7 +81,7 @@ Result<void> remove_stale_socket(const RuntimePaths& paths) {
   return {};
 }
 
-Result<UniqueFd> bind_listening_socket(const RuntimePaths& paths, mode_t mode) {
+Result<UniqueFd> bind_listening_socket(const RuntimePaths& paths, mode_t mode, std::optional<gid_t> group) {
   UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd) return detail::system_error(Code::io, "cannot create the control socket", errno);
   sockaddr_un address{};
@@ -93,7 +93,8 @@ Result<UniqueFd> bind_listening_socket(const RuntimePaths& paths, mode_t mode) {
   }
   // The file exists from bind() with the umask's mode, but nobody can connect before listen(),
   // so the final mode is in place before the first client can use it.
-  if (::chmod(paths.socket.c_str(), mode) == -1 ||
+  if ((group && ::chown(paths.socket.c_str(), static_cast<uid_t>(-1), *group) == -1) ||
+      ::chmod(paths.socket.c_str(), mode) == -1 ||
       ::listen(fd.get(), SOMAXCONN) == -1) {
     const int error = errno;
     ::unlink(paths.socket.c_str());
@@ -410,7 +411,8 @@ Result<ControlServer> ControlServer::open(ServerOptions options, ServerCallbacks
   if (!dir) return dir.error();
   Result<RuntimePaths> paths = runtime_paths(options.bus, dir.value());
   if (!paths) return paths.error();
-  if (auto prepared = prepare_runtime_dir(dir.value().path, options.runtime_dir_mode); !prepared) {
+  if (auto prepared = prepare_runtime_dir(dir.value().path, options.runtime_dir_mode, options.group);
+      !prepared) {
     return prepared.error();
   }
   Result<DaemonLock> lock = DaemonLock::acquire(paths.value());
@@ -436,7 +438,7 @@ Result<ControlServer> ControlServer::open(ServerOptions options, ServerCallbacks
 
   // Everything with a visible effect on the file system comes last, under the lock.
   if (auto removed = remove_stale_socket(paths.value()); !removed) return removed.error();
-  Result<UniqueFd> listener = bind_listening_socket(paths.value(), options.socket_mode);
+  Result<UniqueFd> listener = bind_listening_socket(paths.value(), options.socket_mode, options.group);
   if (!listener) return listener.error();
   if (auto watched = watch(epoll.get(), listener.value().get(), EPOLLIN, tag(Source::listener)); !watched) {
     ::unlink(paths.value().socket.c_str());

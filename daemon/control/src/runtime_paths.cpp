@@ -73,7 +73,7 @@ Result<RuntimePaths> runtime_paths(std::string_view bus) {
   return runtime_paths(bus, dir.value());
 }
 
-Result<void> prepare_runtime_dir(const std::filesystem::path& dir, mode_t mode) {
+Result<void> prepare_runtime_dir(const std::filesystem::path& dir, mode_t mode, std::optional<gid_t> group) {
   if ((mode & ~mode_t{07777}) != 0 || (mode & S_IWOTH) != 0 || (mode & S_IRWXU) != S_IRWXU) {
     return ControlError{Code::refused, "runtime directory mode " + octal(mode) +
                                            " is invalid: the owner needs rwx and the directory may not be "
@@ -111,9 +111,15 @@ Result<void> prepare_runtime_dir(const std::filesystem::path& dir, mode_t mode) 
                                                      "control socket. Remove it or chmod o-w it"};
   }
   // A sticky directory (EXOBUS_RUNTIME_DIR=/tmp by a root daemon, say) is shared with other
-  // programs: its mode is not ours to change. Our own directory takes the configured mode, so
-  // a changed group mode applies at the next start.
-  if ((info.st_mode & S_ISVTX) == 0 && (info.st_mode & 07777) != mode && ::fchmod(fd.get(), mode) == -1) {
+  // programs: its mode and group are not ours to change. Our own directory takes the
+  // configured ones (group first: chown may clear mode bits), so a change applies at the
+  // next start.
+  if ((info.st_mode & S_ISVTX) != 0) return {};
+  if (group && info.st_gid != *group && ::fchown(fd.get(), static_cast<uid_t>(-1), *group) == -1) {
+    return detail::system_error(Code::io, "cannot give runtime directory " + dir.native() + " to group " +
+                                              std::to_string(*group), errno);
+  }
+  if ((info.st_mode & 07777) != mode && ::fchmod(fd.get(), mode) == -1) {
     return detail::system_error(Code::io, "cannot chmod runtime directory " + dir.native() + " to " + octal(mode),
                                 errno);
   }

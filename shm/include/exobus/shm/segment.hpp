@@ -14,6 +14,7 @@
 
 #include <boost/interprocess/mapped_region.hpp>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -38,7 +39,10 @@ struct SegmentResult {
 class Segment {
  public:
   // name: the shm object name without the leading slash, e.g. "exobus.demo.data".
-  static SegmentResult create(const std::string& name, const LayoutSpec& spec, mode_t mode);
+  // The segment gets exactly `mode`, whatever the umask, and belongs to `group` when given
+  // (else to the creator's group).
+  static SegmentResult create(const std::string& name, const LayoutSpec& spec, mode_t mode,
+                              std::optional<gid_t> group = std::nullopt);
   static SegmentResult open(const std::string& name);
   static bool remove(const std::string& name);
 

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "exobus/control/control_error.hpp"
@@ -68,6 +69,8 @@ struct ServerOptions {
   // Applied with chmod() after bind() and before listen(), so no client connects while the
   // socket still has its umask mode.
   mode_t socket_mode = 0600;
+  // The group of the runtime directory and the socket; none: the daemon's own group.
+  std::optional<gid_t> group;
   std::chrono::milliseconds tick_period{10};
   // Block SIGTERM, SIGINT and SIGHUP in the calling thread and take them through a signalfd.
   // The daemon opens the server before starting other threads so that they inherit the mask

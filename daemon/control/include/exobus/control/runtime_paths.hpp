@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -50,10 +51,12 @@ Result<RuntimePaths> runtime_paths(std::string_view bus, const RuntimeDir& dir);
 // The same in runtime_dir_from_environment().
 Result<RuntimePaths> runtime_paths(std::string_view bus);
 
-// Daemon side: creates `dir` if missing (the last component only) and sets its mode to
-// `mode` with fchmod, so the umask does not matter; a sticky directory keeps its mode. Refuses a symbolic link, a directory owned
-// by another user, a world-writable one without the sticky bit, and a `mode` that is
-// world-writable or does not give the owner rwx.
-Result<void> prepare_runtime_dir(const std::filesystem::path& dir, mode_t mode = 0700);
+// Daemon side: creates `dir` if missing (the last component only), gives it to `group` when
+// given and sets its mode to `mode` with fchmod, so the umask does not matter; a sticky
+// directory keeps its mode and group. Refuses a symbolic link, a directory owned by another
+// user, a world-writable one without the sticky bit, and a `mode` that is world-writable or
+// does not give the owner rwx.
+Result<void> prepare_runtime_dir(const std::filesystem::path& dir, mode_t mode = 0700,
+                                 std::optional<gid_t> group = std::nullopt);
 
 }  // namespace exobus::control
