@@ -225,7 +225,10 @@ std::string check_schema_rules(const rapidjson::Value& schema) {
             std::string problem;
             if (key == "pattern" && member.value.IsString()) {
                 problem = check_pattern({member.value.GetString(), member.value.GetStringLength()});
-            } else if (key == "patternProperties" && member.value.IsObject()) {
+            } else if (key == "patternProperties") {
+                // RapidJSON reads it as an object without looking (garbage from a string);
+                // the meta-schema checks it only where a schema is expected.
+                if (!member.value.IsObject()) return "'patternProperties' is not an object";
                 for (const auto& property : member.value.GetObject()) {
                     problem = check_pattern({property.name.GetString(), property.name.GetStringLength()});
                     if (!problem.empty()) break;

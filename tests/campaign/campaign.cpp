@@ -55,6 +55,11 @@ constexpr std::chrono::milliseconds kAckTimeout{500};
 constexpr std::chrono::milliseconds kStopPastDeadline{900};  // SIGSTOP this long: > ack timeout
 constexpr std::chrono::seconds kQuiesceBound{60};
 constexpr std::chrono::seconds kWedgeBound{8};  // a receiver idle this long with work queued
+// Small enough that bursting senders run them out (queue_full), with receivers stopped or slow.
+constexpr std::uint32_t kSmallChunks = 2048;  // 256-byte chunks, shared by all messages
+constexpr std::uint32_t kAuditQueue = 256;
+constexpr std::uint32_t kAuditType = 2;
+static_assert(kReceiverTypes[kAuditType] == "audit");
 
 struct Options {
   std::uint64_t seed = 0;
@@ -108,6 +113,7 @@ struct ChildPlan {
   std::uint32_t slow_ms = 0;      // receivers: sleep per message, up to this
   std::uint32_t lifetime_ms = 0;  // 0: until told to stop; else leave cleanly after it
   std::uint32_t release_permille = 0;  // receivers: throw (release) for this share
+  std::uint32_t burst = 0;        // senders: try_send this many back to back, then pause; 0: steady
 };
 
 int run_sender(const std::string& bus, const std::filesystem::path& runtime_dir,
@@ -121,8 +127,19 @@ int run_sender(const std::string& bus, const std::filesystem::path& runtime_dir,
   for (std::uint64_t seq = 0; !stop_requested; ++seq) {
     const std::uint32_t kind = random() % 3 == 0 ? 1 : 0;
     const std::string payload = "{\"s\":" + std::to_string(plan.id) + ",\"q\":" + std::to_string(seq) + "}";
-    if (service->send(kMessageKinds[kind].name, payload)) history.sent(plan.id, seq, kind);
-    std::this_thread::sleep_for(std::chrono::microseconds(1000 + random() % 2000));
+    const std::string_view name = kMessageKinds[kind].name;
+    // A bursting sender never waits for room: it runs the queues and the pool out.
+    const Result<void> sent = plan.burst > 0 ? service->try_send(name, payload) : service->send(name, payload);
+    if (sent) {
+      history.sent(plan.id, seq, kind);
+    } else if (sent.error().code == ErrorCode::queue_full) {
+      history.refused(plan.id, seq, kind);
+    }
+    if (plan.burst == 0) {
+      std::this_thread::sleep_for(std::chrono::microseconds(1000 + random() % 2000));
+    } else if (seq % plan.burst == plan.burst - 1) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200 + random() % 300));
+    }
   }
   return 0;
 }
@@ -229,6 +246,8 @@ class Campaign {
     std::printf("acks ok                    %" PRIu64 "\n", report.acks);
     std::printf("acks cut short by a kill   %" PRIu64 " (counted as acks: nothing came back)\n", report.acks_in_doubt);
     std::printf("unconfirmed sends seen     %" PRIu64 " (sender died inside send)\n", report.unconfirmed);
+    std::printf("sends refused (queue_full) %" PRIu64 " (full queue or pool: back-pressure)\n", report.refused);
+    std::printf("refused yet delivered      %" PRIu64 "\n", report.refused_delivered);
     std::printf("kills: senders             %" PRIu64 "\n", figures_.sender_kills);
     std::printf("kills: receivers           %" PRIu64 "\n", figures_.receiver_kills);
     std::printf("kills: at fault points     %" PRIu64 "\n", figures_.fault_point_kills);
@@ -247,6 +266,7 @@ class Campaign {
     for (const std::string& problem : report.problems) std::printf("PROBLEM: %s\n", problem.c_str());
     if (!report.passed()) ok = false;
     if (report.sent == 0) ok = fail("no message was sent");
+    if (report.refused == 0) ok = fail("no send met a full queue or pool: exhaustion was not exercised");
     if (figures_.process_kills() < options_.min_kills) ok = fail("too few process kills");
     if (figures_.daemon_kills < options_.min_daemon_kills) ok = fail("too few daemon kills");
     if (figures_.abnormal_exits > 0) ok = fail("a child exited abnormally (could not connect or start)");
@@ -262,7 +282,7 @@ class Campaign {
   void write_config() {
     std::ofstream config(config_file_);
     config << "name: " << bus_ << "\n"
-           << "bus:\n  max-instances: 64\n  size-classes:\n    - { size: 256, count: 8192 }\n"
+           << "bus:\n  max-instances: 64\n  size-classes:\n    - { size: 256, count: " << kSmallChunks << " }\n"
            << "    - { size: 4096, count: 64 }\n"
            << "services:\n  producer:\n    config:\n      sends: [order.placed, audit.note]\n";
     for (std::uint32_t type = 0; type < kReceiverTypes.size(); ++type) {
@@ -272,7 +292,7 @@ class Campaign {
       }
       config << "  " << kReceiverTypes[type] << ":\n    config:\n      receives: [" << receives << "]\n"
              << "      ack-timeout-ms: " << kAckTimeout.count() << "\n      delivery-limit: 255\n"
-             << "      prefetch: 16\n      queue-capacity: 8192\n";
+             << "      prefetch: 16\n      queue-capacity: " << (type == kAuditType ? kAuditQueue : 8192) << "\n";
     }
   }
 
@@ -358,6 +378,7 @@ class Campaign {
     Child child;
     child.role = Role::sender;
     child.plan.id = next_id_++;
+    if (chance(25)) child.plan.burst = 300 + pick(700);
     if (faulty && chance(30)) {
       static constexpr shm::FaultPoint points[] = {shm::FaultPoint::allocate_claimed, shm::FaultPoint::send_published,
                                                    shm::FaultPoint::push_claimed, shm::FaultPoint::push_recorded,

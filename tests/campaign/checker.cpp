@@ -65,6 +65,10 @@ History read_histories(const std::filesystem::path& directory) {
         SendRecord record{};
         good = static_cast<bool>(line >> record.sender >> record.seq >> record.kind);
         if (good) history.sends.push_back(record);
+      } else if (tag == 'R') {
+        SendRecord record{};
+        good = static_cast<bool>(line >> record.sender >> record.seq >> record.kind);
+        if (good) history.refusals.push_back(record);
       } else if (tag == 'D') {
         DeliveryRecord record{};
         good = static_cast<bool>(line >> record.sender >> record.seq >> record.type >> record.instance >>
@@ -94,6 +98,9 @@ CheckReport check(const History& history) {
     sent.emplace(MessageKey{send.sender, send.seq}, send.kind);
   }
   report.sent = sent.size();
+  std::set<MessageKey> refused;
+  for (const SendRecord& refusal : history.refusals) refused.insert(MessageKey{refusal.sender, refusal.seq});
+  report.refused = refused.size();
 
   std::map<TypedKey, std::uint32_t> unflagged;  // deliveries not flagged redelivered
   std::set<MessageKey> unconfirmed;
@@ -106,6 +113,10 @@ CheckReport check(const History& history) {
       ++report.unflagged_duplicates;
       note(report, name_of(key) + " was delivered to '" + type_name(delivery.type) +
                        "' more than once without the redelivered flag");
+    }
+    if (refused.contains(key)) {
+      ++report.refused_delivered;
+      note(report, name_of(key) + " was refused with queue_full, yet delivered to '" + type_name(delivery.type) + "'");
     }
     const auto found = sent.find(key);
     if (found == sent.end()) {

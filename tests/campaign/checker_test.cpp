@@ -52,6 +52,17 @@ TEST(CampaignChecker, DeliveryToANonSubscriberIsMisrouted) {
   EXPECT_EQ(check(history).misrouted, 1u);
 }
 
+TEST(CampaignChecker, RefusedSendThatIsDeliveredFails) {
+  History history = delivered_and_acked_everywhere();
+  history.refusals = {{1, 2, kOrder}};
+  EXPECT_TRUE(check(history).passed()) << "a refusal that left no trace";
+  EXPECT_EQ(check(history).refused, 1u);
+  history.deliveries.push_back({1, 2, 1, 6, 0});  // shipping got it: half a fan-out
+  const CheckReport report = check(history);
+  EXPECT_FALSE(report.passed());
+  EXPECT_EQ(report.refused_delivered, 1u);
+}
+
 TEST(CampaignChecker, DeliveryOfAnUnconfirmedSendIsAllowed) {
   History history = delivered_and_acked_everywhere();
   history.deliveries.push_back({2, 0, 2, 7, 0});
@@ -80,12 +91,15 @@ TEST(CampaignChecker, InterruptedAckIsTheLastLineOfItsFile) {
     done.delivered(1, 1, 2, 6, 0);
     done.acking(1, 1, 2);
     done.acked(1, 1, 2);
+    done.refused(1, 2, 1);
   }
   const History history = read_histories(directory);
   std::filesystem::remove_all(directory);
   ASSERT_EQ(history.interrupted_acks.size(), 1u);
   EXPECT_EQ(history.interrupted_acks[0].seq, 0u);
   EXPECT_EQ(history.acks.size(), 1u);
+  ASSERT_EQ(history.refusals.size(), 1u);
+  EXPECT_EQ(history.refusals[0].seq, 2u);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 // tolerated) is skipped by the reader.
 //
 //   S <sender> <seq> <kind>                      a send that returned ok
+//   R <sender> <seq> <kind>                      a send refused with queue_full (back-pressure)
 //   D <sender> <seq> <type> <instance> <earlier>  a delivery; earlier > 0 means redelivered
 //   K <sender> <seq> <type>                      an ack about to be called
 //   A <sender> <seq> <type>                      an ack that returned ok
@@ -54,6 +55,7 @@ struct AckRecord {
 
 struct History {
   std::vector<SendRecord> sends;
+  std::vector<SendRecord> refusals;
   std::vector<DeliveryRecord> deliveries;
   std::vector<AckRecord> acks;
   std::vector<AckRecord> interrupted_acks;  // a K as the last line of its file
@@ -75,6 +77,9 @@ class HistoryWriter {
 
   void sent(std::uint64_t sender, std::uint64_t seq, std::uint32_t kind) {
     line("S %llu %llu %u\n", to_ull(sender), to_ull(seq), kind);
+  }
+  void refused(std::uint64_t sender, std::uint64_t seq, std::uint32_t kind) {
+    line("R %llu %llu %u\n", to_ull(sender), to_ull(seq), kind);
   }
   void delivered(std::uint64_t sender, std::uint64_t seq, std::uint32_t type, std::uint32_t instance,
                  std::uint32_t earlier) {

@@ -175,6 +175,11 @@ TEST(Schema, ValuesOfEnumAndDefaultAreCheckedLikeSchemas) {
     // RapidJSON compiles every object of the document as a schema, these included.
     EXPECT_FALSE(Schema::compile(R"({"enum": [{"pattern": "a**"}]})", "s").ok());
     EXPECT_FALSE(Schema::compile(R"({"default": {"$ref": "#/default"}})", "s").ok());
+    // Read as an object whatever it is (a fuzz finding: a huge allocation from a string).
+    const auto not_an_object = Schema::compile(R"({"x": {"patternProperties": "number"}})", "s");
+    ASSERT_FALSE(not_an_object.ok());
+    EXPECT_NE(not_an_object.error().message.find("'patternProperties' is not an object"), std::string::npos)
+        << not_an_object.error().message;
 }
 
 TEST(Schema, EmptyDependenciesConstrainNothing) {
