@@ -4,7 +4,7 @@
 
 namespace exobus {
 
-Result<std::size_t> encode_enveloped(const Envelope& envelope, const Message& message, std::span<std::byte> out) {
+Result<std::size_t> encode_enveloped(const Envelope& envelope, const MessageView& message, std::span<std::byte> out) {
   if (out.size() < kEnvelopeBytes) {
     return Error{ErrorCode::payload_too_large, "buffer too small for the message envelope"};
   }

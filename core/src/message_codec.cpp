@@ -67,11 +67,23 @@ Message MessageView::to_message() const {
                    request_id,        response_to, std::string(sender)};
 }
 
-std::size_t encoded_size(const Message& message) noexcept {
+MessageView view_of(const Message& message) noexcept {
+    MessageView view;
+    view.name = message.name;
+    view.version = message.version;
+    view.payload = message.payload;
+    view.id = message.id;
+    view.request_id = message.request_id;
+    view.response_to = message.response_to;
+    view.sender = message.sender;
+    return view;
+}
+
+std::size_t encoded_size(const MessageView& message) noexcept {
     return kMessageHeaderBytes + message.name.size() + message.sender.size() + message.payload.size();
 }
 
-Result<std::size_t> encode(const Message& message, std::span<std::byte> out) {
+Result<std::size_t> encode(const MessageView& message, std::span<std::byte> out) {
     if (auto valid = validate_message_name(message.name); !valid) return std::move(valid).error();
     if (auto valid = validate_service_name(message.sender); !valid) {
         return Error{ErrorCode::invalid_name, "sender: " + valid.error().message};
@@ -110,9 +122,9 @@ Result<std::size_t> encode(const Message& message, std::span<std::byte> out) {
     cursor += message.name.size();
     std::memcpy(cursor, message.sender.data(), message.sender.size());
     cursor += message.sender.size();
-    // memcpy with a null source is undefined even for zero bytes; an empty std::string's
-    // data() is never null, so this is safe for an empty payload too.
-    std::memcpy(cursor, message.payload.data(), message.payload.size());
+    // memcpy with a null source is undefined even for zero bytes (an empty string_view's
+    // data() may be null).
+    if (!message.payload.empty()) std::memcpy(cursor, message.payload.data(), message.payload.size());
     return size;
 }
 

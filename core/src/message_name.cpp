@@ -48,6 +48,10 @@ Result<void> validate_message_name(std::string_view name) {
         return name_error(name, "is " + std::to_string(name.size()) + " bytes long; the limit is " +
                                     std::to_string(kMaxMessageNameBytes) + " bytes");
     }
+    // Printable ASCII, the common case, needs no decoding.
+    bool printable_ascii = true;
+    for (const char c : name) printable_ascii &= c >= 0x20 && c < 0x7f;
+    if (printable_ascii) return {};
     // Strict UTF-8 decoding per RFC 3629 / Unicode table 3-7: the accepted second-byte
     // ranges after E0, ED, F0 and F4 exclude overlong forms, surrogates and values above
     // U+10FFFF.

@@ -7,6 +7,7 @@
 #include <concurrentqueue/blockingconcurrentqueue.h>
 #include <mutex>
 #include <rapidjson/document.h>
+#include <span>
 #include <thread>
 #include <unordered_map>
 
@@ -46,9 +47,22 @@ Error control_error(const control::ControlError& error) {
 // states are kept (never freed while the service lives) and the current one is swapped
 // in with one atomic pointer: senders never lock.
 struct RoutingState {
+  // What a send of one of this type's declared names needs, found with one lookup by the
+  // name the service uses; RoutingTable::route_send explains a name that is not here.
+  struct SendRoute {
+    std::string public_name;
+    std::vector<std::uint16_t> rings;  // the receiving types' queues; none: replies only
+    std::span<const Schema> schemas;
+  };
+  struct NameHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view text) const noexcept { return std::hash<std::string_view>{}(text); }
+  };
+
   ApplicationConfig config;
   ServiceTypeIndex type = 0;
   std::vector<std::uint16_t> ring_of_type;  // by the config's type index
+  std::unordered_map<std::string, SendRoute, NameHash, std::equal_to<>> send_routes;
   std::uint64_t generation = 0;
 };
 
@@ -109,7 +123,7 @@ class ServiceCore {
   void idle(shm::ReadyRing& ring, std::uint32_t& idle_rounds, bool inbox);
   void handle_command(const shm::Delivery& delivery);
   void handle_reply(const shm::Delivery& delivery);
-  void run_handler(Delivery& delivery);
+  void run_handler(Delivery& delivery, const Handler& handler);
   void expire_pending_replies();
   void watch_daemon();
 
@@ -157,6 +171,14 @@ Result<void> ServiceCore::load_routing(const control::JsonText& reply) {
     }
     state->ring_of_type.push_back(static_cast<std::uint16_t>(ring->value.GetUint()));
   }
+  const RoutingTable& table = state->config.routing;
+  for (const std::string& public_name : table.sends(state->type)) {
+    RoutingState::SendRoute route{public_name, {}, table.schemas(public_name)};
+    for (const ServiceTypeIndex receiver : table.receivers(public_name)) {
+      route.rings.push_back(state->ring_of_type[receiver]);
+    }
+    state->send_routes.emplace(std::string(table.to_internal(state->type, public_name)), std::move(route));
+  }
   state->generation = document.HasMember("routing_generation") ? document["routing_generation"].GetUint64() : 0;
   std::lock_guard lock(routing_mutex);
   routing.store(state.get(), std::memory_order_release);
@@ -190,16 +212,24 @@ Result<void> ServiceCore::send(std::string_view name, std::string_view payload, 
   if (Result<void> refreshed = refresh_routing(); !refreshed) return refreshed;
   const RoutingState& state = *routing.load(std::memory_order_acquire);
   const bool is_reply = replying_to != nullptr;
-  Result<RoutingTable::Route> route = state.config.routing.route_send(state.type, name, is_reply);
-  if (!route) return route.error();
-  if (Result<void> valid = check_payload(payload); !valid) return valid.error();
-  for (const Schema& schema : state.config.routing.schemas(route.value().public_name)) {
+  const auto found = state.send_routes.find(name);
+  if (found == state.send_routes.end() || (!is_reply && found->second.rings.empty())) {
+    Result<RoutingTable::Route> route = state.config.routing.route_send(state.type, name, is_reply);
+    return route ? Error{ErrorCode::internal, "no send route for a routable name"} : route.error();
+  }
+  const RoutingState::SendRoute& route = found->second;
+  // A schema checks that the payload is JSON as it validates it.
+  if (route.schemas.empty()) {
+    if (Result<void> valid = check_payload(payload); !valid) return valid.error();
+  }
+  for (const Schema& schema : route.schemas) {
     if (Result<void> valid = schema.validate(payload); !valid) return valid.error();
   }
 
-  Message message;
-  message.name = std::string(route.value().public_name);
-  message.payload = std::string(payload);
+  // Encoded straight from these views into the chunk: no copy of name or payload.
+  MessageView message;
+  message.name = route.public_name;
+  message.payload = payload;
   message.id = Uuid::generate();
   const Received* context = replying_to != nullptr ? replying_to : current_message;
   message.request_id = context != nullptr ? context->request_id : message.id;
@@ -208,15 +238,12 @@ Result<void> ServiceCore::send(std::string_view name, std::string_view payload, 
   const std::size_t size = enveloped_size(message);
   if (size > plane->largest_payload()) {
     return Error{ErrorCode::payload_too_large,
-                 "message '" + message.name + "' needs " + std::to_string(size) + " bytes; the largest size class holds " +
-                     std::to_string(plane->largest_payload()) + "; raise bus.size-classes in the configuration"};
+                 "message '" + route.public_name + "' needs " + std::to_string(size) +
+                     " bytes; the largest size class holds " + std::to_string(plane->largest_payload()) +
+                     "; raise bus.size-classes in the configuration"};
   }
-  std::vector<std::uint16_t> rings;
-  if (is_reply) {
-    rings.push_back(reply_ring);
-  } else {
-    for (const ServiceTypeIndex receiver : route.value().receivers) rings.push_back(state.ring_of_type[receiver]);
-  }
+  const std::span<const std::uint16_t> rings = is_reply ? std::span<const std::uint16_t>(&reply_ring, 1)
+                                                        : std::span<const std::uint16_t>(route.rings);
   if (pending_reply) {
     std::lock_guard lock(pending_mutex);
     pending.emplace(message.id, std::move(*pending_reply));
@@ -359,21 +386,22 @@ void ServiceCore::handle_command(const shm::Delivery& taken) {
   received.deliveries = taken.deliveries;
   slot().delivered.fetch_add(1, std::memory_order_relaxed);
   if (taken.redelivered()) slot().redelivered.fetch_add(1, std::memory_order_relaxed);
-  auto delivery = std::unique_ptr<Delivery>(new Delivery(*this, pack(lease), decoded.value().envelope.reply_ring,
-                                                         std::move(received)));
   held.fetch_add(1, std::memory_order_relaxed);
+  const std::uint16_t reply_ring = decoded.value().envelope.reply_ring;
   if (options.handler_threads == 0) {
-    run_handler(*delivery);
+    Delivery delivery(*this, pack(lease), reply_ring, std::move(received));
+    run_handler(delivery, *handler);
   } else {
-    work.enqueue(std::move(delivery));
+    work.enqueue(std::unique_ptr<Delivery>(new Delivery(*this, pack(lease), reply_ring, std::move(received))));
   }
 }
 
-void ServiceCore::run_handler(Delivery& delivery) {
-  const auto found = handlers.find(delivery.message().name);
+// `handler` is the one registered for the delivery's name (handlers do not change once
+// started, so a found handler stays valid).
+void ServiceCore::run_handler(Delivery& delivery, const Handler& handler) {
   current_message = &delivery.message();
   try {
-    found->second(delivery);
+    handler(delivery);
     if (!delivery.settled()) (void)delivery.ack();
   } catch (...) {
     if (!delivery.settled()) (void)delivery.release();
@@ -546,7 +574,9 @@ Result<void> Service::start() {
     core->threads.emplace_back([core] {
       std::unique_ptr<Delivery> delivery;
       while (core->running.load(std::memory_order_relaxed)) {
-        if (core->work.wait_dequeue_timed(delivery, std::chrono::milliseconds(100))) core->run_handler(*delivery);
+        if (core->work.wait_dequeue_timed(delivery, std::chrono::milliseconds(100))) {
+          core->run_handler(*delivery, core->handlers.find(delivery->message().name)->second);
+        }
       }
     });
   }

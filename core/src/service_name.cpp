@@ -1,5 +1,6 @@
 #include "exobus/service_name.hpp"
 
+#include <array>
 #include <string>
 
 #include "exobus/message_name.hpp"
@@ -7,9 +8,17 @@
 namespace exobus {
 namespace {
 
-bool is_alnum(char c) noexcept {
+constexpr bool is_alnum(char c) noexcept {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
+
+// Which bytes a service name may contain, by byte value: every message carries its
+// sender's name, checked on both ends, so a table lookup per byte.
+constexpr std::array<bool, 256> kNameBytes = [] {
+    std::array<bool, 256> allowed{};
+    for (int c = 0; c < 256; ++c) allowed[c] = is_alnum(static_cast<char>(c)) || c == '-' || c == '_' || c == '.';
+    return allowed;
+}();
 
 }  // namespace
 
@@ -27,8 +36,7 @@ Result<void> validate_service_name(std::string_view name) {
                      "service name " + quote_name(name) + " must start with a letter or digit"};
     }
     for (std::size_t i = 0; i < name.size(); ++i) {
-        const char c = name[i];
-        if (!is_alnum(c) && c != '-' && c != '_' && c != '.') {
+        if (!kNameBytes[static_cast<unsigned char>(name[i])]) {
             return Error{ErrorCode::invalid_name,
                          "service name " + quote_name(name) + " has a disallowed character at byte " +
                              std::to_string(i) + "; use letters, digits, '-', '_' and '.'"};

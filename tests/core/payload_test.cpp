@@ -48,5 +48,59 @@ TEST(Payload, DeepNestingIsCheckedWithoutExhaustingTheStack) {
     expect_malformed(std::string(depth, '['), "at byte offset 1000000");
 }
 
+TEST(Payload, StringsAreCheckedByteByByteAcrossEveryBlockBoundary) {
+    // The scanner takes plain characters 16 at a time: put each special byte at every
+    // position around a block boundary.
+    for (std::size_t at = 0; at < 40; ++at) {
+        std::string text = "\"" + std::string(40, 'a') + "\"";
+        EXPECT_TRUE(check_payload(text).ok()) << at;
+        text[1 + at] = '"';
+        EXPECT_FALSE(check_payload(text).ok()) << "early quote at " << at;
+        text[1 + at] = '\x01';
+        EXPECT_FALSE(check_payload(text).ok()) << "control at " << at;
+        text[1 + at] = '\xff';
+        EXPECT_FALSE(check_payload(text).ok()) << "bad UTF-8 at " << at;
+        text.replace(1 + at, 1, "\xc3\xa9");  // é
+        EXPECT_TRUE(check_payload(text).ok()) << "UTF-8 at " << at;
+    }
+}
+
+TEST(Payload, Utf8IsStrict) {
+    for (const char* good : {"\"\xe0\xa0\x80\"", "\"\xed\x9f\xbf\"", "\"\xf0\x90\x80\x80\"", "\"\xf4\x8f\xbf\xbf\"", "\"\x7f\""}) {
+        EXPECT_TRUE(check_payload(good).ok()) << good;
+    }
+    // Overlong, surrogate, beyond U+10FFFF, cut short, lone continuation.
+    for (const char* bad : {"\"\xc0\xaf\"", "\"\xe0\x9f\xbf\"", "\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"",
+                            "\"\xe2\x82\"", "\"\x80\"", "\"\xf5\x80\x80\x80\""}) {
+        expect_malformed(bad, "encoding");
+    }
+}
+
+TEST(Payload, EscapesAndSurrogatePairs) {
+    EXPECT_TRUE(check_payload(R"("\" \\ \/ \b \f \n \r \t \u00e9 \uD83D\uDE00")").ok());
+    EXPECT_TRUE(check_payload(R"("\udc00")").ok()) << "a lone low surrogate passes, as in RapidJSON";
+    expect_malformed(R"("\uD83D")", "surrogate");
+    expect_malformed(R"("\uD83D\u0041")", "surrogate");
+    expect_malformed(R"("\x")", "escape");
+    expect_malformed(R"("\u12G4")", "hex digit");
+}
+
+TEST(Payload, NumbersFollowTheGrammar) {
+    for (const char* good : {"0", "-0", "12", "1.5", "-1.5e10", "1E+2", "1e-2", "1e400"}) {
+        EXPECT_TRUE(check_payload(good).ok()) << good;
+    }
+    for (const char* bad : {"-", "01", "1.", ".5", "1e", "1e+", "+1", "0x10", "NaN", "Infinity"}) {
+        EXPECT_FALSE(check_payload(bad).ok()) << bad;
+    }
+}
+
+TEST(Payload, ContainersNeedTheirPunctuation) {
+    for (const char* bad : {"[1,]", "[,1]", "{\"a\":1,}", "{\"a\"}", "{1:2}", "[1 2]", "{\"a\":1 \"b\":2}", "]", "[}",
+                            "tru", "nul", "[true false]"}) {
+        EXPECT_FALSE(check_payload(bad).ok()) << bad;
+    }
+    EXPECT_TRUE(check_payload(R"({"a": [1, {"b": [], "c": {}}, "x"], "d": null})").ok());
+}
+
 }  // namespace
 }  // namespace exobus

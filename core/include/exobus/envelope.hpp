@@ -30,8 +30,8 @@ struct EnvelopedMessage {
 };
 
 // Bytes a chunk needs for this message.
-inline std::size_t enveloped_size(const Message& message) { return kEnvelopeBytes + encoded_size(message); }
-Result<std::size_t> encode_enveloped(const Envelope& envelope, const Message& message, std::span<std::byte> out);
+inline std::size_t enveloped_size(const MessageView& message) { return kEnvelopeBytes + encoded_size(message); }
+Result<std::size_t> encode_enveloped(const Envelope& envelope, const MessageView& message, std::span<std::byte> out);
 // Treats the bytes as hostile, like decode().
 Result<EnvelopedMessage> decode_enveloped(std::span<const std::byte> bytes);
 

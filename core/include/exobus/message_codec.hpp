@@ -63,14 +63,22 @@ struct MessageView {
     Message to_message() const;
 };
 
-// Bytes encode() writes for `message`.
-std::size_t encoded_size(const Message& message) noexcept;
+// The view of a message's fields (its encoded_size is not used).
+MessageView view_of(const Message& message) noexcept;
 
-// Writes `message` at the front of `out`, returning the bytes written.
+// Bytes encode() writes for `message`.
+std::size_t encoded_size(const MessageView& message) noexcept;
+inline std::size_t encoded_size(const Message& message) noexcept { return encoded_size(view_of(message)); }
+
+// Writes `message` at the front of `out`, returning the bytes written: the sender encodes
+// straight from its arguments into shared memory, with no copy in between.
 // Fails with ErrorCode::invalid_name (name or sender), ErrorCode::invalid_version, or
 // ErrorCode::payload_too_large when `out` is smaller than encoded_size(message).
 // Does not check the payload's JSON: that is check_payload's job, done once by the sender.
-Result<std::size_t> encode(const Message& message, std::span<std::byte> out);
+Result<std::size_t> encode(const MessageView& message, std::span<std::byte> out);
+inline Result<std::size_t> encode(const Message& message, std::span<std::byte> out) {
+    return encode(view_of(message), out);
+}
 
 // Reads a record from the front of `bytes`. A pure function of its input that never reads
 // outside `bytes`: any inconsistency (bad magic or format, reserved bits set, a length past
