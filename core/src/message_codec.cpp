@@ -84,9 +84,9 @@ std::size_t encoded_size(const MessageView& message) noexcept {
 }
 
 Result<std::size_t> encode(const MessageView& message, std::span<std::byte> out) {
-    if (auto valid = validate_message_name(message.name); !valid) return std::move(valid).error();
-    if (auto valid = validate_service_name(message.sender); !valid) {
-        return Error{ErrorCode::invalid_name, "sender: " + valid.error().message};
+    if (!is_valid_message_name(message.name)) return validate_message_name(message.name).error();
+    if (!is_valid_service_name(message.sender)) {
+        return Error{ErrorCode::invalid_name, "sender: " + validate_service_name(message.sender).error().message};
     }
     if (!is_valid_version(message.version)) {
         return Error{ErrorCode::invalid_version, "message " + quote_name(message.name) +
@@ -158,8 +158,8 @@ Result<MessageView> decode(std::span<const std::byte> bytes) {
     view.name = std::string_view(text, name_length);
     view.sender = std::string_view(text + name_length, sender_length);
     view.payload = std::string_view(text + name_length + sender_length, payload_length);
-    if (auto valid = validate_message_name(view.name); !valid) return corrupted(valid.error().message);
-    if (auto valid = validate_service_name(view.sender); !valid) return corrupted(valid.error().message);
+    if (!is_valid_message_name(view.name)) return corrupted(validate_message_name(view.name).error().message);
+    if (!is_valid_service_name(view.sender)) return corrupted(validate_service_name(view.sender).error().message);
 
     view.version = std::bit_cast<double>(load<std::uint64_t>(base, kVersionAt));
     if (!is_valid_version(view.version)) return corrupted("version is not a finite number of at least 0");

@@ -40,6 +40,14 @@ std::string quote_name(std::string_view name) {
     return out;
 }
 
+bool is_valid_message_name(std::string_view name) noexcept {
+    if (name.empty() || name.size() > kMaxMessageNameBytes) return false;
+    // Printable ASCII, the common case, needs no decoding.
+    bool printable_ascii = true;
+    for (const char c : name) printable_ascii &= c >= 0x20 && c < 0x7f;
+    return printable_ascii || validate_message_name(name).ok();
+}
+
 Result<void> validate_message_name(std::string_view name) {
     if (name.empty()) {
         return Error{ErrorCode::invalid_name, "message name is empty; give the message a name such as 'user.create'"};
@@ -48,10 +56,6 @@ Result<void> validate_message_name(std::string_view name) {
         return name_error(name, "is " + std::to_string(name.size()) + " bytes long; the limit is " +
                                     std::to_string(kMaxMessageNameBytes) + " bytes");
     }
-    // Printable ASCII, the common case, needs no decoding.
-    bool printable_ascii = true;
-    for (const char c : name) printable_ascii &= c >= 0x20 && c < 0x7f;
-    if (printable_ascii) return {};
     // Strict UTF-8 decoding per RFC 3629 / Unicode table 3-7: the accepted second-byte
     // ranges after E0, ED, F0 and F4 exclude overlong forms, surrogates and values above
     // U+10FFFF.

@@ -22,6 +22,13 @@ constexpr std::array<bool, 256> kNameBytes = [] {
 
 }  // namespace
 
+bool is_valid_service_name(std::string_view name) noexcept {
+    if (name.empty() || name.size() > kMaxServiceNameBytes || !is_alnum(name.front())) return false;
+    bool allowed = true;
+    for (const char c : name) allowed &= kNameBytes[static_cast<unsigned char>(c)];
+    return allowed;
+}
+
 Result<void> validate_service_name(std::string_view name) {
     if (name.empty()) {
         return Error{ErrorCode::invalid_name, "service name is empty"};

@@ -27,6 +27,9 @@ inline constexpr std::size_t kMaxMessageNameBytes = 200;
 // ErrorCode::invalid_name with a message saying what is wrong and at which byte.
 Result<void> validate_message_name(std::string_view name);
 
+// The same judgement without the explanation, for the codec's hot path.
+bool is_valid_message_name(std::string_view name) noexcept;
+
 // The name made printable for an error message: quoted, with bytes that are not printable
 // ASCII shown as \xHH, and cut after 64 bytes.
 std::string quote_name(std::string_view name);

@@ -19,4 +19,7 @@ inline constexpr std::size_t kMaxServiceNameBytes = 64;
 // ErrorCode::invalid_name with a message saying what is wrong and where.
 Result<void> validate_service_name(std::string_view name);
 
+// The same judgement without the explanation, for the codec's hot path.
+bool is_valid_service_name(std::string_view name) noexcept;
+
 }  // namespace exobus
