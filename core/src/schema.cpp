@@ -217,6 +217,14 @@ std::string check_schema_rules(const rapidjson::Value& schema) {
             continue;
         }
         if (!value.IsObject()) continue;
+        // RapidJSON keeps duplicate member names, and a schema object with one (two
+        // "dependencies" entries for the same property) leaves a validator slot unset.
+        std::vector<std::string_view> names;
+        for (const auto& member : value.GetObject()) names.emplace_back(member.name.GetString(), member.name.GetStringLength());
+        std::sort(names.begin(), names.end());
+        if (const auto twice = std::adjacent_find(names.begin(), names.end()); twice != names.end()) {
+            return "it names '" + std::string(*twice) + "' twice in one object";
+        }
         for (const auto& member : value.GetObject()) {
             const std::string_view key(member.name.GetString(), member.name.GetStringLength());
             if (key == "$ref" && member.value.IsString()) {

@@ -183,6 +183,13 @@ TEST(Schema, ValuesOfEnumAndDefaultAreCheckedLikeSchemas) {
         << not_an_object.error().message;
 }
 
+TEST(Schema, DuplicateNamesInAnObjectAreRefusedAtCompile) {
+    // RapidJSON left a validator unset for the second "s" (a fuzz finding under UBSan).
+    const auto schema = Schema::compile(R"({"dependencies": {"s": {"type": "number"}, "s": {"type": "string"}}})", "s");
+    ASSERT_FALSE(schema.ok());
+    EXPECT_NE(schema.error().message.find("names 's' twice"), std::string::npos) << schema.error().message;
+}
+
 TEST(Schema, EmptyDependenciesConstrainNothing) {
     // RapidJSON allocates zero bytes of validator state for it (a fuzz finding under UBSan).
     const auto schema = Schema::compile(R"({"type": "object", "dependencies": {}})", "s");
