@@ -94,7 +94,9 @@ class ServiceCore {
   std::atomic<std::uint32_t> free_send_lanes{0};
 
   struct Pending {
-    ReplyHandler handler;
+    // Shared, so the reply thread takes a reference under the lock instead of copying
+    // the handler (and what it captured) for every reply.
+    std::shared_ptr<const ReplyHandler> handler;
     std::chrono::steady_clock::time_point deadline;
   };
   std::mutex pending_mutex;
@@ -110,6 +112,7 @@ class ServiceCore {
   // handler, so its strings keep their capacity: no allocation per message when handlers
   // run on the receiving thread.
   Received inline_received;
+  Reply inbox_reply;  // likewise for replies, on the reply thread
 
   std::atomic<bool> running{false};
   std::vector<std::thread> threads;
@@ -418,7 +421,7 @@ void ServiceCore::handle_reply(const shm::Delivery& taken) {
   const Result<EnvelopedMessage> decoded = decode_enveloped(taken.payload);
   if (decoded && decoded.value().message.response_to) {
     const MessageView& view = decoded.value().message;
-    std::optional<ReplyHandler> handler;
+    std::shared_ptr<const ReplyHandler> handler;
     {
       std::lock_guard lock(pending_mutex);
       const auto found = pending.find(*view.response_to);
@@ -426,16 +429,24 @@ void ServiceCore::handle_reply(const shm::Delivery& taken) {
     }
     if (handler) {
       const RoutingState& state = *routing.load(std::memory_order_acquire);
-      Reply reply;
-      reply.outcome = std::string(state.config.routing.to_internal(state.type, view.name));
-      if (reply.outcome.empty()) reply.outcome = std::string(view.name);
-      reply.payload = std::string(view.payload);
-      reply.message = {reply.outcome, view.version, reply.payload, view.id, view.request_id, view.response_to,
-                       std::string(view.sender), taken.deliveries};
+      // Reused from reply to reply, so its strings keep their capacity.
+      Reply& reply = inbox_reply;
+      reply.outcome.assign(state.config.routing.to_internal(state.type, view.name));
+      reply.payload.assign(view.payload);
+      reply.timed_out = false;
+      Received& message = reply.message;
+      message.name.assign(reply.outcome);
+      message.version = view.version;
+      message.payload.assign(view.payload);
+      message.id = view.id;
+      message.request_id = view.request_id;
+      message.response_to = view.response_to;
+      message.sender.assign(view.sender);
+      message.deliveries = taken.deliveries;
       if ((*handler)(reply) == ReplyControl::done) {
         std::lock_guard lock(pending_mutex);
         pending.erase(*view.response_to);
-    pending_count.store(pending.size(), std::memory_order_relaxed);
+        pending_count.store(pending.size(), std::memory_order_relaxed);
       }
     }
   }
@@ -446,7 +457,7 @@ void ServiceCore::handle_reply(const shm::Delivery& taken) {
 
 void ServiceCore::expire_pending_replies() {
   const auto now = std::chrono::steady_clock::now();
-  std::vector<ReplyHandler> expired;
+  std::vector<std::shared_ptr<const ReplyHandler>> expired;
   {
     std::lock_guard lock(pending_mutex);
     for (auto entry = pending.begin(); entry != pending.end();) {
@@ -459,11 +470,11 @@ void ServiceCore::expire_pending_replies() {
     }
     pending_count.store(pending.size(), std::memory_order_relaxed);
   }
-  for (const ReplyHandler& handler : expired) {
+  for (const auto& handler : expired) {
     Reply reply;
     reply.outcome = "timeout";
     reply.timed_out = true;
-    handler(reply);
+    (*handler)(reply);
   }
 }
 
@@ -609,7 +620,9 @@ Result<void> Service::try_send(std::string_view name, std::string_view payload) 
 Result<void> Service::send(std::string_view name, std::string_view payload, ReplyHandler on_reply,
                            std::chrono::milliseconds timeout) {
   return core_->send(name, payload, nullptr, 0,
-                     ServiceCore::Pending{std::move(on_reply), std::chrono::steady_clock::now() + timeout}, true);
+                     ServiceCore::Pending{std::make_shared<const ReplyHandler>(std::move(on_reply)),
+                                          std::chrono::steady_clock::now() + timeout},
+                     true);
 }
 
 std::future<Result<Reply>> Service::request(std::string_view name, std::string_view payload,
