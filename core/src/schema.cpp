@@ -185,7 +185,8 @@ std::string check_ref(const rapidjson::Value& root, const rapidjson::Value& ref,
         std::string problem;
         const rapidjson::Value* target = resolve_ref(root, *current, problem);
         if (target == nullptr) return problem;
-        if (!target->IsObject()) break;
+        // RapidJSON looks for "$ref" in the target without checking that it is an object.
+        if (!target->IsObject()) return "'$ref' \"" + std::string(text) + "\" points at a value that is not a schema";
         const auto next = target->FindMember("$ref");
         if (next == target->MemberEnd() || !next->value.IsString()) break;
         current = &next->value;

@@ -151,6 +151,10 @@ TEST(Schema, DanglingAndRemoteReferencesAreRefusedAtCompile) {
     const auto dangling = Schema::compile(R"({"items": {"$ref": "#/definitions/missing"}})", "schema for 'x'");
     ASSERT_FALSE(dangling.ok());
     EXPECT_NE(dangling.error().message.find("points at nothing"), std::string::npos) << dangling.error().message;
+    // A target that is no object: RapidJSON read it as one (a fuzz finding).
+    const auto not_a_schema = Schema::compile(R"({"": "array", "x": {"$ref": "#/"}})", "schema for 'x'");
+    ASSERT_FALSE(not_a_schema.ok());
+    EXPECT_NE(not_a_schema.error().message.find("not a schema"), std::string::npos) << not_a_schema.error().message;
     const auto remote = Schema::compile(R"({"$ref": "http://example.com/user.json"})", "schema for 'x'");
     ASSERT_FALSE(remote.ok());
     EXPECT_NE(remote.error().message.find("not local"), std::string::npos) << remote.error().message;
