@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "exobus/envelope.hpp"
+#include "floor_ring.hpp"
 #include "transport.hpp"
 
 #ifndef EXOBUSD_PATH
@@ -34,19 +35,22 @@ bool exited(pid_t pid, std::chrono::milliseconds within) {
 
 }  // namespace
 
-std::string size_classes_yaml(std::size_t max_payload) {
-  // 256-byte chunks hold the 64-byte messages (72-byte header + name + sender + payload);
-  // 65536 of them let a full queue of small messages wait without exhausting the pool.
-  std::string yml = "    - { size: 256, count: 65536 }\n";
+std::string size_classes_yaml(std::size_t max_payload, std::size_t in_flight) {
+  // 256-byte chunks hold the 64-byte messages (72-byte header + name + sender + payload).
   const std::size_t need = max_payload + 512;  // header, names and the 8-byte envelope
-  if (need > 256) {
+  const bool small = need <= 256 || max_payload <= 64;
+  std::string yml =
+      "    - { size: 256, count: " + std::to_string(small ? std::max<std::size_t>(in_flight, 16) : 4096) + " }\n";
+  if (!small) {
     std::size_t size = 512;
     while (size < need) size *= 2;
-    // About 32 MiB of chunks, at least 256 of them (a full prefetch window).
-    const std::size_t count = std::max<std::size_t>(256, std::min<std::size_t>(65536, (32u << 20) / size));
-    yml += "    - { size: " + std::to_string(size) + ", count: " + std::to_string(count) + " }\n";
+    yml += "    - { size: " + std::to_string(size) + ", count: " + std::to_string(in_flight) + " }\n";
   }
   return yml;
+}
+
+std::size_t comparison_in_flight(std::size_t max_payload) {
+  return floor_ring::RingGeometry::for_payload(max_payload).capacity;
 }
 
 void RunBus::start(const std::string& tag, const std::string& application_yml) {

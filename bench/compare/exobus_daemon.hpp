@@ -46,7 +46,13 @@ class RunBus {
 };
 
 // Size classes for a run whose largest payload is `max_payload` bytes: 256-byte chunks for
-// small messages, and one class that holds max_payload plus the message header.
-std::string size_classes_yaml(std::size_t max_payload);
+// small messages, and one class that holds max_payload plus the message header; `in_flight`
+// chunks of the class that carries the payload (at least 4096 of 256 bytes), which bounds
+// the messages queued or held at once.
+std::string size_classes_yaml(std::size_t max_payload, std::size_t in_flight);
+
+// The comparison gives ExoBus the floor ring's geometry: as many messages in flight as the
+// floor has slots for this payload, so both work in the same amount of memory.
+std::size_t comparison_in_flight(std::size_t max_payload);
 
 }  // namespace exobus::bench

@@ -30,7 +30,7 @@ namespace {
 
 int run_library(std::size_t payload, std::size_t messages, int types) {
   RunBus bus;
-  std::string yml = "name: bench\nbus:\n  max-instances: 8\n  size-classes:\n" + size_classes_yaml(payload) +
+  std::string yml = "name: bench\nbus:\n  max-instances: 8\n  size-classes:\n" + size_classes_yaml(payload, 65536) +
                     "services:\n  bench-sender:\n    config:\n      sends: [bench.msg]\n"
                     "  bench-receiver:\n    config:\n      receives: [bench.msg]\n"
                     "      queue-capacity: 65536\n      prefetch: 256\n";
@@ -71,7 +71,7 @@ int run_library(std::size_t payload, std::size_t messages, int types) {
 int run_round_trips(std::size_t payload, std::size_t messages) {
   RunBus bus;
   bus.start("profile-" + std::to_string(::getpid()),
-            "name: bench\nbus:\n  max-instances: 8\n  size-classes:\n" + size_classes_yaml(payload) +
+            "name: bench\nbus:\n  max-instances: 8\n  size-classes:\n" + size_classes_yaml(payload, 65536) +
                 "services:\n  bench-sender:\n    config:\n      sends: [bench.ping]\n"
                 "  bench-receiver:\n    config:\n      receives: [bench.ping]\n      sends: [bench.pong]\n");
   auto client = bus.connect("bench-sender", WaitMode::adaptive);

@@ -151,7 +151,7 @@ struct SharedBoard {
 };
 
 std::string bus_yml(int types, const std::string& extra_receiver_keys = {}) {
-  std::string yml = "name: bench\nbus:\n  max-instances: 16\n  size-classes:\n" + size_classes_yaml(kPayload) +
+  std::string yml = "name: bench\nbus:\n  max-instances: 16\n  size-classes:\n" + size_classes_yaml(kPayload, 65536) +
                     "services:\n  bench-sender:\n    config:\n      sends: [bench.msg]\n";
   for (int t = 0; t < types; ++t)
     yml += "  bench-r" + std::to_string(t) +

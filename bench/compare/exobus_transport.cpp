@@ -119,7 +119,7 @@ std::string application_yml(std::size_t max_payload) {
          "  max-instances: 16\n"
          "  reply-inbox-capacity: 65536\n"
          "  size-classes:\n" +
-         size_classes_yaml(max_payload) +
+         size_classes_yaml(max_payload, comparison_in_flight(max_payload)) +
          "services:\n"
          "  bench-sender:\n"
          "    config:\n"
@@ -352,8 +352,7 @@ class ExobusShmTransport final : public Transport {
     shm::LayoutSpec layout;
     std::uint32_t size = 256;
     while (size < spec.max_payload) size *= 2;
-    const std::uint32_t count =
-        std::max<std::uint32_t>(256, std::min<std::uint32_t>(kRingCapacity, (32u << 20) / size));
+    const auto count = static_cast<std::uint32_t>(comparison_in_flight(spec.max_payload));
     layout.size_classes = {{size, count, 0, 0, 0}};
     layout.rings = {{kRingCapacity, 30000, 8, shm::kNoRing}, {kRingCapacity, 30000, 8, shm::kNoRing}};
     layout.max_instances = 4;

@@ -10,7 +10,7 @@ Result<std::size_t> encode_enveloped(const Envelope& envelope, const MessageView
   }
   const std::uint16_t words[4] = {envelope.reply_ring, envelope.sender_instance, 0, 0};
   std::memcpy(out.data(), words, kEnvelopeBytes);
-  Result<std::size_t> written = encode(message, out.subspan(kEnvelopeBytes));
+  Result<std::size_t> written = encode_with_valid_names(message, out.subspan(kEnvelopeBytes));
   if (!written) return written.error();
   return kEnvelopeBytes + written.value();
 }

@@ -88,6 +88,10 @@ Result<std::size_t> encode(const MessageView& message, std::span<std::byte> out)
     if (!is_valid_service_name(message.sender)) {
         return Error{ErrorCode::invalid_name, "sender: " + validate_service_name(message.sender).error().message};
     }
+    return encode_with_valid_names(message, out);
+}
+
+Result<std::size_t> encode_with_valid_names(const MessageView& message, std::span<std::byte> out) {
     if (!is_valid_version(message.version)) {
         return Error{ErrorCode::invalid_version, "message " + quote_name(message.name) +
                                                      " has version " + std::to_string(message.version) +

@@ -43,9 +43,10 @@ std::string quote_name(std::string_view name) {
 bool is_valid_message_name(std::string_view name) noexcept {
     if (name.empty() || name.size() > kMaxMessageNameBytes) return false;
     // Printable ASCII, the common case, needs no decoding.
-    bool printable_ascii = true;
-    for (const char c : name) printable_ascii &= c >= 0x20 && c < 0x7f;
-    return printable_ascii || validate_message_name(name).ok();
+    for (const char c : name) {
+        if (static_cast<unsigned char>(c) - 0x20u >= 0x5fu) return validate_message_name(name).ok();
+    }
+    return true;
 }
 
 Result<void> validate_message_name(std::string_view name) {

@@ -93,10 +93,12 @@ class ServiceCore {
   shm::LaneCursor send_cursors[shm::kMaxTargets];
   std::atomic<std::uint32_t> free_send_lanes{0};
 
+  // A request awaiting replies. Once its send succeeded, only the reply thread uses or
+  // erases the entry (handle_reply, expire_pending_replies), so that thread may call the
+  // handler through a reference without holding the lock: senders only insert, and an
+  // insert never moves existing entries.
   struct Pending {
-    // Shared, so the reply thread takes a reference under the lock instead of copying
-    // the handler (and what it captured) for every reply.
-    std::shared_ptr<const ReplyHandler> handler;
+    ReplyHandler handler;
     std::chrono::steady_clock::time_point deadline;
   };
   std::mutex pending_mutex;
@@ -421,11 +423,11 @@ void ServiceCore::handle_reply(const shm::Delivery& taken) {
   const Result<EnvelopedMessage> decoded = decode_enveloped(taken.payload);
   if (decoded && decoded.value().message.response_to) {
     const MessageView& view = decoded.value().message;
-    std::shared_ptr<const ReplyHandler> handler;
+    const ReplyHandler* handler = nullptr;
     {
       std::lock_guard lock(pending_mutex);
       const auto found = pending.find(*view.response_to);
-      if (found != pending.end()) handler = found->second.handler;
+      if (found != pending.end()) handler = &found->second.handler;
     }
     if (handler) {
       const RoutingState& state = *routing.load(std::memory_order_acquire);
@@ -457,7 +459,7 @@ void ServiceCore::handle_reply(const shm::Delivery& taken) {
 
 void ServiceCore::expire_pending_replies() {
   const auto now = std::chrono::steady_clock::now();
-  std::vector<std::shared_ptr<const ReplyHandler>> expired;
+  std::vector<ReplyHandler> expired;
   {
     std::lock_guard lock(pending_mutex);
     for (auto entry = pending.begin(); entry != pending.end();) {
@@ -470,11 +472,11 @@ void ServiceCore::expire_pending_replies() {
     }
     pending_count.store(pending.size(), std::memory_order_relaxed);
   }
-  for (const auto& handler : expired) {
+  for (const ReplyHandler& handler : expired) {
     Reply reply;
     reply.outcome = "timeout";
     reply.timed_out = true;
-    (*handler)(reply);
+    handler(reply);
   }
 }
 
@@ -620,9 +622,7 @@ Result<void> Service::try_send(std::string_view name, std::string_view payload) 
 Result<void> Service::send(std::string_view name, std::string_view payload, ReplyHandler on_reply,
                            std::chrono::milliseconds timeout) {
   return core_->send(name, payload, nullptr, 0,
-                     ServiceCore::Pending{std::make_shared<const ReplyHandler>(std::move(on_reply)),
-                                          std::chrono::steady_clock::now() + timeout},
-                     true);
+                     ServiceCore::Pending{std::move(on_reply), std::chrono::steady_clock::now() + timeout}, true);
 }
 
 std::future<Result<Reply>> Service::request(std::string_view name, std::string_view payload,

@@ -24,9 +24,10 @@ constexpr std::array<bool, 256> kNameBytes = [] {
 
 bool is_valid_service_name(std::string_view name) noexcept {
     if (name.empty() || name.size() > kMaxServiceNameBytes || !is_alnum(name.front())) return false;
-    bool allowed = true;
-    for (const char c : name) allowed &= kNameBytes[static_cast<unsigned char>(c)];
-    return allowed;
+    for (const char c : name) {
+        if (!kNameBytes[static_cast<unsigned char>(c)]) return false;
+    }
+    return true;
 }
 
 Result<void> validate_service_name(std::string_view name) {

@@ -89,11 +89,10 @@ Uuid Uuid::generate() noexcept {
     }
     const std::uint64_t high = generator.next();
     const std::uint64_t low = generator.next();
-    std::array<std::uint8_t, 16> bytes{};
-    for (int i = 0; i < 8; ++i) {
-        bytes[i] = static_cast<std::uint8_t>(high >> (56 - 8 * i));
-        bytes[8 + i] = static_cast<std::uint8_t>(low >> (56 - 8 * i));
-    }
+    // Big-endian, most significant byte first, as the text form reads.
+    const std::uint64_t halves[2] = {__builtin_bswap64(high), __builtin_bswap64(low)};
+    std::array<std::uint8_t, 16> bytes;
+    std::memcpy(bytes.data(), halves, sizeof halves);
     bytes[6] = static_cast<std::uint8_t>((bytes[6] & 0x0f) | 0x40);  // version 4
     bytes[8] = static_cast<std::uint8_t>((bytes[8] & 0x3f) | 0x80);  // RFC 4122 variant
     return Uuid(bytes);

@@ -31,6 +31,8 @@ struct EnvelopedMessage {
 
 // Bytes a chunk needs for this message.
 inline std::size_t enveloped_size(const MessageView& message) { return kEnvelopeBytes + encoded_size(message); }
+// The message's name and sender must come from a loaded configuration (they are not
+// checked again, see encode_with_valid_names).
 Result<std::size_t> encode_enveloped(const Envelope& envelope, const MessageView& message, std::span<std::byte> out);
 // Treats the bytes as hostile, like decode().
 Result<EnvelopedMessage> decode_enveloped(std::span<const std::byte> bytes);

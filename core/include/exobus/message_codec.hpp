@@ -80,6 +80,10 @@ inline Result<std::size_t> encode(const Message& message, std::span<std::byte> o
     return encode(view_of(message), out);
 }
 
+// As encode(), for a sender whose message name and sender name come from a loaded
+// configuration, where they were validated: the two name checks are skipped.
+Result<std::size_t> encode_with_valid_names(const MessageView& message, std::span<std::byte> out);
+
 // Reads a record from the front of `bytes`. A pure function of its input that never reads
 // outside `bytes`: any inconsistency (bad magic or format, reserved bits set, a length past
 // the end, an invalid name or sender, a non-finite or negative version) is
