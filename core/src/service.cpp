@@ -46,6 +46,14 @@ Error control_error(const control::ControlError& error) {
 // The routing a sender needs, for one configuration generation. Reloads are rare, so old
 // states are kept (never freed while the service lives) and the current one is swapped
 // in with one atomic pointer: senders never lock.
+// Hashes names as string views, so maps keyed by std::string are searched without a copy.
+struct NameHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view text) const noexcept { return std::hash<std::string_view>{}(text); }
+};
+template <class V>
+using NameMap = std::unordered_map<std::string, V, NameHash, std::equal_to<>>;
+
 struct RoutingState {
   // What a send of one of this type's declared names needs, found with one lookup by the
   // name the service uses; RoutingTable::route_send explains a name that is not here.
@@ -54,17 +62,25 @@ struct RoutingState {
     std::vector<std::uint16_t> rings;  // the receiving types' queues; none: replies only
     std::span<const Schema> schemas;
   };
-  struct NameHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view text) const noexcept { return std::hash<std::string_view>{}(text); }
-  };
-
   ApplicationConfig config;
   ServiceTypeIndex type = 0;
   std::vector<std::uint16_t> ring_of_type;  // by the config's type index
-  std::unordered_map<std::string, SendRoute, NameHash, std::equal_to<>> send_routes;
+  NameMap<SendRoute> send_routes;
   std::uint64_t generation = 0;
 };
+
+// Copies a decoded message into `received` under the receiver's own name for it. Assigning
+// into existing strings keeps their capacity, so a reused Received allocates nothing.
+void fill(Received& received, std::string_view internal_name, const MessageView& view, unsigned deliveries) {
+  received.name.assign(internal_name);
+  received.version = view.version;
+  received.payload.assign(view.payload);
+  received.id = view.id;
+  received.request_id = view.request_id;
+  received.response_to = view.response_to;
+  received.sender.assign(view.sender);
+  received.deliveries = deliveries;
+}
 
 // Whose message is being handled on this thread: sends made while handling it carry its
 // requestId.
@@ -88,7 +104,7 @@ class ServiceCore {
   std::vector<std::unique_ptr<RoutingState>> routing_history;
   std::atomic<const RoutingState*> routing{nullptr};
 
-  std::unordered_map<std::string, Handler> handlers;
+  NameMap<Handler> handlers;
   shm::LaneCursor home_cursor, inbox_cursor;
   shm::LaneCursor send_cursors[shm::kMaxTargets];
   std::atomic<std::uint32_t> free_send_lanes{0};
@@ -375,9 +391,10 @@ void ServiceCore::handle_command(const shm::Delivery& taken) {
   const Handler* handler = nullptr;
   const bool inline_handler = options.handler_threads == 0;
   Received received = inline_handler ? std::move(inline_received) : Received{};
+  std::string_view internal_name;
   if (decoded) {
-    received.name.assign(state.config.routing.to_internal(state.type, decoded.value().message.name));
-    const auto found = handlers.find(received.name);
+    internal_name = state.config.routing.to_internal(state.type, decoded.value().message.name);
+    const auto found = handlers.find(internal_name);
     if (found != handlers.end()) handler = &found->second;
   }
   if (handler == nullptr) {
@@ -385,14 +402,7 @@ void ServiceCore::handle_command(const shm::Delivery& taken) {
     with_lane([&](auto& cursor) { return plane->reject(lease, cursor); });
     return;
   }
-  const MessageView& view = decoded.value().message;
-  received.version = view.version;
-  received.payload.assign(view.payload);
-  received.id = view.id;
-  received.request_id = view.request_id;
-  received.response_to = view.response_to;
-  received.sender.assign(view.sender);
-  received.deliveries = taken.deliveries;
+  fill(received, internal_name, decoded.value().message, taken.deliveries);
   slot().delivered.fetch_add(1, std::memory_order_relaxed);
   if (taken.redelivered()) slot().redelivered.fetch_add(1, std::memory_order_relaxed);
   held.fetch_add(1, std::memory_order_relaxed);
@@ -433,18 +443,10 @@ void ServiceCore::handle_reply(const shm::Delivery& taken) {
       const RoutingState& state = *routing.load(std::memory_order_acquire);
       // Reused from reply to reply, so its strings keep their capacity.
       Reply& reply = inbox_reply;
-      reply.outcome.assign(state.config.routing.to_internal(state.type, view.name));
+      fill(reply.message, state.config.routing.to_internal(state.type, view.name), view, taken.deliveries);
+      reply.outcome.assign(reply.message.name);
       reply.payload.assign(view.payload);
       reply.timed_out = false;
-      Received& message = reply.message;
-      message.name.assign(reply.outcome);
-      message.version = view.version;
-      message.payload.assign(view.payload);
-      message.id = view.id;
-      message.request_id = view.request_id;
-      message.response_to = view.response_to;
-      message.sender.assign(view.sender);
-      message.deliveries = taken.deliveries;
       if ((*handler)(reply) == ReplyControl::done) {
         std::lock_guard lock(pending_mutex);
         pending.erase(*view.response_to);

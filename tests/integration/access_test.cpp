@@ -61,15 +61,6 @@ bool become(const std::string& user) {
          ::setuid(entry->pw_uid) == 0 && ::setuid(0) == -1;
 }
 
-// What a child, as some user, got from Service::connect and from opening the segment.
-struct Attempt {
-  std::atomic<int> done{0};
-  std::atomic<int> connected{0};
-  std::atomic<int> code{0};
-  std::atomic<int> open_errno{0};  // of shm_open(O_RDWR) on the data segment; 0: it opened
-  char message[1024]{};
-};
-
 class Access : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -97,25 +88,8 @@ class Access : public ::testing::Test {
   }
 
   // As `user`, connects an instance of `type` and tries to open the data segment.
-  void attempt(Bus& bus, const std::string& user, const std::string& type, Attempt& outcome) {
-    const ServiceOptions options = bus.options(type);
-    const std::string segment = "/" + data_segment_name(bus.name());
-    const pid_t child = bus.spawn([&] {
-      if (!become(user)) return 3;
-      const int fd = ::shm_open(segment.c_str(), O_RDWR, 0);
-      outcome.open_errno.store(fd == -1 ? errno : 0);
-      if (fd != -1) ::close(fd);
-      const Result<std::unique_ptr<Service>> service = Service::connect(options);
-      outcome.connected.store(service.ok());
-      if (!service) {
-        outcome.code.store(static_cast<int>(service.error().code));
-        std::strncpy(outcome.message, service.error().message.c_str(), sizeof outcome.message - 1);
-      }
-      outcome.done.store(1);
-      return 0;
-    });
-    const int status = bus.wait_child(child);
-    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
+  void attempt(Bus& bus, const std::string& user, const std::string& type, ForeignAttempt& outcome) {
+    attempt_as(bus, [&] { return become(user); }, type, outcome);
   }
 
   Accounts accounts_;
@@ -149,7 +123,7 @@ TEST_F(Access, GroupMemberServesAnAllowedTypeOverTheBus) {
 TEST_F(Access, GroupMemberIsRefusedATypeItsGroupMayNotRun) {
   Bus bus(services(), bus_section());
   open_parent(bus);
-  Shared<Attempt> attempted;
+  Shared<ForeignAttempt> attempted;
 
   attempt(bus, accounts_.member, "auditor", *attempted);
 
@@ -165,7 +139,7 @@ TEST_F(Access, GroupMemberIsRefusedATypeItsGroupMayNotRun) {
 TEST_F(Access, OutsiderReachesNeitherTheDaemonNorTheSegment) {
   Bus bus(services(), bus_section());
   open_parent(bus);
-  Shared<Attempt> attempted;
+  Shared<ForeignAttempt> attempted;
 
   attempt(bus, accounts_.outsider, "worker", *attempted);
 

@@ -30,6 +30,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -377,6 +378,41 @@ class Bus {
   pid_t daemon_ = -1;
   std::vector<pid_t> children_;
 };
+
+// What a child running as another user got from opening the bus's data segment and from
+// Service::connect. Lives in Shared memory, written by the child.
+struct ForeignAttempt {
+  std::atomic<int> done{0};
+  std::atomic<int> connected{0};
+  std::atomic<int> code{0};        // the ErrorCode, when it did not connect
+  std::atomic<int> open_errno{0};  // of shm_open(O_RDWR) on the data segment; 0: it opened
+  char message[1024]{};
+};
+
+// In a forked child: `become` switches to another user for good (false if it cannot), then
+// the child opens the data segment and connects an instance of `type`, recording both in
+// `outcome`. Waits for the child.
+inline void attempt_as(Bus& bus, const std::function<bool()>& become, const std::string& type,
+                       ForeignAttempt& outcome) {
+  const ServiceOptions options = bus.options(type);
+  const std::string segment = "/" + data_segment_name(bus.name());
+  const pid_t child = bus.spawn([&] {
+    if (!become()) return 3;
+    const int fd = ::shm_open(segment.c_str(), O_RDWR, 0);
+    outcome.open_errno.store(fd == -1 ? errno : 0);
+    if (fd != -1) ::close(fd);
+    const Result<std::unique_ptr<Service>> service = Service::connect(options);
+    outcome.connected.store(service.ok());
+    if (!service) {
+      outcome.code.store(static_cast<int>(service.error().code));
+      std::strncpy(outcome.message, service.error().message.c_str(), sizeof outcome.message - 1);
+    }
+    outcome.done.store(1);
+    return 0;
+  });
+  const int status = bus.wait_child(child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
+}
 
 // Thread-safe record of what handlers of this process received, in arrival order.
 class Inbox {

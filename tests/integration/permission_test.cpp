@@ -2,8 +2,9 @@
 // from root to nobody and tries to connect.
 //
 // Two layers can refuse nobody, and each test names the one it shows:
-// - the control socket: exobusd keeps its runtime directory 0700 and its socket 0600, so by
-//   default another user cannot even reach the daemon (the kernel refuses connect());
+// - the control socket: exobusd opens its runtime directory (0710) and socket (0660) to the
+//   bus's group only, by default its own group, so a user outside it cannot even reach the
+//   daemon (the kernel refuses connect());
 // - the daemon's policy: with the directory and socket opened up, the daemon reads the
 //   peer's uid (SO_PEERCRED) and refuses a type whose allowed-users does not list it.
 #include <gtest/gtest.h>
@@ -27,31 +28,8 @@ constexpr const char* kServices = R"(
     config: { receives: [job.run], allowed-users: [root] }
 )";
 
-// What the child, as nobody, got from Service::connect.
-struct Outcome {
-  std::atomic<int> done{0};
-  std::atomic<int> connected{0};
-  std::atomic<int> code{0};
-  char message[1024]{};
-};
-
-// Connects an instance of `type` as nobody in a child process and reports the outcome.
-void connect_as_nobody(Bus& bus, const std::string& type, Outcome& outcome) {
-  const ServiceOptions options = bus.options(type);
-  const pid_t child = bus.spawn([&] {
-    if (::setgroups(0, nullptr) != 0 || ::setgid(kNogroup) != 0 || ::setuid(kNobody) != 0) return 3;
-    const Result<std::unique_ptr<Service>> service = Service::connect(options);
-    outcome.connected.store(service.ok());
-    if (!service) {
-      outcome.code.store(static_cast<int>(service.error().code));
-      std::strncpy(outcome.message, service.error().message.c_str(), sizeof outcome.message - 1);
-    }
-    outcome.done.store(1);
-    return 0;
-  });
-  const int status = bus.wait_child(child);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
-}
+// In a forked child: drops from root to nobody for good.
+bool become_nobody() { return ::setgroups(0, nullptr) == 0 && ::setgid(kNogroup) == 0 && ::setuid(kNobody) == 0; }
 
 TEST(Permission, UidNotInAllowedUsersIsRefusedByTheDaemonsPolicy) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch to nobody";
@@ -60,9 +38,9 @@ TEST(Permission, UidNotInAllowedUsersIsRefusedByTheDaemonsPolicy) {
   ASSERT_EQ(::chmod(bus.runtime_dir().parent_path().c_str(), 0711), 0);
   ASSERT_EQ(::chmod(bus.runtime_dir().c_str(), 0711), 0);
   ASSERT_EQ(::chmod(bus.paths().socket.c_str(), 0666), 0);
-  Shared<Outcome> outcome;
+  Shared<ForeignAttempt> outcome;
 
-  connect_as_nobody(bus, "worker", *outcome);
+  attempt_as(bus, become_nobody, "worker", *outcome);
 
   ASSERT_EQ(outcome->done.load(), 1);
   EXPECT_EQ(outcome->connected.load(), 0);
@@ -77,9 +55,9 @@ TEST(Permission, OtherUserIsRefusedAtTheControlSocketByDefault) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch to nobody";
   Bus bus(kServices);
   ASSERT_EQ(::chmod(bus.runtime_dir().parent_path().c_str(), 0711), 0);  // the daemon's own modes stay
-  Shared<Outcome> outcome;
+  Shared<ForeignAttempt> outcome;
 
-  connect_as_nobody(bus, "worker", *outcome);
+  attempt_as(bus, become_nobody, "worker", *outcome);
 
   ASSERT_EQ(outcome->done.load(), 1);
   EXPECT_EQ(outcome->connected.load(), 0);
