@@ -113,6 +113,15 @@ struct Outcome {
   }
 };
 
+// A receiving side's run: starts the service's handlers, releases the start barrier, and
+// serves until a handler finishes the outcome (throwing its error, if any).
+void serve_until_finished(Service& service, const std::function<void()>& start, Outcome& outcome) {
+  if (Result<void> started = service.start(); !started) throw TransportError("exobus: start: " + started.error().message);
+  start();
+  outcome.wait_or_throw(std::chrono::seconds(3600));
+  service.stop();
+}
+
 std::string application_yml(std::size_t max_payload) {
   return "name: bench\n"
          "bus:\n"
@@ -193,11 +202,7 @@ class ExobusTransport final : public Transport, public OwnLoops {
         }
         // Returning acks the message.
       });
-      if (Result<void> started = service->start(); !started)
-        throw TransportError("exobus: start: " + started.error().message);
-      start();
-      outcome.wait_or_throw(std::chrono::seconds(3600));
-      service->stop();
+      serve_until_finished(*service, start, outcome);
       rep.messages = expected;
       rep.seconds = std::chrono::duration<double>(last_at - first).count();
       rep.checksum = sum;
@@ -269,11 +274,7 @@ class ExobusTransport final : public Transport, public OwnLoops {
         ++expected;
         if (last) outcome.finish();
       });
-      if (Result<void> started = service->start(); !started)
-        throw TransportError("exobus: start: " + started.error().message);
-      start();
-      outcome.wait_or_throw(std::chrono::seconds(3600));
-      service->stop();
+      serve_until_finished(*service, start, outcome);
       rep.messages = expected;
     };
   }

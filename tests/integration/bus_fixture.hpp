@@ -70,6 +70,14 @@ bool eventually(Condition condition, std::chrono::milliseconds bound = kPatience
   return true;
 }
 
+// The smallest application: `web` sends job.run, which `worker` receives.
+inline constexpr const char* kWebToWorker = R"(
+  web:
+    config: { sends: [job.run] }
+  worker:
+    config: { receives: [job.run] }
+)";
+
 // Payloads that carry a message number: {"n":17}.
 inline std::string numbered(unsigned n) { return "{\"n\":" + std::to_string(n) + "}"; }
 inline unsigned number_of(const std::string& payload) {

@@ -157,12 +157,7 @@ TEST(Crash, MessageThatAlwaysCrashesItsHandlerIsDeadLetteredWhileOthersFlow) {
 
 TEST(Crash, SenderKilledMidBurstWedgesNoConsumer) {
   constexpr unsigned kLater = 3500, kLaterCount = 50;
-  Bus bus(R"(
-    web:
-      config: { sends: [job.run] }
-    worker:
-      config: { receives: [job.run] }
-  )");
+  Bus bus(kWebToWorker);
   auto handled = std::make_unique<Ledger>();
   auto worker = recording_worker(bus, *handled);
   ASSERT_TRUE(worker);
@@ -201,12 +196,7 @@ TEST(Crash, SenderKilledMidBurstWedgesNoConsumer) {
 }
 
 TEST(Crash, TrafficContinuesWhileTheDaemonIsDeadAndARestartedDaemonReattachesLosingNothing) {
-  Bus bus(R"(
-    web:
-      config: { sends: [job.run] }
-    worker:
-      config: { receives: [job.run] }
-  )");
+  Bus bus(kWebToWorker);
   auto handled = std::make_unique<Ledger>();
   auto worker = recording_worker(bus, *handled);
   ASSERT_TRUE(worker);
@@ -262,12 +252,7 @@ TEST(Crash, TrafficContinuesWhileTheDaemonIsDeadAndARestartedDaemonReattachesLos
 
 TEST(Crash, LeasesOfAConsumerKilledWhileTheDaemonIsDeadAreRedeliveredByTheRestartedDaemon) {
   constexpr unsigned kMessages = 2;
-  Bus bus(R"(
-    web:
-      config: { sends: [job.run] }
-    worker:
-      config: { receives: [job.run] }
-  )");
+  Bus bus(kWebToWorker);
   Shared<Ledger> doomed;
   const pid_t stuck = spawn_stuck_worker(bus, *doomed, kMessages);
   ASSERT_TRUE(Bus::ready(*doomed));

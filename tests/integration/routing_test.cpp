@@ -82,12 +82,7 @@ TEST(Routing, FanOutDeliversToEverySubscribedTypeOnce) {
 
 TEST(Routing, CompetingInstancesOfOneTypeShareTheLoad) {
   constexpr unsigned kMessages = 200;
-  Bus bus(R"(
-    web:
-      config: { sends: [job.run] }
-    worker:
-      config: { receives: [job.run] }
-  )");
+  Bus bus(kWebToWorker);
   auto first_ledger = std::make_unique<Ledger>(), second_ledger = std::make_unique<Ledger>();
   auto slow_recorder = [](Ledger& ledger) {
     return [&ledger](Delivery& d) {
@@ -117,12 +112,7 @@ TEST(Routing, CompetingInstancesOfOneTypeShareTheLoad) {
 }
 
 TEST(Routing, MessageSentBeforeAnyInstanceExistsIsDeliveredWhenOneStarts) {
-  Bus bus(R"(
-    web:
-      config: { sends: [job.run] }
-    worker:
-      config: { receives: [job.run] }
-  )");
+  Bus bus(kWebToWorker);
   auto web = bus.connect("web");
   ASSERT_TRUE(web);
   ASSERT_TRUE(web->send("job.run", numbered(7)).ok());
