@@ -305,6 +305,25 @@ bool DataPlane::lease_holds(std::uint16_t lane, MessageHandle handle) const {
   return false;
 }
 
+bool DataPlane::park_in_lease(std::uint16_t lane, MessageHandle handle, std::uint16_t ring,
+                              std::uint8_t deliveries) {
+  for (LeaseEntry& entry : segment_.leases(lane)) {
+    std::uint64_t word = entry.state.load(std::memory_order_acquire);
+    const LeaseState state = LeaseState::decode(word);
+    if (state.kind != LeaseKind::free) continue;
+    entry.handle.store(handle.word(), std::memory_order_relaxed);
+    entry.ring.store(ring, std::memory_order_relaxed);
+    // RECLAIMING with a deadline already due: no consumer acks it, and if step 4 finds its
+    // ring full, the expiry pass pushes it as soon as there is room.
+    const LeaseState parked{now_ms(), deliveries, LeaseKind::reclaiming, state.generation};
+    if (entry.state.compare_exchange_strong(word, parked.encode(), std::memory_order_release,
+                                            std::memory_order_relaxed)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 RecoveryReport DataPlane::recover_instance(std::uint32_t instance, LaneCursor& recoverer) {
   RecoveryReport report;
   const std::uint16_t first_lane = lane_of(instance, 0);
@@ -333,13 +352,18 @@ RecoveryReport DataPlane::recover_instance(std::uint32_t instance, LaneCursor& r
   for (std::uint32_t ring = 0; ring < ring_count(); ++ring) {
     report.tombstones += segment_.ring(ring).tombstone_writes_of(first_lane, lane_count);
   }
-  // 3. Half-taken slots: a lease already holds the message, or it goes back to the ring.
-  //    Before step 4, which empties the leases this step consults.
+  // 3. Half-taken slots: a lease already holds the message, or one is made to hold it, and
+  //    step 4 requeues it with the other leases. Not a push into the ring: once the tail
+  //    has come round to the half-taken slot, the ring is full until that slot is freed,
+  //    so the slot would wait for room it blocks itself. Before step 4, which empties the
+  //    leases this step consults and fills.
   for (std::uint32_t ring = 0; ring < ring_count(); ++ring) {
     ReadyRing source = segment_.ring(ring);
     report.reads_resolved += source.release_reads_of(
         first_lane, lane_count, [&](std::uint16_t lane, MessageHandle handle, std::uint8_t deliveries) {
           if (lease_holds(lane, handle) || !pool_.still_pending(handle)) return true;
+          if (park_in_lease(lane, handle, static_cast<std::uint16_t>(ring), deliveries)) return true;
+          // Only a corrupted lane has no FREE entry (see park_in_lease): push as a last resort.
           if (source.push(handle, one_more(deliveries), recoverer.lane, [](std::uint64_t) {}) ==
               PushStatus::ok) {
             return true;

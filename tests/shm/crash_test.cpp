@@ -90,17 +90,67 @@ TEST_P(KilledAtFaultPoint, RecoveryLosesNothingAndLeaksNothing) {
 
 INSTANTIATE_TEST_SUITE_P(EveryStep, KilledAtFaultPoint, ::testing::ValuesIn(all_cases()), case_name);
 
+// A consumer dies holding a slot half-taken, and producers then fill the ring: the tail
+// comes round to that very slot, so the ring reads full (and empty to consumers) until
+// recovery frees the slot. Recovery must not wait for room in that ring to requeue the
+// message, or the ring is wedged for good.
+TEST(HalfTakenSlotOfAFullRing, RecoveryUnwedgesTheRingAndLosesNothing) {
+  TestBus bus(small_spec(8, 1), "wedge");
+  DataPlane& plane = bus.plane();
+  LaneCursor sender{plane.lane_of(kSender, 0)};
+  LaneCursor victim{plane.lane_of(kVictim, 0)};
+  LaneCursor survivor{plane.lane_of(kSurvivor, 0)};
+  const std::uint16_t ring[] = {0};
+  ASSERT_EQ(plane.send(sender, bytes_of("half-taken"), ring).status, SendStatus::ok);
+  arm_fault(FaultPoint::take_claimed, 1, FaultAction::throw_exception);
+  EXPECT_THROW(plane.take(victim, 0, 0), FaultInjected);
+  disarm_fault();
+
+  std::uint32_t filled = 0;
+  while (plane.send(sender, bytes_of(std::to_string(filled)), ring).status == SendStatus::ok) ++filled;
+  ASSERT_EQ(filled, plane.ring(0).capacity() - 1);
+  for (std::uint32_t k = 0; k < filled; ++k) {
+    const TakeOutcome outcome = plane.take(survivor, 0, 0);
+    ASSERT_EQ(outcome.status, TakeOutcomeStatus::ok);
+    ASSERT_EQ(plane.ack(outcome.delivery.lease), LeaseStatus::ok);
+  }
+
+  LaneCursor daemon{plane.lane_of(0, 0)};
+  const RecoveryReport report = plane.recover_instance(kVictim, daemon);
+  EXPECT_EQ(report.pending, 0u);
+  EXPECT_EQ(report.reads_resolved, 1u);
+  const TakeOutcome requeued = plane.take(survivor, 0, 0);
+  ASSERT_EQ(requeued.status, TakeOutcomeStatus::ok);
+  EXPECT_EQ(text_of(requeued.delivery.payload), "half-taken");
+  EXPECT_TRUE(requeued.delivery.redelivered());
+  ASSERT_EQ(plane.ack(requeued.delivery.lease), LeaseStatus::ok);
+  // The ring takes a full lap of traffic again.
+  for (std::uint32_t k = 0; k < plane.ring(0).capacity(); ++k) {
+    ASSERT_EQ(plane.send(sender, bytes_of("after"), ring).status, SendStatus::ok) << "send " << k;
+  }
+  const BusAudit audit = plane.audit();
+  EXPECT_EQ(audit.queued, plane.ring(0).capacity());
+  EXPECT_EQ(audit.leased, 0u);
+  EXPECT_EQ(audit.in_flight_slots, 0u);
+}
+
 // The recoverer itself dies (the daemon killed mid-recovery); the next recovery finishes.
-class RecoveryAbandoned : public ::testing::TestWithParam<std::uint32_t> {};
+// The victim dies holding a lease (take_leased) or a half-taken slot (take_claimed).
+struct RecoveryCase {
+  FaultPoint victim_point;
+  std::uint32_t recovery_hits;
+};
+
+class RecoveryAbandoned : public ::testing::TestWithParam<RecoveryCase> {};
 
 TEST_P(RecoveryAbandoned, SecondRecoveryFinishesTheJob) {
   TestBus bus(crash_spec(), "recovery");
   DataPlane& plane = bus.plane();
   const auto preloaded = preload(plane, 20);
   SharedJournal journal;
-  arm_fault(FaultPoint::take_leased, 9, FaultAction::throw_exception);
+  arm_fault(GetParam().victim_point, 9, FaultAction::throw_exception);
   EXPECT_THROW(victim_workload(plane, *journal, 40), FaultInjected);
-  arm_fault(FaultPoint::recovery_step, GetParam(), FaultAction::throw_exception);
+  arm_fault(FaultPoint::recovery_step, GetParam().recovery_hits, FaultAction::throw_exception);
   LaneCursor first_daemon{plane.lane_of(0, 0)};
   try {
     plane.recover_instance(kVictim, first_daemon);
@@ -114,7 +164,14 @@ TEST_P(RecoveryAbandoned, SecondRecoveryFinishesTheJob) {
   drain_and_check(plane, *journal, preloaded);
 }
 
-INSTANTIATE_TEST_SUITE_P(EveryStep, RecoveryAbandoned, ::testing::Values(1u, 2u, 3u));
+INSTANTIATE_TEST_SUITE_P(EveryStep, RecoveryAbandoned,
+                         ::testing::Values(RecoveryCase{FaultPoint::take_leased, 1}, RecoveryCase{FaultPoint::take_leased, 2},
+                                           RecoveryCase{FaultPoint::take_leased, 3},
+                                           RecoveryCase{FaultPoint::take_claimed, 1}),
+                         [](const ::testing::TestParamInfo<RecoveryCase>& info) {
+                           return std::string(to_string(info.param.victim_point)) + "_recovery_hit" +
+                                  std::to_string(info.param.recovery_hits);
+                         });
 
 }  // namespace
 }  // namespace exobus::shm

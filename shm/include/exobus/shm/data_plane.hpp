@@ -115,6 +115,11 @@ class DataPlane {
   LeaseStatus reclaim_leased(const LeaseToken& lease, Requeue where, LaneCursor& cursor,
                              std::uint16_t other_ring);
   bool lease_holds(std::uint16_t lane, MessageHandle handle) const;
+  // Give a dead lane's half-taken message a RECLAIMING lease in that lane. There is always
+  // a FREE entry: the taker reserved one before claiming the slot, and only a lane's own
+  // (dead) thread turns its FREE entries ACTIVE.
+  bool park_in_lease(std::uint16_t lane, MessageHandle handle, std::uint16_t ring,
+                     std::uint8_t deliveries);
 
   const Segment& segment_;
   ChunkPool pool_;

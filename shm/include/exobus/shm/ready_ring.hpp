@@ -134,7 +134,7 @@ class ReadyRing {
   bool is_unpublished_claim(std::uint64_t position, std::uint16_t lane) const;
   // For each READING slot of those lanes: resolve(lane, handle, deliveries) puts the message
   // somewhere safe (its lease, or a new push) and returns true; then the slot is released.
-  // A slot it cannot resolve yet (ring full) stays READING for the next recovery pass.
+  // A slot it cannot resolve yet stays READING for the next recovery pass.
   template <class Resolve>
   std::uint32_t release_reads_of(std::uint16_t first_lane, std::uint16_t lane_count,
                                  Resolve&& resolve);
