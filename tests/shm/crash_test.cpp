@@ -164,14 +164,17 @@ TEST_P(RecoveryAbandoned, SecondRecoveryFinishesTheJob) {
   drain_and_check(plane, *journal, preloaded);
 }
 
+std::string recovery_case_name(const ::testing::TestParamInfo<RecoveryCase>& info) {
+  return std::string(to_string(info.param.victim_point)) + "_recovery_hit" +
+         std::to_string(info.param.recovery_hits);
+}
+
 INSTANTIATE_TEST_SUITE_P(EveryStep, RecoveryAbandoned,
-                         ::testing::Values(RecoveryCase{FaultPoint::take_leased, 1}, RecoveryCase{FaultPoint::take_leased, 2},
+                         ::testing::Values(RecoveryCase{FaultPoint::take_leased, 1},
+                                           RecoveryCase{FaultPoint::take_leased, 2},
                                            RecoveryCase{FaultPoint::take_leased, 3},
                                            RecoveryCase{FaultPoint::take_claimed, 1}),
-                         [](const ::testing::TestParamInfo<RecoveryCase>& info) {
-                           return std::string(to_string(info.param.victim_point)) + "_recovery_hit" +
-                                  std::to_string(info.param.recovery_hits);
-                         });
+                         recovery_case_name);
 
 }  // namespace
 }  // namespace exobus::shm
