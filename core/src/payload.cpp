@@ -144,23 +144,39 @@ private:
     // Printable ASCII other than '"' and '\\': the bulk of most strings, 16 bytes a step.
     void skip_plain_characters() {
 #if defined(__SSE2__)
-        const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
         while (end_ - at_ >= 16) {
-            const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(at_));
-            // Signed compare: bytes of 0x80 and above are negative, so "< 0x20" catches them
-            // together with the control characters.
-            const __m128i special = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(bytes, quote), _mm_cmpeq_epi8(bytes, backslash)),
-                                                 _mm_cmplt_epi8(bytes, space));
-            const int mask = _mm_movemask_epi8(special);
+            const unsigned mask = special_bytes(at_);
             if (mask != 0) {
-                at_ += __builtin_ctz(static_cast<unsigned>(mask));
+                at_ += __builtin_ctz(mask);
                 return;
             }
             at_ += 16;
         }
+        if (at_ != end_ && end_ - begin_ >= 16) {
+            // The last few bytes in one step too: the 16 that end the text, less the ones
+            // before at_ (already scanned), instead of a byte at a time.
+            const auto scanned = static_cast<unsigned>(16 - (end_ - at_));
+            const unsigned mask = special_bytes(end_ - 16) >> scanned;
+            at_ = mask != 0 ? at_ + __builtin_ctz(mask) : end_;
+            return;
+        }
 #endif
         while (at_ != end_ && *at_ >= 0x20 && *at_ < 0x80 && *at_ != '"' && *at_ != '\\') ++at_;
     }
+
+#if defined(__SSE2__)
+    // One bit per byte of the 16 at `from` that is not plain: '"', '\\', below 0x20 or
+    // above 0x7f.
+    static unsigned special_bytes(const unsigned char* from) {
+        const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
+        const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(from));
+        // Signed compare: bytes of 0x80 and above are negative, so "< 0x20" catches them
+        // together with the control characters.
+        const __m128i special = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(bytes, quote), _mm_cmpeq_epi8(bytes, backslash)),
+                                             _mm_cmplt_epi8(bytes, space));
+        return static_cast<unsigned>(_mm_movemask_epi8(special));
+    }
+#endif
 
     bool escape() {
         ++at_;  // the backslash

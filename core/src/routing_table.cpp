@@ -55,6 +55,7 @@ std::string_view RoutingTable::to_public(ServiceTypeIndex type, std::string_view
 std::string_view RoutingTable::to_internal(ServiceTypeIndex type, std::string_view public_name) const noexcept {
     if (type >= types_.size()) return public_name;
     const auto& map = types_[type].to_internal;
+    if (map.empty()) return public_name;  // no translations: skip hashing the name
     const auto found = map.find(public_name);
     return found == map.end() ? public_name : std::string_view(found->second);
 }

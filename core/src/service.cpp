@@ -14,6 +14,7 @@
 #include "exobus/config.hpp"
 #include "exobus/control/control_client.hpp"
 #include "exobus/envelope.hpp"
+#include "exobus/name_map.hpp"
 #include "exobus/payload.hpp"
 #include "exobus/shm/data_plane.hpp"
 
@@ -47,12 +48,6 @@ Error control_error(const control::ControlError& error) {
 // states are kept (never freed while the service lives) and the current one is swapped
 // in with one atomic pointer: senders never lock.
 // Hashes names as string views, so maps keyed by std::string are searched without a copy.
-struct NameHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view text) const noexcept { return std::hash<std::string_view>{}(text); }
-};
-template <class V>
-using NameMap = std::unordered_map<std::string, V, NameHash, std::equal_to<>>;
 
 struct RoutingState {
   // What a send of one of this type's declared names needs, found with one lookup by the

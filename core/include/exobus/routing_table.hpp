@@ -13,11 +13,10 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "exobus/error.hpp"
+#include "exobus/name_map.hpp"
 #include "exobus/schema.hpp"
 #include "exobus/service_config.hpp"
 
@@ -67,15 +66,6 @@ public:
     std::span<const std::string> receives(ServiceTypeIndex type) const noexcept;
 
 private:
-    struct StringHash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view text) const noexcept {
-            return std::hash<std::string_view>{}(text);
-        }
-    };
-    template <class V>
-    using NameMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
-    using NameSet = std::unordered_set<std::string, StringHash, std::equal_to<>>;
 
     struct Type {
         std::string name;
