@@ -49,19 +49,26 @@ TEST(Payload, DeepNestingIsCheckedWithoutExhaustingTheStack) {
 }
 
 TEST(Payload, StringsAreCheckedByteByByteAcrossEveryBlockBoundary) {
-    // The scanner takes plain characters 16 at a time: put each special byte at every
-    // position around a block boundary.
-    for (std::size_t at = 0; at < 40; ++at) {
-        std::string text = "\"" + std::string(40, 'a') + "\"";
-        EXPECT_TRUE(check_payload(text).ok()) << at;
-        text[1 + at] = '"';
-        EXPECT_FALSE(check_payload(text).ok()) << "early quote at " << at;
-        text[1 + at] = '\x01';
-        EXPECT_FALSE(check_payload(text).ok()) << "control at " << at;
-        text[1 + at] = '\xff';
-        EXPECT_FALSE(check_payload(text).ok()) << "bad UTF-8 at " << at;
-        text.replace(1 + at, 1, "\xc3\xa9");  // é
-        EXPECT_TRUE(check_payload(text).ok()) << "UTF-8 at " << at;
+    // The scanner takes plain characters 64, then 16 at a time, and the last few in one
+    // step that overlaps bytes already scanned: put each special byte at every position of
+    // strings of every length up to past two 64-byte blocks.
+    for (std::size_t length = 1; length <= 140; ++length) {
+        for (std::size_t at = 0; at < length; ++at) {
+            std::string text = "\"" + std::string(length, 'a') + "\"";
+            ASSERT_TRUE(check_payload(text).ok()) << length;
+            text[1 + at] = '"';
+            EXPECT_FALSE(check_payload(text).ok()) << "early quote at " << at << " of " << length;
+            text[1 + at] = '\x01';
+            EXPECT_FALSE(check_payload(text).ok()) << "control at " << at << " of " << length;
+            text[1 + at] = '\xff';
+            EXPECT_FALSE(check_payload(text).ok()) << "bad UTF-8 at " << at << " of " << length;
+            text[1 + at] = '\\';
+            EXPECT_FALSE(check_payload(text).ok()) << "lone backslash at " << at << " of " << length;
+            text.replace(1 + at, 1, "\xc3\xa9");  // é
+            EXPECT_TRUE(check_payload(text).ok()) << "UTF-8 at " << at << " of " << length;
+            text.replace(1 + at, 2, "\\n");
+            EXPECT_TRUE(check_payload(text).ok()) << "escape at " << at << " of " << length;
+        }
     }
 }
 
