@@ -47,8 +47,6 @@ Error control_error(const control::ControlError& error) {
 // The routing a sender needs, for one configuration generation. Reloads are rare, so old
 // states are kept (never freed while the service lives) and the current one is swapped
 // in with one atomic pointer: senders never lock.
-// Hashes names as string views, so maps keyed by std::string are searched without a copy.
-
 struct RoutingState {
   // What a send of one of this type's declared names needs, found with one lookup by the
   // name the service uses; RoutingTable::route_send explains a name that is not here.
@@ -328,6 +326,12 @@ void ServiceCore::receive_loop(std::uint16_t ring_index, shm::LaneCursor& cursor
   shm::ReadyRing ring = plane->ring(ring_index);
   std::uint32_t idle_rounds = 0;
   while (running.load(std::memory_order_relaxed)) {
+    // An idle round costs two loads: no clock read, no lease scan. The shorter the round,
+    // the sooner a busy-polling receiver sees a message.
+    if (ring.looks_empty()) {
+      idle(ring, idle_rounds, inbox);
+      continue;
+    }
     if (!inbox) {
       const RoutingState& state = *routing.load(std::memory_order_acquire);
       // Pairs with the release decrement in settle(); only this thread increments.
@@ -335,12 +339,6 @@ void ServiceCore::receive_loop(std::uint16_t ring_index, shm::LaneCursor& cursor
         std::this_thread::sleep_for(std::chrono::microseconds(200));  // prefetch full: handlers catch up
         continue;
       }
-    }
-    // An idle round costs two loads: no clock read, no lease scan. The shorter the round,
-    // the sooner a busy-polling receiver sees a message.
-    if (ring.looks_empty()) {
-      idle(ring, idle_rounds, inbox);
-      continue;
     }
     const shm::TakeOutcome taken = plane->take(cursor, ring_index, shm::DataPlane::now_ms());
     if (taken.status == shm::TakeOutcomeStatus::ok) {

@@ -66,7 +66,6 @@ public:
     std::span<const std::string> receives(ServiceTypeIndex type) const noexcept;
 
 private:
-
     struct Type {
         std::string name;
         std::string config_file;
