@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <concurrentqueue/blockingconcurrentqueue.h>
+#include <cstdio>
 #include <mutex>
 #include <rapidjson/document.h>
 #include <span>
@@ -87,6 +88,7 @@ class ServiceCore {
   control::RuntimePaths paths;
   control::RegisterRequest registration_request;
   std::optional<control::InstanceRegistration> registration;
+  bool registration_abandoned = false;  // a restarted daemon did not resume our slot
   std::unique_ptr<shm::Segment> segment;
   std::unique_ptr<shm::DataPlane> plane;
   std::uint32_t instance = 0;
@@ -127,6 +129,7 @@ class ServiceCore {
   std::uint32_t inbox_housekeeping_ms = 0;  // the reply thread's last heartbeat and checks
 
   std::atomic<bool> running{false};
+  std::atomic<bool> detached{false};  // stopped for good: its lanes may belong to another instance
   std::vector<std::thread> threads;
   moodycamel::BlockingConcurrentQueue<std::unique_ptr<Delivery>> work;
 
@@ -229,6 +232,9 @@ std::uint16_t ServiceCore::acquire_send_lane() {
 
 Result<void> ServiceCore::send(std::string_view name, std::string_view payload, const Received* replying_to,
                                std::uint16_t reply_ring, std::optional<Pending> pending_reply, bool wait) {
+  if (detached.load(std::memory_order_relaxed)) {
+    return Error{ErrorCode::closed, "the service was stopped; connect again to send"};
+  }
   if (Result<void> refreshed = refresh_routing(); !refreshed) return refreshed;
   const RoutingState& state = *routing.load(std::memory_order_acquire);
   const bool is_reply = replying_to != nullptr;
@@ -492,14 +498,27 @@ void ServiceCore::expire_pending_replies() {
 // The control connection's hang-up means the daemon died: reconnect to its successor
 // and resume the same instance slot. Messages keep flowing meanwhile.
 void ServiceCore::watch_daemon() {
+  if (registration_abandoned) return;
   if (registration) {
     pollfd watched{registration->connection.fd(), POLLIN | POLLRDHUP, 0};
     if (::poll(&watched, 1, 0) <= 0 || (watched.revents & (POLLHUP | POLLRDHUP | POLLERR)) == 0) return;
     registration.reset();
   }
+  // Giving up on a slow answer is safe: the daemon keeps the slot of a live, attached
+  // instance whose connection closed, and resumes it on the next try (same nonce).
   control::Result<control::InstanceRegistration> again =
       control::register_instance(paths, registration_request, std::chrono::milliseconds(200));
   if (!again) return;  // not back yet: try on a later round
+  const rapidjson::Document reply = again.value().reply.document();
+  if (!reply.IsObject() || !reply.HasMember("instance") || !reply["instance"].IsUint() ||
+      reply["instance"].GetUint() != instance) {
+    // Another slot: the daemon did not recognise this instance, and its lanes cannot move.
+    // Working on unregistered is all that is left; the slot is recovered when we exit.
+    std::fprintf(stderr, "exobus: exobusd of bus '%s' did not resume instance %u of '%s'; it keeps working "
+                 "unregistered\n", options.bus.c_str(), instance, type_name.c_str());
+    registration_abandoned = true;
+    return;
+  }
   registration.emplace(std::move(again).value());
 }
 
@@ -581,6 +600,8 @@ Result<std::unique_ptr<Service>> Service::connect(ServiceOptions options) {
     core->send_cursors[k - kFirstSendLane] = {core->plane->lane_of(core->instance, k)};
     core->free_send_lanes.fetch_or(1u << (k - kFirstSendLane));
   }
+  // From here on the instance uses its lanes; see InstanceSlot::attached.
+  core->slot().attached.store(1, std::memory_order_release);
   // The reply inbox runs from the start: requests can be made before start().
   core->running.store(true);
   ServiceCore* raw = core.get();
@@ -617,7 +638,11 @@ void Service::stop() {
   core_->threads.clear();
   std::unique_ptr<Delivery> left;
   while (core_->work.try_dequeue(left)) (void)left->release();
-  core_->registration.reset();  // the daemon sees the hang-up and recovers what is left
+  // Release: the lanes' last use comes before the daemon, seeing 0 after the hang-up,
+  // recovers what is left and hands the slot to another instance.
+  core_->detached.store(true, std::memory_order_relaxed);
+  core_->slot().attached.store(0, std::memory_order_release);
+  core_->registration.reset();
 }
 
 Result<void> Service::send(std::string_view name, std::string_view payload) {

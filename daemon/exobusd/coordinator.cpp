@@ -162,6 +162,7 @@ control::ServerCallbacks Coordinator::callbacks() {
     return on_register(request, peer, handle);
   };
   callbacks.on_instance_gone = [this](const auto& handle) { on_instance_gone(handle); };
+  callbacks.on_instance_disconnected = [this](const auto& handle) { return on_instance_disconnected(handle); };
   callbacks.on_status = [this](const auto&) { return on_status(); };
   callbacks.on_command = [this](const auto& name, const auto& args, const auto&) { return on_command(name, args); };
   callbacks.on_reload = [this] { on_reload(); };
@@ -204,6 +205,7 @@ control::Result<control::JsonText> Coordinator::on_register(const control::Regis
         instance.nonce_hash.load() == nonce_hash) {
       slot = orphan;
       orphans_.erase(orphan);
+      forget_connections_of(orphan);  // its previous connection no longer speaks for it
       log_->info("instance {} of '{}' (pid {}) reconnected", orphan, request.service_type, peer.pid);
       break;
     }
@@ -233,6 +235,7 @@ control::Result<control::JsonText> Coordinator::on_register(const control::Regis
     for (auto* counter : {&instance.sent, &instance.delivered, &instance.acked, &instance.redelivered}) {
       counter->store(0, std::memory_order_relaxed);
     }
+    instance.attached.store(0, std::memory_order_relaxed);
     instance.state.store(static_cast<std::uint32_t>(shm::InstanceState::active), std::memory_order_release);
     log_->info("instance {} of '{}' registered (pid {}, uid {})", *slot, request.service_type, peer.pid, peer.uid);
   }
@@ -252,8 +255,30 @@ void Coordinator::on_instance_gone(const control::InstanceHandle& handle) {
   if (known == instance_of_handle_.end()) return;
   const std::uint32_t slot = known->second;
   instance_of_handle_.erase(known);
+  orphans_.erase(slot);
   log_->info("instance {} (pid {}) is gone; recovering its messages", slot, handle.pid);
   if (!recover(slot)) recovering_.insert(slot);
+}
+
+void Coordinator::forget_connections_of(std::uint32_t slot) {
+  std::erase_if(instance_of_handle_, [&](const auto& entry) { return entry.second == slot; });
+}
+
+bool Coordinator::on_instance_disconnected(const control::InstanceHandle& handle) {
+  const auto known = instance_of_handle_.find(handle.id);
+  if (known == instance_of_handle_.end()) return false;
+  const std::uint32_t slot = known->second;
+  // Acquire pairs with the instance's release store of 0 after its last use of its lanes.
+  if (segment_->instance(slot).attached.load(std::memory_order_acquire) == 0) {
+    on_instance_gone(handle);  // it left (or never started): its lanes are idle for good
+    return false;
+  }
+  // Still attached and alive: it gave up waiting for a reply, or is dying. Recovering now
+  // would hand its lanes to another process while it may still use them.
+  log_->info("instance {} (pid {}) closed its connection but still runs; waiting for it to reconnect or exit",
+             slot, handle.pid);
+  orphans_.insert(slot);
+  return true;
 }
 
 bool Coordinator::recover(std::uint32_t slot) {
@@ -319,6 +344,7 @@ void Coordinator::on_tick() {
         continue;
       }
       log_->info("instance {} died before reconnecting; recovering its messages", *slot);
+      forget_connections_of(*slot);
       if (!recover(*slot)) recovering_.insert(*slot);
       slot = orphans_.erase(slot);
     }

@@ -50,6 +50,10 @@ class Coordinator {
                                                  const control::PeerCredentials& peer,
                                                  const control::InstanceHandle& handle);
   void on_instance_gone(const control::InstanceHandle& handle);
+  bool on_instance_disconnected(const control::InstanceHandle& handle);
+  // A slot that is recovered, or resumed over a new connection, owes nothing to its older
+  // connections: their later hang-up or exit report must not recover it again.
+  void forget_connections_of(std::uint32_t slot);
   control::Result<control::JsonText> on_status();
   control::Result<control::JsonText> on_command(const std::string& name, const control::JsonText& args);
   void on_reload();
@@ -72,7 +76,7 @@ class Coordinator {
   shm::LaneCursor lane_;  // the daemon's own lane: instance 0, lane 0
 
   std::map<std::uint64_t, std::uint32_t> instance_of_handle_;  // control connection -> slot
-  std::set<std::uint32_t> orphans_;     // alive but not (yet) connected to this daemon
+  std::set<std::uint32_t> orphans_;     // alive but not connected to this daemon (yet, or any more)
   std::set<std::uint32_t> recovering_;  // dead, recovery not finished (a ring was full)
   std::uint64_t dead_lettered_replies_ = 0;
   std::uint32_t ticks_ = 0;

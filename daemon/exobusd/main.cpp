@@ -51,6 +51,9 @@ int main(int argc, char** argv) {
     return coordinator->callbacks().on_register(request, peer, handle);
   };
   forward.on_instance_gone = [&](const auto& handle) { coordinator->callbacks().on_instance_gone(handle); };
+  forward.on_instance_disconnected = [&](const auto& handle) {
+    return coordinator->callbacks().on_instance_disconnected(handle);
+  };
   forward.on_status = [&](const auto& peer) { return coordinator->callbacks().on_status(peer); };
   forward.on_command = [&](const auto& name, const auto& args, const auto& peer) {
     return coordinator->callbacks().on_command(name, args, peer);

@@ -1,8 +1,10 @@
-// The daemon tells a hung instance (alive, but silent: no heartbeat) from a working one.
+// The daemon tells a hung instance (alive, but silent: no heartbeat) from a working one, and
+// a live instance that lost its connection from a dead one.
 #include <gtest/gtest.h>
 #include <signal.h>
 
 #include "bus_fixture.hpp"
+#include "exobus/shm/segment.hpp"
 
 namespace exobus::integration {
 namespace {
@@ -35,6 +37,88 @@ TEST(Liveness, StoppedInstanceIsReportedHungAndRecoversWhenContinued) {
   EXPECT_TRUE(eventually([&] { return hung(bus, "worker") == true; }, std::chrono::seconds(15)));
   ASSERT_EQ(::kill(worker, SIGCONT), 0);
   EXPECT_TRUE(eventually([&] { return hung(bus, "worker") == false; }));
+}
+
+// Registers by hand, as the client library does, and marks the slot attached (the library
+// does so before it first uses its lanes). The registration's connection is the result.
+struct HandRegistration {
+  control::InstanceRegistration registration;
+  std::uint32_t slot;
+};
+std::optional<HandRegistration> register_by_hand(const Bus& bus, const std::string& nonce) {
+  control::Result<control::InstanceRegistration> registered =
+      control::register_instance(bus.paths(), {"worker", ::getpid(), nonce});
+  if (!registered) return std::nullopt;
+  const std::uint32_t slot = registered.value().reply.document()["instance"].GetUint();
+  return HandRegistration{std::move(registered).value(), slot};
+}
+
+// The "connected" flag of the worker instance in `slot`; nullopt when the slot is not in use.
+std::optional<bool> connected(const Bus& bus, std::uint32_t slot) {
+  const rapidjson::Document document = bus.status();
+  if (!document.IsObject() || !document.HasMember("service_types")) return std::nullopt;
+  for (const auto& type : document["service_types"].GetArray()) {
+    for (const auto& instance : type["instances"].GetArray()) {
+      if (instance["slot"].GetUint() == slot) return instance["connected"].GetBool();
+    }
+  }
+  return std::nullopt;
+}
+
+// A live instance whose connection closes (it gave up waiting for a slow daemon's answer
+// to its re-registration, say) may still be using its lanes: its slot must not go to
+// another instance, or two processes would share its leases. It resumes the slot with its
+// nonce; only a clean leave (attached 0) frees it while the process runs.
+TEST(Liveness, LiveAttachedInstanceThatLosesItsConnectionKeepsItsSlot) {
+  Bus bus(kWebToWorker);
+  shm::SegmentResult segment = shm::Segment::open(data_segment_name(bus.name()));
+  ASSERT_TRUE(segment) << segment.error.message;
+  std::optional<HandRegistration> first = register_by_hand(bus, "kept-nonce");
+  ASSERT_TRUE(first);
+  const std::uint32_t slot = first->slot;
+  std::atomic<std::uint32_t>& attached = segment.segment->instance(slot).attached;
+  EXPECT_EQ(attached.load(), 0u) << "a slot is handed out detached";
+  attached.store(1);
+  first.reset();  // the connection closes; this process runs on
+
+  ASSERT_TRUE(eventually([&] { return connected(bus, slot) == false; }));
+  const std::optional<HandRegistration> other = register_by_hand(bus, "another-nonce");
+  ASSERT_TRUE(other);
+  EXPECT_NE(other->slot, slot) << "the slot of a live, attached instance went to another instance";
+
+  std::optional<HandRegistration> resumed = register_by_hand(bus, "kept-nonce");
+  ASSERT_TRUE(resumed);
+  EXPECT_EQ(resumed->slot, slot);
+  EXPECT_EQ(connected(bus, slot), true);
+
+  attached.store(0);  // a clean leave: done with its lanes, then the hang-up
+  resumed.reset();
+  EXPECT_TRUE(eventually([&] { return !connected(bus, slot).has_value(); }));
+}
+
+// A process killed with its connection already closed is recovered when it exits, even
+// before its parent reaps it.
+TEST(Liveness, DisconnectedInstanceIsRecoveredWhenItsProcessExits) {
+  Bus bus(kWebToWorker);
+  Shared<std::atomic<std::uint32_t>> slot_of_child;
+  slot_of_child->store(~0u);
+  const pid_t child = bus.spawn([&] {
+    shm::SegmentResult segment = shm::Segment::open(data_segment_name(bus.name()));
+    std::optional<HandRegistration> registered = register_by_hand(bus, "child-nonce");
+    if (!segment || !registered) return 2;
+    segment.segment->instance(registered->slot).attached.store(1);
+    const std::uint32_t slot = registered->slot;
+    registered.reset();
+    slot_of_child->store(slot);
+    for (;;) ::pause();
+  });
+  ASSERT_TRUE(eventually([&] { return slot_of_child->load() != ~0u; }));
+  const std::uint32_t slot = slot_of_child->load();
+  ASSERT_TRUE(eventually([&] { return connected(bus, slot) == false; }));
+
+  ASSERT_EQ(::kill(child, SIGKILL), 0);  // a zombie from here until it is reaped below
+  EXPECT_TRUE(eventually([&] { return !connected(bus, slot).has_value(); }));
+  bus.kill_child(child);
 }
 
 }  // namespace

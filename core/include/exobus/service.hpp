@@ -107,7 +107,10 @@ class Service {
   // Register before start(); name is the service's own (internal) message name.
   void on(std::string name, Handler handler);
   Result<void> start();
-  void stop();  // stops receiving; unfinished deliveries are released
+  // Stops receiving; unfinished deliveries are released and the instance leaves the bus.
+  // Sends after it fail with closed; a send still running on another thread when stop()
+  // is called is a bug of the caller (its lanes may be handed to another instance).
+  void stop();
 
   // Fire-and-forget. Waits up to send_timeout for room in a full queue, then fails.
   Result<void> send(std::string_view name, std::string_view payload = {});

@@ -181,7 +181,7 @@ class ControlServer::Loop {
 
  private:
   struct Connection {
-    UniqueFd socket;
+    UniqueFd socket;  // closed (and the record kept) while the daemon waits for the process to exit
     PeerCredentials peer;
     // Set together once on_register accepted: from then on on_instance_gone is owed once.
     std::optional<InstanceHandle> instance;
@@ -265,7 +265,7 @@ class ControlServer::Loop {
     // A hang-up wins over pending requests: a process that died right after sending a request
     // is not served (and not registered) posthumously.
     if ((events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) != 0) {
-      close_connection(id);
+      connection_closed(id);
       return;
     }
     // One datagram per readiness report keeps the loop fair between busy connections; the
@@ -280,13 +280,13 @@ class ControlServer::Loop {
     message.msg_iovlen = 1;
     const ssize_t n = detail::retry_on_eintr([&] { return ::recvmsg(connection.socket.get(), &message, MSG_DONTWAIT); });
     if (n == -1) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK) close_connection(id);
+      if (errno != EAGAIN && errno != EWOULDBLOCK) connection_closed(id);
       return;
     }
     // recvmsg returns 0 both at end of stream and for an empty datagram; only a hang-up
     // tells them apart.
     if (n == 0 && peer_hung_up(connection.socket.get())) {
-      close_connection(id);
+      connection_closed(id);
       return;
     }
     std::optional<Reply> reply;
@@ -368,7 +368,28 @@ class ControlServer::Loop {
     const ssize_t n = detail::retry_on_eintr([&] {
       return ::send(connection.socket.get(), datagram.data(), datagram.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     });
-    if (n != static_cast<ssize_t>(datagram.size())) close_connection(id);
+    if (n != static_cast<ssize_t>(datagram.size())) connection_closed(id);
+  }
+
+  // The connection of `id` hung up (or failed). A registered instance whose process still
+  // runs may only have closed this connection (a registration it gave up waiting for, say)
+  // and may still use what it registered: the daemon decides (on_instance_disconnected),
+  // and if it waits for the process, its pidfd stays watched so that on_instance_gone
+  // follows its exit.
+  void connection_closed(std::uint64_t id) {
+    const auto found = connections_.find(id);
+    if (found == connections_.end()) return;
+    Connection& connection = found->second;
+    if (!connection.instance || process_exited(connection.pidfd.get()) || !callbacks_.on_instance_disconnected) {
+      close_connection(id);
+      return;
+    }
+    unwatch(epoll_.get(), connection.socket.get());
+    connection.socket.reset();
+    if (!callbacks_.on_instance_disconnected(*connection.instance)) {
+      unwatch(epoll_.get(), connection.pidfd.get());
+      connections_.erase(id);  // the daemon is done with it: no on_instance_gone owed
+    }
   }
 
   // Removes the connection; owes on_instance_gone if it was registered. The record is gone
@@ -378,7 +399,7 @@ class ControlServer::Loop {
     auto node = connections_.extract(id);
     if (node.empty()) return;
     Connection& connection = node.mapped();
-    unwatch(epoll_.get(), connection.socket.get());
+    if (connection.socket) unwatch(epoll_.get(), connection.socket.get());
     if (connection.pidfd) unwatch(epoll_.get(), connection.pidfd.get());
     const std::optional<InstanceHandle> instance = connection.instance;
     connection.socket.reset();

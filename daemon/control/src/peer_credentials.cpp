@@ -45,6 +45,11 @@ Result<std::uint64_t> process_start_time(pid_t pid) {
   for (int field = 3; field <= 22; ++field) {
     while (position < stat.size() && stat[position] == ' ') ++position;
     const std::size_t end = std::min(stat.find(' ', position), stat.size());
+    // A zombie (Z) or a process being reaped (X) has exited; its /proc entry lingers until
+    // its parent waits for it, but it will never run again.
+    if (field == 3 && (stat.substr(position, end - position) == "Z" || stat.substr(position, end - position) == "X")) {
+      return ControlError{Code::io, "process " + std::to_string(pid) + " has exited"};
+    }
     if (field == 22) {
       std::uint64_t start_time = 0;
       const auto [ptr, error] = std::from_chars(stat.data() + position, stat.data() + end, start_time);

@@ -31,7 +31,7 @@
 namespace exobus::shm {
 
 inline constexpr std::uint64_t kSegmentMagic = 0x3153554242584f45;  // "EOXBBUS1"
-inline constexpr std::uint32_t kLayoutVersion = 1;
+inline constexpr std::uint32_t kLayoutVersion = 2;
 inline constexpr std::uint16_t kNoRing = 0xffff;
 inline constexpr std::uint32_t kMaxRings = 4096;
 inline constexpr std::uint32_t kMaxLanes = 0xffff;
@@ -68,7 +68,14 @@ enum class InstanceState : std::uint32_t { free = 0, active = 1, recovering = 2 
 //  InstanceSlot (128 bytes, two cache lines: the daemon's and the instance's)
 //  line 0 (daemon): state, pid, start time (with the pid, a unique process identity),
 //                   home ring (its service type's ring), inbox ring, nonce hash
-//  line 1 (the instance itself): heartbeat (ms, monotonic), message counters
+//  line 1 (the instance itself): heartbeat (ms, monotonic), message counters, attached
+//
+//  attached: 1 while the instance may use its lanes. The daemon stores 0 when it hands out
+//  a free slot; the instance stores 1 once it has its registration, before its first take
+//  or send, and 0 in a clean stop, after its last. A slot is recovered and freed only when
+//  its process has exited, or when its connection closed and attached is 0: a live
+//  instance that merely lost its connection (a re-registration it gave up waiting for)
+//  keeps its slot, or two processes would share its lanes.
 struct alignas(64) InstanceSlot {
   std::atomic<std::uint32_t> state;
   std::atomic<std::int32_t> pid;
@@ -81,6 +88,7 @@ struct alignas(64) InstanceSlot {
   std::atomic<std::uint64_t> delivered;
   std::atomic<std::uint64_t> acked;
   std::atomic<std::uint64_t> redelivered;
+  std::atomic<std::uint32_t> attached;
 };
 static_assert(sizeof(InstanceSlot) == 128);
 

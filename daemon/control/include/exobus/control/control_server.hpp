@@ -51,9 +51,15 @@ struct ServerCallbacks {
   // refused). Only after an ok result does the instance count as registered.
   std::function<Result<JsonText>(const RegisterRequest&, const PeerCredentials&, const InstanceHandle&)>
       on_register;
-  // Exactly once per registered instance, promptly after its connection hangs up or its
-  // process exits, whichever comes first.
+  // Exactly once per registered instance, promptly after its process exits or its
+  // connection hangs up, whichever comes first; but see on_instance_disconnected.
   std::function<void(const InstanceHandle&)> on_instance_gone;
+  // Optional. The connection of a registered instance hung up while its process still runs
+  // (it left, or gave up waiting for a reply, or is dying and not yet reaped by the kernel's
+  // exit path). Return true to keep watching the process: on_instance_gone follows when it
+  // exits. Return false when the instance is done with: no on_instance_gone follows. Unset:
+  // on_instance_gone is called at once, as for any hang-up.
+  std::function<bool(const InstanceHandle&)> on_instance_disconnected;
   std::function<Result<JsonText>(const PeerCredentials&)> on_status;
   std::function<Result<JsonText>(const std::string& name, const JsonText& args, const PeerCredentials&)>
       on_command;

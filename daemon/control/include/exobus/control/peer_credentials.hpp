@@ -24,7 +24,8 @@ struct PeerCredentials {
 Result<PeerCredentials> read_peer_credentials(int socket_fd);
 
 // Start time of a process in clock ticks after boot (/proc/<pid>/stat field 22). Together
-// with the pid it names one process for the life of the system, across pid reuse.
+// with the pid it names one process for the life of the system, across pid reuse. An error
+// for a process that has exited, even while its zombie is not yet reaped.
 Result<std::uint64_t> process_start_time(pid_t pid);
 
 }  // namespace exobus::control
