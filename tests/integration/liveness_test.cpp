@@ -96,6 +96,20 @@ TEST(Liveness, LiveAttachedInstanceThatLosesItsConnectionKeepsItsSlot) {
   EXPECT_TRUE(eventually([&] { return !connected(bus, slot).has_value(); }));
 }
 
+// The library's clean leave: stop() detaches the slot before closing the connection, so
+// the daemon frees it at once although the process runs on; later sends are refused.
+TEST(Liveness, StoppedServiceLeavesItsSlotWhileItsProcessRuns) {
+  Bus bus(kWebToWorker);
+  std::unique_ptr<Service> web = bus.connect("web");
+  const std::uint32_t slot = web->instance();
+  ASSERT_TRUE(eventually([&] { return connected(bus, slot) == true; }));
+  web->stop();
+  EXPECT_TRUE(eventually([&] { return !connected(bus, slot).has_value(); }));
+  const Result<void> sent = web->send("job.run", numbered(1));
+  ASSERT_FALSE(sent);
+  EXPECT_EQ(sent.error().code, ErrorCode::closed);
+}
+
 // A process killed with its connection already closed is recovered when it exits, even
 // before its parent reaps it.
 TEST(Liveness, DisconnectedInstanceIsRecoveredWhenItsProcessExits) {

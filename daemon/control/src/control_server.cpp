@@ -261,7 +261,8 @@ class ControlServer::Loop {
 
   void on_connection_event(std::uint64_t id, std::uint32_t events) {
     const auto found = connections_.find(id);
-    if (found == connections_.end()) return;  // closed earlier in this batch
+    // Closed earlier in this batch, or its socket already closed while its process is watched.
+    if (found == connections_.end() || !found->second.socket) return;
     // A hang-up wins over pending requests: a process that died right after sending a request
     // is not served (and not registered) posthumously.
     if ((events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) != 0) {
