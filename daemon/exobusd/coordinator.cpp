@@ -275,7 +275,7 @@ bool Coordinator::on_instance_disconnected(const control::InstanceHandle& handle
   }
   // Still attached and alive: it gave up waiting for a reply, or is dying. Recovering now
   // would hand its lanes to another process while it may still use them.
-  log_->info("instance {} (pid {}) closed its connection but still runs; waiting for it to reconnect or exit",
+  log_->warn("instance {} (pid {}) closed its connection but still runs; waiting for it to reconnect or exit",
              slot, handle.pid);
   orphans_.insert(slot);
   return true;

@@ -257,6 +257,8 @@ class Campaign {
     std::printf("clean leaves               %" PRIu64 "\n", figures_.clean_leaves);
     std::printf("processes started          %" PRIu64 "\n", figures_.spawns);
     std::printf("abnormal exits             %" PRIu64 "\n", figures_.abnormal_exits);
+    std::printf("live, disconnected, kept   %" PRIu64 " (slot kept for a live instance whose connection closed)\n",
+                daemon_log_lines_with("closed its connection but still runs"));
     std::printf("lost                       %" PRIu64 "\n", report.lost);
     std::printf("unflagged duplicates       %" PRIu64 "\n", report.unflagged_duplicates);
     std::printf("misrouted                  %" PRIu64 "\n", report.misrouted);
@@ -302,6 +304,13 @@ class Campaign {
 
   static double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
+  }
+
+  std::uint64_t daemon_log_lines_with(const std::string& text) const {
+    std::ifstream log(dir_ / "exobusd.log");
+    std::uint64_t count = 0;
+    for (std::string line; std::getline(log, line);) count += line.find(text) != std::string::npos;
+    return count;
   }
 
   int fail(const char* what) {
