@@ -92,17 +92,29 @@ Result<std::size_t> encode(const MessageView& message, std::span<std::byte> out)
 }
 
 Result<std::size_t> encode_with_valid_names(const MessageView& message, std::span<std::byte> out) {
+    Result<std::size_t> size = encode_around_payload(message, message.payload.size(), out);
+    if (!size) return size;
+    // memcpy with a null source is undefined even for zero bytes (an empty string_view's
+    // data() may be null).
+    if (!message.payload.empty()) {
+        std::memcpy(out.data() + size.value() - message.payload.size(), message.payload.data(), message.payload.size());
+    }
+    return size;
+}
+
+Result<std::size_t> encode_around_payload(const MessageView& message, std::size_t payload_size,
+                                          std::span<std::byte> out) {
     if (!is_valid_version(message.version)) {
         return Error{ErrorCode::invalid_version, "message " + quote_name(message.name) +
                                                      " has version " + std::to_string(message.version) +
                                                      "; a version is a finite number of at least 0"};
     }
-    if (message.payload.size() > std::numeric_limits<std::uint32_t>::max()) {
+    if (payload_size > std::numeric_limits<std::uint32_t>::max()) {
         return Error{ErrorCode::payload_too_large, "payload of " + quote_name(message.name) + " is " +
-                                                       std::to_string(message.payload.size()) +
+                                                       std::to_string(payload_size) +
                                                        " bytes; a message carries at most 4 GiB"};
     }
-    const std::size_t size = encoded_size(message);
+    const std::size_t size = kMessageHeaderBytes + message.name.size() + message.sender.size() + payload_size;
     if (size > out.size()) {
         return Error{ErrorCode::payload_too_large,
                      "message " + quote_name(message.name) + " needs " + std::to_string(size) +
@@ -116,7 +128,7 @@ Result<std::size_t> encode_with_valid_names(const MessageView& message, std::spa
     store(base, kNameLengthAt, static_cast<std::uint16_t>(message.name.size()));
     store(base, kSenderLengthAt, static_cast<std::uint16_t>(message.sender.size()));
     store(base, kReservedAt, std::uint16_t{0});
-    store(base, kPayloadLengthAt, static_cast<std::uint32_t>(message.payload.size()));
+    store(base, kPayloadLengthAt, static_cast<std::uint32_t>(payload_size));
     store(base, kVersionAt, std::bit_cast<std::uint64_t>(message.version));
     store_uuid(base, kIdAt, message.id);
     store_uuid(base, kRequestIdAt, message.request_id);
@@ -125,10 +137,6 @@ Result<std::size_t> encode_with_valid_names(const MessageView& message, std::spa
     std::memcpy(cursor, message.name.data(), message.name.size());
     cursor += message.name.size();
     std::memcpy(cursor, message.sender.data(), message.sender.size());
-    cursor += message.sender.size();
-    // memcpy with a null source is undefined even for zero bytes (an empty string_view's
-    // data() may be null).
-    if (!message.payload.empty()) std::memcpy(cursor, message.payload.data(), message.payload.size());
     return size;
 }
 

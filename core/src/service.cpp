@@ -11,6 +11,7 @@
 #include <span>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 #include "exobus/config.hpp"
 #include "exobus/control/control_client.hpp"
@@ -65,10 +66,15 @@ struct RoutingState {
 
 // Copies a decoded message into `received` under the receiver's own name for it. Assigning
 // into existing strings keeps their capacity, so a reused Received allocates nothing.
-void fill(Received& received, std::string_view internal_name, const MessageView& view, unsigned deliveries) {
+void fill(Received& received, std::string_view internal_name, const MessageView& view, unsigned deliveries,
+          bool copy_payload = true) {
   received.name.assign(internal_name);
   received.version = view.version;
-  received.payload.assign(view.payload);
+  if (copy_payload) {
+    received.payload.assign(view.payload);
+  } else {
+    received.payload.clear();
+  }
   received.id = view.id;
   received.request_id = view.request_id;
   received.response_to = view.response_to;
@@ -139,6 +145,15 @@ class ServiceCore {
   Result<void> refresh_routing();
   Result<void> send(std::string_view name, std::string_view payload, const Received* replying_to,
                     std::uint16_t reply_ring, std::optional<Pending> pending_reply, bool wait);
+  Result<const RoutingState::SendRoute*> route_for(std::string_view name, bool is_reply);
+  static Result<void> check_payload_of(const RoutingState::SendRoute& route, std::string_view payload);
+  MessageView message_for(const RoutingState::SendRoute& route, std::string_view payload,
+                          const Received* replying_to) const;
+  Result<void> fits(const RoutingState::SendRoute& route, std::size_t size) const;
+  Error refusal(const shm::SendResult& sent, std::size_t size, bool is_reply) const;
+  Result<Loan> loan(std::string_view name, std::size_t payload_size);
+  Result<void> send_loan(Loan& loan);
+  void abandon_loan(Loan& loan);
   std::uint16_t acquire_send_lane();
   void release_send_lane(std::uint16_t index) { free_send_lanes.fetch_or(1u << index, std::memory_order_release); }
 
@@ -230,44 +245,62 @@ std::uint16_t ServiceCore::acquire_send_lane() {
   }
 }
 
-Result<void> ServiceCore::send(std::string_view name, std::string_view payload, const Received* replying_to,
-                               std::uint16_t reply_ring, std::optional<Pending> pending_reply, bool wait) {
+Result<const RoutingState::SendRoute*> ServiceCore::route_for(std::string_view name, bool is_reply) {
   if (detached.load(std::memory_order_relaxed)) {
     return Error{ErrorCode::closed, "the service was stopped; connect again to send"};
   }
-  if (Result<void> refreshed = refresh_routing(); !refreshed) return refreshed;
+  if (Result<void> refreshed = refresh_routing(); !refreshed) return refreshed.error();
   const RoutingState& state = *routing.load(std::memory_order_acquire);
-  const bool is_reply = replying_to != nullptr;
   const auto found = state.send_routes.find(name);
   if (found == state.send_routes.end() || (!is_reply && found->second.rings.empty())) {
     Result<RoutingTable::Route> route = state.config.routing.route_send(state.type, name, is_reply);
     return route ? Error{ErrorCode::internal, "no send route for a routable name"} : route.error();
   }
-  const RoutingState::SendRoute& route = found->second;
+  return &found->second;
+}
+
+Result<void> ServiceCore::check_payload_of(const RoutingState::SendRoute& route, std::string_view payload) {
   // A schema checks that the payload is JSON as it validates it.
-  if (route.schemas.empty()) {
-    if (Result<void> valid = check_payload(payload); !valid) return valid.error();
-  }
+  if (route.schemas.empty()) return check_payload(payload);
   for (const Schema& schema : route.schemas) {
     if (Result<void> valid = schema.validate(payload); !valid) return valid.error();
   }
+  return {};
+}
 
-  // Encoded straight from these views into the chunk: no copy of name or payload.
+MessageView ServiceCore::message_for(const RoutingState::SendRoute& route, std::string_view payload,
+                                     const Received* replying_to) const {
   MessageView message;
   message.name = route.public_name;
   message.payload = payload;
   message.id = Uuid::generate();
   const Received* context = replying_to != nullptr ? replying_to : current_message;
   message.request_id = context != nullptr ? context->request_id : message.id;
-  if (is_reply) message.response_to = replying_to->id;
+  if (replying_to != nullptr) message.response_to = replying_to->id;
   message.sender = type_name;
+  return message;
+}
+
+Result<void> ServiceCore::fits(const RoutingState::SendRoute& route, std::size_t size) const {
+  if (size <= plane->largest_payload()) return {};
+  return Error{ErrorCode::payload_too_large,
+               "message '" + route.public_name + "' needs " + std::to_string(size) +
+                   " bytes; the largest size class holds " + std::to_string(plane->largest_payload()) +
+                   "; raise bus.size-classes in the configuration"};
+}
+
+Result<void> ServiceCore::send(std::string_view name, std::string_view payload, const Received* replying_to,
+                               std::uint16_t reply_ring, std::optional<Pending> pending_reply, bool wait) {
+  const bool is_reply = replying_to != nullptr;
+  const Result<const RoutingState::SendRoute*> found = route_for(name, is_reply);
+  if (!found) return found.error();
+  const RoutingState::SendRoute& route = *found.value();
+  if (Result<void> valid = check_payload_of(route, payload); !valid) return valid;
+
+  // Encoded straight from these views into the chunk: no copy of name or payload.
+  const MessageView message = message_for(route, payload, replying_to);
   const std::size_t size = enveloped_size(message);
-  if (size > plane->largest_payload()) {
-    return Error{ErrorCode::payload_too_large,
-                 "message '" + route.public_name + "' needs " + std::to_string(size) +
-                     " bytes; the largest size class holds " + std::to_string(plane->largest_payload()) +
-                     "; raise bus.size-classes in the configuration"};
-  }
+  if (Result<void> fitting = fits(route, size); !fitting) return fitting;
   const std::span<const std::uint16_t> rings = is_reply ? std::span<const std::uint16_t>(&reply_ring, 1)
                                                         : std::span<const std::uint16_t>(route.rings);
   if (pending_reply) {
@@ -307,12 +340,17 @@ Result<void> ServiceCore::send(std::string_view name, std::string_view payload, 
     pending.erase(message.id);
     pending_count.store(pending.size(), std::memory_order_relaxed);
   }
+  return refusal(sent, size, is_reply);
+}
+
+Error ServiceCore::refusal(const shm::SendResult& sent, std::size_t size, bool is_reply) const {
   if (sent.status == shm::SendStatus::pool_exhausted) {
     return Error{ErrorCode::queue_full, "no free message buffer of " + std::to_string(size) +
                                             " bytes on the bus; raise the size class counts in the configuration or "
                                             "let receivers catch up"};
   }
   if (sent.status == shm::SendStatus::queue_full) {
+    const RoutingState& state = *routing.load(std::memory_order_acquire);
     std::string target = is_reply ? "the requester's reply inbox" : "a receiving service type";
     for (std::size_t t = 0; !is_reply && t < state.ring_of_type.size(); ++t) {
       if (state.ring_of_type[t] == sent.failed_ring) target = "service type '" + state.config.services[t].name + "'";
@@ -326,6 +364,75 @@ Result<void> ServiceCore::send(std::string_view name, std::string_view payload, 
   }
   return Error{ErrorCode::corrupted, "the bus refused the message (status " +
                                          std::to_string(static_cast<int>(sent.status)) + "); the segment may be damaged"};
+}
+
+Result<Loan> ServiceCore::loan(std::string_view name, std::size_t payload_size) {
+  const Result<const RoutingState::SendRoute*> found = route_for(name, false);
+  if (!found) return found.error();
+  const RoutingState::SendRoute& route = *found.value();
+  const MessageView message = message_for(route, std::string_view(), nullptr);
+  const std::size_t size = enveloped_size(message) + payload_size;
+  if (Result<void> fitting = fits(route, size); !fitting) return fitting.error();
+  const auto deadline = std::chrono::steady_clock::now() + options.send_timeout;
+  const std::uint16_t lane = acquire_send_lane();
+  shm::Allocation allocation = plane->allocate(send_cursors[lane], size);
+  while (allocation.status == shm::PoolStatus::exhausted && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+    allocation = plane->allocate(send_cursors[lane], size);
+  }
+  if (allocation.status != shm::PoolStatus::ok) {
+    release_send_lane(lane);
+    return refusal({shm::SendStatus::pool_exhausted}, size, false);
+  }
+  const Result<std::size_t> encoded = encode_enveloped_around_payload(
+      {inbox_ring, static_cast<std::uint16_t>(instance)}, message, payload_size, allocation.buffer);
+  if (!encoded) {
+    plane->abandon(send_cursors[lane], allocation.handle);
+    release_send_lane(lane);
+    return encoded.error();
+  }
+  release_send_lane(lane);
+  // The chunk is this instance's (the pool records the owner, not the lane), so the lane is
+  // not held while the application writes: recovery frees the chunk if the process dies.
+  Loan made;
+  made.core_ = this;
+  made.chunk_ = allocation.handle.word();
+  made.length_ = static_cast<std::uint32_t>(encoded.value());
+  made.route_ = &route;
+  made.payload_ = std::span<char>(reinterpret_cast<char*>(allocation.buffer.data()) + encoded.value() - payload_size,
+                                  payload_size);
+  return made;
+}
+
+Result<void> ServiceCore::send_loan(Loan& loan) {
+  const auto& route = *static_cast<const RoutingState::SendRoute*>(loan.route_);
+  const shm::MessageHandle handle = shm::MessageHandle::from_word(loan.chunk_);
+  loan.core_ = nullptr;  // spent, whatever happens below
+  if (Result<void> valid = detached.load(std::memory_order_relaxed)
+                               ? Result<void>(Error{ErrorCode::closed, "the service was stopped; connect again to send"})
+                               : check_payload_of(route, std::string_view(loan.payload_.data(), loan.payload_.size()));
+      !valid) {
+    plane->abandon(home_cursor, handle);
+    return valid;
+  }
+  // publish() frees the chunk when a queue is full, and the payload with it: wait for room
+  // in every target queue first, as send() would have waited.
+  const auto deadline = std::chrono::steady_clock::now() + options.send_timeout;
+  for (const std::uint16_t ring : route.rings) {
+    const shm::ReadyRing queue = plane->ring(ring);
+    while (queue.depth() >= queue.capacity() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  }
+  const std::uint16_t lane = acquire_send_lane();
+  const shm::SendResult sent = plane->publish(send_cursors[lane], handle, loan.length_, route.rings);
+  release_send_lane(lane);
+  if (sent.status != shm::SendStatus::ok) return refusal(sent, loan.length_, false);
+  slot().sent.fetch_add(1, std::memory_order_relaxed);
+  return {};
+}
+
+void ServiceCore::abandon_loan(Loan& loan) {
+  plane->abandon(home_cursor, shm::MessageHandle::from_word(loan.chunk_));
+  loan.core_ = nullptr;
 }
 
 void ServiceCore::receive_loop(std::uint16_t ring_index, shm::LaneCursor& cursor, bool inbox) {
@@ -415,17 +522,18 @@ void ServiceCore::handle_command(const shm::Delivery& taken) {
     with_lane([&](auto& cursor) { return plane->reject(lease, cursor); });
     return;
   }
-  fill(received, internal_name, decoded.value().message, taken.deliveries);
+  const std::string_view payload = decoded.value().message.payload;
+  fill(received, internal_name, decoded.value().message, taken.deliveries, options.copy_payloads);
   slot().delivered.fetch_add(1, std::memory_order_relaxed);
   if (taken.redelivered()) slot().redelivered.fetch_add(1, std::memory_order_relaxed);
   held.fetch_add(1, std::memory_order_relaxed);
   const std::uint16_t reply_ring = decoded.value().envelope.reply_ring;
   if (inline_handler) {
-    Delivery delivery(*this, pack(lease), reply_ring, std::move(received));
+    Delivery delivery(*this, pack(lease), reply_ring, std::move(received), payload);
     run_handler(delivery, *handler);
     inline_received = std::move(delivery.message_);
   } else {
-    work.enqueue(std::unique_ptr<Delivery>(new Delivery(*this, pack(lease), reply_ring, std::move(received))));
+    work.enqueue(std::unique_ptr<Delivery>(new Delivery(*this, pack(lease), reply_ring, std::move(received), payload)));
   }
 }
 
@@ -647,6 +755,33 @@ void Service::stop() {
 
 Result<void> Service::send(std::string_view name, std::string_view payload) {
   return core_->send(name, payload, nullptr, 0, std::nullopt, true);
+}
+
+Result<Loan> Service::loan(std::string_view name, std::size_t payload_size) { return core_->loan(name, payload_size); }
+
+Loan::Loan(Loan&& other) noexcept
+    : core_(std::exchange(other.core_, nullptr)), chunk_(other.chunk_), length_(other.length_),
+      route_(other.route_), payload_(other.payload_) {}
+
+Loan& Loan::operator=(Loan&& other) noexcept {
+  if (this != &other) {
+    if (core_ != nullptr) core_->abandon_loan(*this);
+    core_ = std::exchange(other.core_, nullptr);
+    chunk_ = other.chunk_;
+    length_ = other.length_;
+    route_ = other.route_;
+    payload_ = other.payload_;
+  }
+  return *this;
+}
+
+Loan::~Loan() {
+  if (core_ != nullptr) core_->abandon_loan(*this);
+}
+
+Result<void> Loan::send() {
+  if (core_ == nullptr) return Error{ErrorCode::closed, "this loan was already sent or given back"};
+  return core_->send_loan(*this);
 }
 
 Result<void> Service::try_send(std::string_view name, std::string_view payload) {

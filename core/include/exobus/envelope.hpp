@@ -34,6 +34,10 @@ inline std::size_t enveloped_size(const MessageView& message) { return kEnvelope
 // The message's name and sender must come from a loaded configuration (they are not
 // checked again, see encode_with_valid_names).
 Result<std::size_t> encode_enveloped(const Envelope& envelope, const MessageView& message, std::span<std::byte> out);
+// The same around a payload of `payload_size` bytes that the caller writes in place, at the
+// end of the record (see encode_around_payload).
+Result<std::size_t> encode_enveloped_around_payload(const Envelope& envelope, const MessageView& message,
+                                                    std::size_t payload_size, std::span<std::byte> out);
 // Treats the bytes as hostile, like decode().
 Result<EnvelopedMessage> decode_enveloped(std::span<const std::byte> bytes);
 

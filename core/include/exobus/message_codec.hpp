@@ -84,6 +84,12 @@ inline Result<std::size_t> encode(const Message& message, std::span<std::byte> o
 // configuration, where they were validated: the two name checks are skipped.
 Result<std::size_t> encode_with_valid_names(const MessageView& message, std::span<std::byte> out);
 
+// As encode_with_valid_names(), for a payload of `payload_size` bytes that the caller writes
+// itself into the last payload_size bytes of the record (message.payload is ignored): the
+// zero-copy send, where the application fills shared memory directly.
+Result<std::size_t> encode_around_payload(const MessageView& message, std::size_t payload_size,
+                                          std::span<std::byte> out);
+
 // Reads a record from the front of `bytes`. A pure function of its input that never reads
 // outside `bytes`: any inconsistency (bad magic or format, reserved bits set, a length past
 // the end, an invalid name or sender, a non-finite or negative version) is

@@ -22,6 +22,7 @@
 #include <future>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -43,6 +44,9 @@ struct ServiceOptions {
   std::chrono::milliseconds send_timeout{1000};  // how long send() waits for room in a full queue
   unsigned handler_threads = 0;  // 0: handlers run on the receiving thread
   WaitMode wait_mode = WaitMode::adaptive;
+  // false: Received::payload stays empty and handlers read Delivery::payload() in place,
+  // saving a copy of every payload (large payloads: see docs/benchmarks.md).
+  bool copy_payloads = true;
 };
 
 // A received message, its name in the receiver's own terms (after message translation).
@@ -66,6 +70,10 @@ class ServiceCore;
 class Delivery {
  public:
   const Received& message() const { return message_; }
+  // The payload where it lies in shared memory, with no copy. Valid until the delivery is
+  // settled, or its lease expires (then it may be redelivered, acknowledged elsewhere and
+  // its memory reused): copy what must outlive that.
+  std::string_view payload() const { return payload_; }
   // Reply to this command with an outcome (a name in the replier's `sends`); may be called
   // any number of times for a streaming reply.
   Result<void> reply(std::string_view outcome, std::string_view payload = {});
@@ -77,12 +85,14 @@ class Delivery {
 
  private:
   friend class ServiceCore;
-  Delivery(ServiceCore& core, std::uint64_t lease, std::uint16_t reply_ring, Received message)
-      : core_(&core), lease_(lease), reply_ring_(reply_ring), message_(std::move(message)) {}
+  Delivery(ServiceCore& core, std::uint64_t lease, std::uint16_t reply_ring, Received message,
+           std::string_view payload)
+      : core_(&core), lease_(lease), reply_ring_(reply_ring), message_(std::move(message)), payload_(payload) {}
   ServiceCore* core_;
   std::uint64_t lease_;
   std::uint16_t reply_ring_;
   Received message_;
+  std::string_view payload_;
   bool settled_ = false;
 };
 
@@ -96,6 +106,34 @@ struct Reply {
 };
 enum class ReplyControl { more, done };
 using ReplyHandler = std::function<ReplyControl(const Reply&)>;
+
+// A message written in place: the application fills its payload straight in shared
+// memory, and the library neither copies it nor keeps the caller's buffer.
+//
+//   exobus::Loan loan = service->loan("file.chunk", text.size()).value();
+//   std::memcpy(loan.payload().data(), text.data(), text.size());  // all payload().size() bytes
+//   loan.send();
+//
+// send() checks the payload (JSON, the name's schemas) where it lies, waits up to
+// send_timeout for room in full queues, and spends the loan whatever its result. A loan
+// not sent is given back when destroyed. It must not outlive its Service.
+class Loan {
+ public:
+  Loan() = default;
+  Loan(Loan&& other) noexcept;
+  Loan& operator=(Loan&& other) noexcept;
+  ~Loan();
+  std::span<char> payload() const { return payload_; }
+  Result<void> send();
+
+ private:
+  friend class ServiceCore;
+  ServiceCore* core_ = nullptr;  // null once sent or given back
+  std::uint64_t chunk_ = 0;
+  std::uint32_t length_ = 0;
+  const void* route_ = nullptr;
+  std::span<char> payload_;
+};
 
 class Service {
  public:
@@ -116,6 +154,9 @@ class Service {
   Result<void> send(std::string_view name, std::string_view payload = {});
   // Never waits: a full queue fails at once with queue_full.
   Result<void> try_send(std::string_view name, std::string_view payload = {});
+  // A message of `payload_size` bytes to fill in place (see Loan). Waits up to send_timeout
+  // for a free buffer; fails as send() would for the name or the size.
+  Result<Loan> loan(std::string_view name, std::size_t payload_size);
   // on_reply runs once per reply (on the library's reply thread) until it returns done or
   // `timeout` passes, when it gets one last Reply with timed_out set.
   Result<void> send(std::string_view name, std::string_view payload, ReplyHandler on_reply,
