@@ -108,8 +108,9 @@ void RunBus::stop() {
   dir_.clear();
 }
 
-std::unique_ptr<Service> RunBus::connect(const std::string& service, WaitMode mode) const {
+std::unique_ptr<Service> RunBus::connect(const std::string& service, WaitMode mode, bool copy_payloads) const {
   ServiceOptions options;
+  options.copy_payloads = copy_payloads;
   options.bus = bus_;
   options.service = service;
   options.runtime_dir = dir_;

@@ -37,7 +37,8 @@ class RunBus {
 
   // Connects one instance of `service` to this bus, retrying while the daemon is still
   // coming up (up to 10 s). Throws TransportError with the library's message otherwise.
-  std::unique_ptr<Service> connect(const std::string& service, WaitMode mode) const;
+  // copy_payloads: ServiceOptions::copy_payloads (false for receivers that read in place).
+  std::unique_ptr<Service> connect(const std::string& service, WaitMode mode, bool copy_payloads = true) const;
 
  private:
   std::string bus_;

@@ -416,11 +416,12 @@ Result<void> ServiceCore::send_loan(Loan& loan) {
     return valid;
   }
   // publish() frees the chunk when a queue is full, and the payload with it: wait for room
-  // in every target queue first, as send() would have waited.
+  // in every target queue first, as send() would have waited. (Another sender may still
+  // take the room first; then the loan is refused with queue_full.)
   const auto deadline = std::chrono::steady_clock::now() + options.send_timeout;
   for (const std::uint16_t ring : route.rings) {
     const shm::ReadyRing queue = plane->ring(ring);
-    while (queue.depth() >= queue.capacity() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    while (queue.looks_full() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
   }
   const std::uint16_t lane = acquire_send_lane();
   const shm::SendResult sent = plane->publish(send_cursors[lane], handle, loan.length_, route.rings);

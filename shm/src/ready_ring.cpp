@@ -38,6 +38,12 @@ bool ReadyRing::looks_empty() const {
          (state.kind == SlotKind::empty || state.kind == SlotKind::writing);
 }
 
+bool ReadyRing::looks_full() const {
+  const std::uint64_t position = header_->tail.load(std::memory_order_acquire);
+  const SlotState state = SlotState::decode(slot_at(position).state.load(std::memory_order_acquire));
+  return lap_difference(state.lap, lap_of(position)) == -1 && state.kind != SlotKind::empty;
+}
+
 std::uint64_t ReadyRing::depth() const {
   const std::uint64_t head = header_->head.load(std::memory_order_acquire);
   const std::uint64_t tail = header_->tail.load(std::memory_order_acquire);

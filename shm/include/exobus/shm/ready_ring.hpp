@@ -124,6 +124,9 @@ class ReadyRing {
   // Sleep until a message may be there, at most `timeout`. Spinning is the caller's job.
   void wait(std::chrono::nanoseconds timeout);
   bool looks_empty() const;
+  // Whether a push would now find the ring full. It reads the tail and the slot there, the
+  // lines a push reads anyway, not the consumers' head.
+  bool looks_full() const;
   std::uint64_t depth() const;  // approximate: tail - head
 
   // --- recovery (run by the daemon for a lane whose process is dead) ---
