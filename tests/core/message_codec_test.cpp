@@ -78,6 +78,25 @@ TEST(MessageCodec, ReplyRoundTripsWithResponseTo) {
     EXPECT_EQ(decoded->to_message().response_to, message.response_to);
 }
 
+TEST(MessageCodec, EncodingAroundAPayloadWrittenLaterGivesTheSameRecord) {
+    const Message message = sample_command();
+    const auto whole = encode_to_vector(message);
+    std::vector<std::byte> in_place(whole.size() + 16, std::byte{0xAB});
+    MessageView without_payload = view_of(message);
+    without_payload.payload = {};
+    const Result<std::size_t> size = encode_around_payload(without_payload, message.payload.size(), in_place);
+    ASSERT_TRUE(size.ok()) << size.error().message;
+    ASSERT_EQ(size.value(), whole.size());
+    std::memcpy(in_place.data() + size.value() - message.payload.size(), message.payload.data(), message.payload.size());
+    in_place.resize(size.value());
+    EXPECT_EQ(in_place, whole);
+
+    std::vector<std::byte> small(whole.size() - 1);
+    const Result<std::size_t> refused = encode_around_payload(without_payload, message.payload.size(), small);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().code, ErrorCode::payload_too_large);
+}
+
 TEST(MessageCodec, EmptyPayloadRoundTrips) {
     Message message = sample_command();
     message.payload.clear();
