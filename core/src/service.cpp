@@ -145,6 +145,7 @@ class ServiceCore {
   Result<void> refresh_routing();
   Result<void> send(std::string_view name, std::string_view payload, const Received* replying_to,
                     std::uint16_t reply_ring, std::optional<Pending> pending_reply, bool wait);
+  static Error stopped_error() { return Error{ErrorCode::closed, "the service was stopped; connect again to send"}; }
   Result<const RoutingState::SendRoute*> route_for(std::string_view name, bool is_reply);
   static Result<void> check_payload_of(const RoutingState::SendRoute& route, std::string_view payload);
   MessageView message_for(const RoutingState::SendRoute& route, std::string_view payload,
@@ -246,9 +247,7 @@ std::uint16_t ServiceCore::acquire_send_lane() {
 }
 
 Result<const RoutingState::SendRoute*> ServiceCore::route_for(std::string_view name, bool is_reply) {
-  if (detached.load(std::memory_order_relaxed)) {
-    return Error{ErrorCode::closed, "the service was stopped; connect again to send"};
-  }
+  if (detached.load(std::memory_order_relaxed)) return stopped_error();
   if (Result<void> refreshed = refresh_routing(); !refreshed) return refreshed.error();
   const RoutingState& state = *routing.load(std::memory_order_acquire);
   const auto found = state.send_routes.find(name);
@@ -408,20 +407,25 @@ Result<void> ServiceCore::send_loan(Loan& loan) {
   const auto& route = *static_cast<const RoutingState::SendRoute*>(loan.route_);
   const shm::MessageHandle handle = shm::MessageHandle::from_word(loan.chunk_);
   loan.core_ = nullptr;  // spent, whatever happens below
-  if (Result<void> valid = detached.load(std::memory_order_relaxed)
-                               ? Result<void>(Error{ErrorCode::closed, "the service was stopped; connect again to send"})
-                               : check_payload_of(route, std::string_view(loan.payload_.data(), loan.payload_.size()));
-      !valid) {
+  Result<void> valid = detached.load(std::memory_order_relaxed)
+                           ? Result<void>(stopped_error())
+                           : check_payload_of(route, std::string_view(loan.payload_.data(), loan.payload_.size()));
+  if (!valid) {
     plane->abandon(home_cursor, handle);
     return valid;
   }
   // publish() frees the chunk when a queue is full, and the payload with it: wait for room
   // in every target queue first, as send() would have waited. (Another sender may still
   // take the room first; then the loan is refused with queue_full.)
-  const auto deadline = std::chrono::steady_clock::now() + options.send_timeout;
+  std::optional<std::chrono::steady_clock::time_point> deadline;  // read the clock only if a queue is full
   for (const std::uint16_t ring : route.rings) {
     const shm::ReadyRing queue = plane->ring(ring);
-    while (queue.looks_full() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    while (queue.looks_full()) {
+      const auto now = std::chrono::steady_clock::now();
+      if (!deadline) deadline = now + options.send_timeout;
+      if (now >= *deadline) break;
+      std::this_thread::yield();
+    }
   }
   const std::uint16_t lane = acquire_send_lane();
   const shm::SendResult sent = plane->publish(send_cursors[lane], handle, loan.length_, route.rings);
@@ -765,14 +769,12 @@ Loan::Loan(Loan&& other) noexcept
       route_(other.route_), payload_(other.payload_) {}
 
 Loan& Loan::operator=(Loan&& other) noexcept {
-  if (this != &other) {
-    if (core_ != nullptr) core_->abandon_loan(*this);
-    core_ = std::exchange(other.core_, nullptr);
-    chunk_ = other.chunk_;
-    length_ = other.length_;
-    route_ = other.route_;
-    payload_ = other.payload_;
-  }
+  Loan taken(std::move(other));  // this loan's old chunk is given back when `taken` goes
+  std::swap(core_, taken.core_);
+  std::swap(chunk_, taken.chunk_);
+  std::swap(length_, taken.length_);
+  std::swap(route_, taken.route_);
+  std::swap(payload_, taken.payload_);
   return *this;
 }
 
