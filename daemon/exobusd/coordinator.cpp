@@ -273,10 +273,12 @@ bool Coordinator::on_instance_disconnected(const control::InstanceHandle& handle
     on_instance_gone(handle);  // it left (or never started): its lanes are idle for good
     return false;
   }
-  // Still attached and alive: it gave up waiting for a reply, or is dying. Recovering now
-  // would hand its lanes to another process while it may still use them.
-  log_->warn("instance {} (pid {}) closed its connection but still runs; waiting for it to reconnect or exit",
-             slot, handle.pid);
+  // Still attached and alive: it gave up waiting for a reply, or is dying (a killed process
+  // closes its files before its pidfd reports the exit, so this is the common case of a
+  // kill, not a warning). Recovering now would hand its lanes to another process while it
+  // may still use them.
+  log_->info("instance {} (pid {}) closed its connection while attached; keeping its slot until it reconnects "
+             "or exits", slot, handle.pid);
   orphans_.insert(slot);
   return true;
 }

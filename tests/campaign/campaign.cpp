@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
@@ -78,11 +79,17 @@ struct Options {
 volatile sig_atomic_t stop_requested = 0;
 void on_sigterm(int) { stop_requested = 1; }
 
+// Runs in a child forked with SIGTERM blocked (see Campaign::spawn): a SIGTERM sent before
+// the handler is in place waits for it instead of killing the child.
 void become_child() {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the runner
   struct sigaction action{};
   action.sa_handler = on_sigterm;
   ::sigaction(SIGTERM, &action, nullptr);
+  sigset_t terminate;
+  sigemptyset(&terminate);
+  sigaddset(&terminate, SIGTERM);
+  ::sigprocmask(SIG_UNBLOCK, &terminate, nullptr);
 }
 
 ServiceOptions service_options(const std::string& bus, const std::filesystem::path& runtime_dir, std::string type) {
@@ -94,7 +101,8 @@ ServiceOptions service_options(const std::string& bus, const std::filesystem::pa
   return options;
 }
 
-// Connects, retrying while the daemon is down (it may be being restarted).
+// Connects, retrying while the daemon is down (it may be being restarted). Null when told
+// to stop first, or after 30 s.
 std::unique_ptr<Service> connect_patiently(const ServiceOptions& options) {
   const auto deadline = Clock::now() + 30s;
   while (Clock::now() < deadline && !stop_requested) {
@@ -121,7 +129,7 @@ int run_sender(const std::string& bus, const std::filesystem::path& runtime_dir,
   HistoryWriter history(history_file);
   if (!history.ok()) return 2;
   auto service = connect_patiently(service_options(bus, runtime_dir, "producer"));
-  if (!service) return 3;
+  if (!service) return stop_requested ? 0 : 3;
   if (plan.fault != shm::FaultPoint::none) shm::arm_fault(plan.fault, plan.fault_hits, shm::FaultAction::kill_process);
   std::mt19937_64 random(plan.id * 7919 + 1);
   for (std::uint64_t seq = 0; !stop_requested; ++seq) {
@@ -149,7 +157,7 @@ int run_receiver(const std::string& bus, const std::filesystem::path& runtime_di
   HistoryWriter history(history_file);
   if (!history.ok()) return 2;
   auto service = connect_patiently(service_options(bus, runtime_dir, std::string(kReceiverTypes[plan.type])));
-  if (!service) return 3;
+  if (!service) return stop_requested ? 0 : 3;
   const std::uint32_t instance = service->instance();
   std::mt19937_64 random(plan.id * 104729 + 3);
   for (const MessageKind& kind : kMessageKinds) {
@@ -199,7 +207,8 @@ class Campaign {
  public:
   explicit Campaign(const Options& options) : options_(options), random_(options.seed) {
     bus_ = "campaign-" + std::to_string(::getpid());
-    std::string pattern = "/tmp/exobus-campaign-XXXXXX";
+    const char* tmp = std::getenv("TMPDIR");
+    std::string pattern = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/exobus-campaign-XXXXXX";
     if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
     dir_ = pattern;
     runtime_dir_ = dir_ / "run";
@@ -220,7 +229,10 @@ class Campaign {
   int run() {
     std::printf("campaign: seed %" PRIu64 ", bus %s, directory %s\n", options_.seed, bus_.c_str(), dir_.c_str());
     std::fflush(stdout);
-    if (!start_daemon()) return fail("exobusd did not start serving");
+    if (!start_daemon()) {
+      fail("exobusd did not start serving");
+      return 1;
+    }
     for (unsigned k = 0; k < options_.receivers; ++k) spawn_receiver(k % kReceiverTypes.size(), false);
     for (unsigned k = 0; k < options_.senders; ++k) spawn_sender(false);
 
@@ -257,14 +269,16 @@ class Campaign {
     std::printf("clean leaves               %" PRIu64 "\n", figures_.clean_leaves);
     std::printf("processes started          %" PRIu64 "\n", figures_.spawns);
     std::printf("abnormal exits             %" PRIu64 "\n", figures_.abnormal_exits);
-    std::printf("live, disconnected, kept   %" PRIu64 " (slot kept for a live instance whose connection closed)\n",
-                daemon_log_lines_with("closed its connection but still runs"));
+    std::printf("closed while attached      %" PRIu64 " (slot kept until the process reconnects or exits)\n",
+                daemon_log_lines_with("closed its connection while attached"));
+    std::printf("reconnections              %" PRIu64 " (instances that resumed their slot)\n",
+                daemon_log_lines_with(") reconnected"));
     std::printf("lost                       %" PRIu64 "\n", report.lost);
     std::printf("unflagged duplicates       %" PRIu64 "\n", report.unflagged_duplicates);
     std::printf("misrouted                  %" PRIu64 "\n", report.misrouted);
     std::printf("leaks                      %" PRIu64 "\n", leaks_);
     std::printf("dead letters               %" PRIu64 "\n", dead_letters_);
-    std::printf("wedged receivers           %" PRIu64 "\n", wedged_);
+    std::printf("wedged processes           %" PRIu64 "\n", wedged_);
     for (const std::string& problem : report.problems) std::printf("PROBLEM: %s\n", problem.c_str());
     if (!report.passed()) ok = false;
     if (report.sent == 0) ok = fail("no message was sent");
@@ -313,9 +327,10 @@ class Campaign {
     return count;
   }
 
-  int fail(const char* what) {
+  // Prints the failure; returns false, for `ok = fail(...)`.
+  bool fail(const char* what) {
     std::printf("FAILURE: %s\n", what);
-    return 1;
+    return false;
   }
 
   bool start_daemon() {
@@ -331,7 +346,7 @@ class Campaign {
       }
       const std::string config = config_file_.string(), runtime = runtime_dir_.string();
       const char* argv[] = {EXOBUSD_PATH, "--config", config.c_str(), "--bus", bus_.c_str(), "--runtime-dir",
-                            runtime.c_str(), "--remove-segment", "--log-level", "warn", nullptr};
+                            runtime.c_str(), "--remove-segment", "--log-level", "info", nullptr};
       ::execv(EXOBUSD_PATH, const_cast<char* const*>(argv));
       ::_exit(127);
     }
@@ -363,7 +378,12 @@ class Campaign {
     const std::filesystem::path file =
         next_history(child.role == Role::sender ? "sender" : "receiver", child.plan.id);
     std::fflush(stdout);
+    sigset_t terminate, previous;
+    sigemptyset(&terminate);
+    sigaddset(&terminate, SIGTERM);
+    ::sigprocmask(SIG_BLOCK, &terminate, &previous);
     const pid_t pid = ::fork();
+    if (pid != 0) ::sigprocmask(SIG_SETMASK, &previous, nullptr);
     if (pid == -1) throw std::runtime_error("fork failed");
     if (pid == 0) {
       become_child();
@@ -418,7 +438,8 @@ class Campaign {
     spawn(child);
   }
 
-  // Reaps exited children; each slot is refilled with a new process (new history).
+  // Reaps exited children; each slot is refilled with a new process (new history), except a
+  // sender's once quiescing began: a sender started then would never be told to stop.
   void reap_and_refill(bool faulty) {
     for (std::size_t k = 0; k < children_.size();) {
       Child& child = children_[k];
@@ -430,7 +451,7 @@ class Campaign {
       if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && !child.killed_by_us) {
         ++figures_.fault_point_kills;  // the child killed itself at its armed fault point
       } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-        ++figures_.clean_leaves;
+        if (child.role == Role::receiver) ++figures_.clean_leaves;  // a sender only exits 0 when told to stop
       } else if (!child.killed_by_us) {
         ++figures_.abnormal_exits;
         std::printf("campaign: child %d (%s %" PRIu64 ") ended abnormally, status 0x%x\n", child.pid,
@@ -440,7 +461,7 @@ class Campaign {
       const std::uint32_t type = child.plan.type;
       children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(k));
       if (role == Role::sender) {
-        spawn_sender(faulty);
+        if (!quiescing_) spawn_sender(faulty);
       } else {
         spawn_receiver(type, faulty);
       }
@@ -522,34 +543,30 @@ class Campaign {
   // Stops the faults, stops the senders, keeps every receiver running (refilling leavers
   // with steady ones) and waits until every queue is empty and nothing is in flight.
   bool quiesce() {
+    quiescing_ = true;
     continue_due(true);
     for (Child& child : children_) {
       if (child.role == Role::sender) ::kill(child.pid, SIGTERM);
     }
-    // Reap senders and refill receivers (steady now); senders are not refilled.
+    // Reap senders and refill receivers (steady now). A sender still running at the bound
+    // is wedged: its threads' stacks are printed, then it is killed like any other (the
+    // bus must cope), so that the checks below still see a drained bus.
     const auto senders_deadline = Clock::now() + 10s;
     for (;;) {
-      bool senders_left = false;
-      for (std::size_t k = 0; k < children_.size();) {
-        if (children_[k].role == Role::sender) {
-          int status = 0;
-          if (::waitpid(children_[k].pid, &status, WNOHANG) == children_[k].pid) {
-            if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && !children_[k].killed_by_us) {
-              ++figures_.fault_point_kills;
-            }
-            children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(k));
-            continue;
-          }
-          senders_left = true;
-        }
-        ++k;
-      }
       reap_and_refill(false);
+      const bool senders_left = std::any_of(children_.begin(), children_.end(),
+                                            [](const Child& child) { return child.role == Role::sender; });
       if (!senders_left) break;
       if (Clock::now() > senders_deadline) {
-        std::printf("FAILURE: a sender did not stop within 10 s of SIGTERM (wedged)\n");
-        ++wedged_;
-        return false;
+        for (Child& child : children_) {
+          if (child.role != Role::sender || child.killed_by_us) continue;
+          std::printf("FAILURE: sender %" PRIu64 " (pid %d) did not stop within 10 s of SIGTERM (wedged)\n",
+                      child.plan.id, child.pid);
+          print_stacks(child.pid);
+          ::kill(child.pid, SIGKILL);
+          child.killed_by_us = true;
+          ++wedged_;
+        }
       }
       std::this_thread::sleep_for(10ms);
     }
@@ -612,6 +629,19 @@ class Campaign {
     return wedged_ == 0 && dead_letters_ == 0;
   }
 
+  // What a wedged process is doing: each thread's user stack (gdb, when installed) and
+  // kernel stack.
+  static void print_stacks(pid_t pid) {
+    std::fflush(stdout);
+    const std::string id = std::to_string(pid);
+    const std::string command = "command -v gdb >/dev/null && timeout 60 gdb -q -nx -batch -p " + id +
+                                " -ex 'thread apply all bt' 2>&1 | grep -v '^\\[New LWP'; "
+                                "for task in /proc/" + id + "/task/*; do echo \"$task: $(cat $task/comm) "
+                                "$(cut -d' ' -f3 $task/stat) $(cat $task/wchan)\"; cat $task/stack; done 2>&1";
+    if (std::system(command.c_str()) != 0) std::printf("(could not read the stacks of pid %d)\n", pid);
+    std::fflush(stdout);
+  }
+
   static void stop_process(pid_t pid) {
     if (pid <= 0) return;
     ::kill(pid, SIGCONT);
@@ -635,6 +665,7 @@ class Campaign {
   std::uint64_t next_id_ = 1;
   Figures figures_;
   std::uint64_t leaks_ = 0, dead_letters_ = 0, wedged_ = 0;
+  bool quiescing_ = false;  // senders are being stopped: none is started any more
 };
 
 Options parse(int argc, char** argv) {
