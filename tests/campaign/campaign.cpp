@@ -1,11 +1,11 @@
 // exobus_campaign: a fault campaign against a real bus. It starts exobusd on a bus of its
 // own, forks sender and receiver processes that use the client library, and for a while
 // kills them (kill -9, or SIGKILL at a shared-memory fault point), kills and restarts the
-// daemon, stops receivers past their ack deadline, slows them down, and lets instances
-// attach and leave. Then it stops the faults, waits until the bus is quiet, and checks:
-// every send that returned ok was acknowledged by every subscribed type, no duplicate
-// delivery to a type went unflagged, nothing leaked (pool, queues, leases), and no
-// receiver sat idle while its queue was not empty.
+// daemon, stops receivers past their ack deadline, stops senders and the daemon for a
+// while, slows receivers down, and lets instances attach and leave. Then it stops the
+// faults, waits until the bus is quiet, and checks: every send that returned ok was
+// acknowledged by every subscribed type, no duplicate delivery to a type went unflagged,
+// nothing leaked (pool, queues, leases), and no process wedged.
 //
 //   exobus_campaign [--seed N] [--duration S] [--min-kills N] [--min-daemon-kills N]
 //                   [--max-duration S] [--senders N] [--receivers N] [--keep]
@@ -199,7 +199,7 @@ struct Child {
 
 struct Figures {
   std::uint64_t sender_kills = 0, receiver_kills = 0, fault_point_kills = 0, daemon_kills = 0;
-  std::uint64_t stops = 0, clean_leaves = 0, spawns = 0, abnormal_exits = 0;
+  std::uint64_t stops = 0, sender_stops = 0, daemon_stops = 0, clean_leaves = 0, spawns = 0, abnormal_exits = 0;
   std::uint64_t process_kills() const { return sender_kills + receiver_kills + fault_point_kills; }
 };
 
@@ -265,7 +265,9 @@ class Campaign {
     std::printf("kills: at fault points     %" PRIu64 "\n", figures_.fault_point_kills);
     std::printf("kills: processes, total    %" PRIu64 "\n", figures_.process_kills());
     std::printf("kills: daemon              %" PRIu64 "\n", figures_.daemon_kills);
-    std::printf("SIGSTOP past deadline      %" PRIu64 "\n", figures_.stops);
+    std::printf("SIGSTOP past deadline      %" PRIu64 " (receivers)\n", figures_.stops);
+    std::printf("SIGSTOP: senders           %" PRIu64 "\n", figures_.sender_stops);
+    std::printf("SIGSTOP: daemon            %" PRIu64 "\n", figures_.daemon_stops);
     std::printf("clean leaves               %" PRIu64 "\n", figures_.clean_leaves);
     std::printf("processes started          %" PRIu64 "\n", figures_.spawns);
     std::printf("abnormal exits             %" PRIu64 "\n", figures_.abnormal_exits);
@@ -365,6 +367,7 @@ class Campaign {
 
   void kill_daemon() {
     ::kill(daemon_, SIGKILL);
+    daemon_stopped_until_.reset();
     ::waitpid(daemon_, nullptr, 0);
     daemon_ = -1;
     ++figures_.daemon_kills;
@@ -477,6 +480,10 @@ class Campaign {
   }
 
   void continue_due(bool all) {
+    if (daemon_stopped_until_ && (all || Clock::now() >= *daemon_stopped_until_)) {
+      ::kill(daemon_, SIGCONT);
+      daemon_stopped_until_.reset();
+    }
     for (Child& child : children_) {
       if (child.stopped_until && (all || Clock::now() >= *child.stopped_until)) {
         ::kill(child.pid, SIGCONT);
@@ -529,6 +536,20 @@ class Campaign {
           child->stopped_until = Clock::now() + kStopPastDeadline + std::chrono::milliseconds(pick(400));
           ++figures_.stops;
         }
+      } else if (roll < 84) {
+        // A hung sender, maybe inside a push: consumers of that queue must wait for it, not
+        // lose or corrupt anything.
+        Child* child = random_child(Role::sender);
+        if (child != nullptr && !child->stopped_until) {
+          ::kill(child->pid, SIGSTOP);
+          child->stopped_until = Clock::now() + std::chrono::milliseconds(100 + pick(1000));
+          ++figures_.sender_stops;
+        }
+      } else if (roll < 87 && !daemon_stopped_until_) {
+        // A hung daemon: the data path goes on without it; registrations wait or time out.
+        ::kill(daemon_, SIGSTOP);
+        daemon_stopped_until_ = Clock::now() + std::chrono::milliseconds(200 + pick(1500));
+        ++figures_.daemon_stops;
       }  // else: a quiet moment
       if (faults % 50 == 0) {
         std::printf("campaign: %.0f s, %" PRIu64 " process kills (%" PRIu64 " at fault points), %" PRIu64
@@ -661,6 +682,7 @@ class Campaign {
   std::string bus_;
   std::filesystem::path dir_, runtime_dir_, history_dir_, config_file_;
   pid_t daemon_ = -1;
+  std::optional<Clock::time_point> daemon_stopped_until_;  // SIGSTOPped, to be continued then
   std::vector<Child> children_;
   std::uint64_t next_id_ = 1;
   Figures figures_;
