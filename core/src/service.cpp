@@ -19,6 +19,7 @@
 #include "exobus/name_map.hpp"
 #include "exobus/payload.hpp"
 #include "exobus/shm/data_plane.hpp"
+#include "exobus/shm/fault_point.hpp"
 
 namespace exobus {
 
@@ -511,6 +512,9 @@ void ServiceCore::idle(shm::ReadyRing& ring, std::uint32_t& idle_rounds, bool in
 
 void ServiceCore::handle_command(const shm::Delivery& taken) {
   const shm::LeaseToken lease = taken.lease;
+  // Death or a stop here: the lease expires and the message is redelivered; a process
+  // stopped past that reads memory that may hold another message by now (see below).
+  shm::fault_point(shm::FaultPoint::delivery_taken);
   const Result<EnvelopedMessage> decoded = decode_enveloped(taken.payload);
   const RoutingState& state = *routing.load(std::memory_order_acquire);
   const Handler* handler = nullptr;
@@ -521,24 +525,36 @@ void ServiceCore::handle_command(const shm::Delivery& taken) {
     internal_name = state.config.routing.to_internal(state.type, decoded.value().message.name);
     const auto found = handlers.find(internal_name);
     if (found != handlers.end()) handler = &found->second;
+    fill(received, internal_name, decoded.value().message, taken.deliveries, options.copy_payloads);
+  }
+  // Everything this delivery is made of has been read (and, by default, copied). If the
+  // lease was lost meanwhile, the chunk may have been reused and the bytes be another
+  // message's: drop them, unseen. The message went back to its queue with the lease; the
+  // ack frees the lease if it is still ours and touches nothing else.
+  if (!plane->intact(taken.handle)) {
+    (void)plane->ack(lease);
+    if (inline_handler) inline_received = std::move(received);
+    return;
   }
   if (handler == nullptr) {
     // Undecodable, or no handler for it here: a poison message for this service type.
     with_lane([&](auto& cursor) { return plane->reject(lease, cursor); });
+    if (inline_handler) inline_received = std::move(received);
     return;
   }
   const std::string_view payload = decoded.value().message.payload;
-  fill(received, internal_name, decoded.value().message, taken.deliveries, options.copy_payloads);
   slot().delivered.fetch_add(1, std::memory_order_relaxed);
   if (taken.redelivered()) slot().redelivered.fetch_add(1, std::memory_order_relaxed);
   held.fetch_add(1, std::memory_order_relaxed);
   const std::uint16_t reply_ring = decoded.value().envelope.reply_ring;
+  const std::uint64_t chunk = taken.handle.word();
   if (inline_handler) {
-    Delivery delivery(*this, pack(lease), reply_ring, std::move(received), payload);
+    Delivery delivery(*this, pack(lease), chunk, reply_ring, std::move(received), payload);
     run_handler(delivery, *handler);
     inline_received = std::move(delivery.message_);
   } else {
-    work.enqueue(std::unique_ptr<Delivery>(new Delivery(*this, pack(lease), reply_ring, std::move(received), payload)));
+    work.enqueue(std::unique_ptr<Delivery>(
+        new Delivery(*this, pack(lease), chunk, reply_ring, std::move(received), payload)));
   }
 }
 
@@ -573,6 +589,11 @@ void ServiceCore::handle_reply(const shm::Delivery& taken) {
       reply.outcome.assign(reply.message.name);
       reply.payload.assign(view.payload);
       reply.timed_out = false;
+      // As for commands: bytes read after the lease was lost may be another message's.
+      if (!plane->intact(taken.handle)) {
+        plane->ack(taken.lease);
+        return;
+      }
       if ((*handler)(reply) == ReplyControl::done) {
         std::lock_guard lock(pending_mutex);
         pending.erase(*view.response_to);
@@ -657,6 +678,7 @@ Result<void> Delivery::reply(std::string_view outcome, std::string_view payload)
   }
   return core_->send(outcome, payload, &message_, reply_ring_, std::nullopt, true);
 }
+bool Delivery::payload_intact() const { return core_->plane->intact(shm::MessageHandle::from_word(chunk_)); }
 Result<void> Delivery::ack() { return core_->settle(*this, &ServiceCore::ack); }
 Result<void> Delivery::release() { return core_->settle(*this, &ServiceCore::release); }
 Result<void> Delivery::reject() { return core_->settle(*this, &ServiceCore::reject); }

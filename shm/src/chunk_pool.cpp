@@ -57,6 +57,9 @@ Allocation ChunkPool::allocate(std::size_t size, std::uint16_t owner,
                                                        std::memory_order_relaxed)) {
         continue;  // another allocator won this chunk; keep scanning
       }
+      // The new owner's writes to the payload come after this fence: a stale reader that
+      // sees one of them also sees the new generation in intact().
+      std::atomic_thread_fence(std::memory_order_release);
       // Death here: the chunk is ALLOCATED(owner); recovery of owner frees it.
       fault_point(FaultPoint::allocate_claimed);
       return {PoolStatus::ok, MessageHandle(chunk, 0, generation),
@@ -98,6 +101,16 @@ ChunkView ChunkPool::read(MessageHandle handle) const {
   const std::uint32_t length = chunk_header->length.load(std::memory_order_relaxed);
   if (length > capacity) return {false, {}};
   return {true, {payload_of(chunk_header), length}};
+}
+
+bool ChunkPool::intact(MessageHandle handle) const {
+  ChunkHeader* chunk_header = header(handle.chunk());
+  if (chunk_header == nullptr) return false;
+  std::atomic_thread_fence(std::memory_order_acquire);
+  const ChunkState state = ChunkState::decode(chunk_header->state.load(std::memory_order_relaxed));
+  // Acknowledged by every target meanwhile (FREE, same generation) is still intact: only an
+  // allocation rewrites the chunk, and it changes the generation first.
+  return state.generation == handle.generation();
 }
 
 bool ChunkPool::still_pending(MessageHandle handle) const {

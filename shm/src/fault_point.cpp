@@ -28,6 +28,7 @@ std::string_view to_string(FaultPoint point) {
     case FaultPoint::reclaim_marked: return "reclaim_marked";
     case FaultPoint::reclaim_pushed: return "reclaim_pushed";
     case FaultPoint::recovery_step: return "recovery_step";
+    case FaultPoint::delivery_taken: return "delivery_taken";
   }
   return "unknown";
 }
@@ -43,9 +44,17 @@ void disarm_fault() { detail::armed_fault.store(FaultPoint::none, std::memory_or
 void detail::fire_fault(FaultPoint point) {
   if (remaining_hits.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   disarm_fault();
-  if (armed_action.load(std::memory_order_relaxed) == FaultAction::kill_process) {
-    ::kill(::getpid(), SIGKILL);
-    ::pause();  // SIGKILL cannot be caught; this line is never passed
+  switch (armed_action.load(std::memory_order_relaxed)) {
+    case FaultAction::kill_process:
+      ::kill(::getpid(), SIGKILL);
+      ::pause();  // SIGKILL cannot be caught; this line is never passed
+      break;
+    case FaultAction::stop_process:
+      // raise() signals this thread, which stops before it runs on; kill(getpid()) may let
+      // it run on a little while another thread takes the signal.
+      std::raise(SIGSTOP);
+      return;  // on from here once continued
+    case FaultAction::throw_exception: break;
   }
   throw FaultInjected{point};
 }

@@ -168,7 +168,7 @@ int run_receiver(const std::string& bus, const std::filesystem::path& runtime_di
       if (std::sscanf(message.payload.c_str(), "{\"s\":%llu,\"q\":%llu}", &sender, &seq) != 2) {
         sender = ~0ull;  // unreadable payload: recorded under a sender no send has
       }
-      history.delivered(sender, seq, plan.type, instance, message.deliveries);
+      history.delivered(sender, seq, plan.type, instance, message.deliveries, message.id.to_string());
       if (plan.slow_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(random() % (plan.slow_ms + 1)));
       if (plan.release_permille > 0 && random() % 1000 < plan.release_permille) {
         throw std::runtime_error("released on purpose");  // the library releases it

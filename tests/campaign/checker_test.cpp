@@ -85,10 +85,10 @@ TEST(CampaignChecker, InterruptedAckIsTheLastLineOfItsFile) {
   std::filesystem::create_directories(directory);
   {
     HistoryWriter cut(directory / "cut.log");
-    cut.delivered(1, 0, 0, 5, 0);
+    cut.delivered(1, 0, 0, 5, 0, "7e8a8f3e-4f3a-4b9e-9d59-2b1c3a4d5e6f");
     cut.acking(1, 0, 0);
     HistoryWriter done(directory / "done.log");
-    done.delivered(1, 1, 2, 6, 0);
+    done.delivered(1, 1, 2, 6, 0, "0c1d2e3f-4a5b-4c6d-8e7f-8091a2b3c4d5");
     done.acking(1, 1, 2);
     done.acked(1, 1, 2);
     done.refused(1, 2, 1);

@@ -6,7 +6,9 @@
 //
 //   S <sender> <seq> <kind>                      a send that returned ok
 //   R <sender> <seq> <kind>                      a send refused with queue_full (back-pressure)
-//   D <sender> <seq> <type> <instance> <earlier>  a delivery; earlier > 0 means redelivered
+//   D <sender> <seq> <type> <instance> <earlier> <id>  a delivery; earlier > 0 means
+//                                                redelivered; id is the message's (forensics:
+//                                                one send delivered twice, or sent twice)
 //   K <sender> <seq> <type>                      an ack about to be called
 //   A <sender> <seq> <type>                      an ack that returned ok
 //
@@ -82,8 +84,8 @@ class HistoryWriter {
     line("R %llu %llu %u\n", to_ull(sender), to_ull(seq), kind);
   }
   void delivered(std::uint64_t sender, std::uint64_t seq, std::uint32_t type, std::uint32_t instance,
-                 std::uint32_t earlier) {
-    line("D %llu %llu %u %u %u\n", to_ull(sender), to_ull(seq), type, instance, earlier);
+                 std::uint32_t earlier, const std::string& id) {
+    line("D %llu %llu %u %u %u %s\n", to_ull(sender), to_ull(seq), type, instance, earlier, id.c_str());
   }
   void acking(std::uint64_t sender, std::uint64_t seq, std::uint32_t type) {
     line("K %llu %llu %u\n", to_ull(sender), to_ull(seq), type);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "bus_fixture.hpp"
+#include "exobus/shm/fault_point.hpp"
 
 namespace exobus::integration {
 namespace {
@@ -117,6 +118,61 @@ TEST(Crash, MessageOfAConsumerStoppedPastItsLeaseGoesToAnotherInstanceAndTheLate
   EXPECT_TRUE(alive(sleeper));
   EXPECT_TRUE(alive(bus.daemon_pid()));
   EXPECT_EQ(other_ledger->times_of(1), 1u);
+  EXPECT_EQ(bus.type_status("worker", "dead_lettered"), 0u);
+}
+
+// Whether `child` has stopped (reaps the stop notification, not the child).
+bool stopped(pid_t child) {
+  int status = 0;
+  return ::waitpid(child, &status, WUNTRACED | WNOHANG) == child && WIFSTOPPED(status);
+}
+
+// The same stop, but between taking a message and reading it. When the consumer runs again
+// its lease is lost, the message was handled elsewhere, and its memory (the bus's only
+// chunk) holds the next message. The consumer must drop what it reads there: the next
+// message reaches the other instance once, not the woken consumer as a fresh delivery too.
+TEST(Crash, ConsumerStoppedBeforeReadingDropsTheReusedMemoryItWakesUpTo) {
+  Bus bus(R"(
+    web:
+      config: { sends: [job.run] }
+    worker:
+      config: { receives: [job.run], ack-timeout-ms: 200 }
+  )", "size-classes:\n  - { size: 256, count: 1 }\n");
+  Shared<Ledger> woken;
+  const pid_t sleeper = bus.spawn_service("worker", *woken, [&](Service& service) {
+    service.on("job.run", [&](Delivery& d) { woken->record(d.message()); });
+    shm::arm_fault(shm::FaultPoint::delivery_taken, 1, shm::FaultAction::stop_process);
+  });
+  ASSERT_TRUE(Bus::ready(*woken));
+  auto web = bus.connect("web");
+  ASSERT_TRUE(web);
+  ASSERT_TRUE(web->send("job.run", numbered(1)).ok());
+  ASSERT_TRUE(eventually([&] { return stopped(sleeper); })) << "the worker took message 1 and stopped";
+  ASSERT_EQ(woken->count(), 0u) << "stopped before reading message 1";
+
+  auto other_ledger = std::make_unique<Ledger>();
+  auto other = recording_worker(bus, *other_ledger);
+  ASSERT_TRUE(other);
+  ASSERT_TRUE(eventually([&] { return other_ledger->saw(1); }));
+  EXPECT_EQ(other_ledger->redelivered_of(1), 1u);
+  ASSERT_TRUE(web->send("job.run", numbered(2)).ok());  // into the chunk message 1 left
+  ASSERT_TRUE(eventually([&] { return other_ledger->saw(2); }));
+
+  ::kill(sleeper, SIGCONT);
+  // Until the woken worker handles a message, so it is past the one it woke up to.
+  unsigned next = 3;
+  ASSERT_TRUE(eventually([&] {
+    (void)web->try_send("job.run", numbered(next++));
+    return woken->count() > 0;
+  }));
+  EXPECT_FALSE(woken->saw(1)) << "message 1, already handled elsewhere";
+  // What it woke up to was another message's bytes (2, or a later one written there since):
+  // had it handled them, that message would have reached the workers twice unflagged.
+  for (unsigned n = 1; n < next; ++n) {
+    const std::uint32_t first_deliveries = woken->times_of(n) - woken->redelivered_of(n) +
+                                           other_ledger->times_of(n) - other_ledger->redelivered_of(n);
+    EXPECT_LE(first_deliveries, 1u) << "message " << n << " delivered twice unflagged";
+  }
   EXPECT_EQ(bus.type_status("worker", "dead_lettered"), 0u);
 }
 

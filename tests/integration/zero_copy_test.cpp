@@ -42,9 +42,11 @@ TEST_F(ZeroCopy, LoanedMessageArrivesAndIsReadInPlace) {
   std::unique_ptr<Service> worker = Service::connect(options).value();
   std::mutex mutex;
   std::vector<std::string> seen_in_place, seen_copied;
+  std::vector<bool> intact;
   worker->on("job.run", [&](Delivery& delivery) {
     std::lock_guard lock(mutex);
     seen_in_place.emplace_back(delivery.payload());
+    intact.push_back(delivery.payload_intact());  // read, then check: the lease was held throughout
     seen_copied.push_back(delivery.message().payload);
   });
   ASSERT_TRUE(worker->start());
@@ -61,6 +63,7 @@ TEST_F(ZeroCopy, LoanedMessageArrivesAndIsReadInPlace) {
   EXPECT_EQ(seen_in_place[0], numbered(0));
   EXPECT_EQ(seen_in_place[1], big);
   EXPECT_EQ(seen_copied, (std::vector<std::string>{"", ""})) << "copy_payloads off leaves Received::payload empty";
+  EXPECT_EQ(intact, (std::vector<bool>{true, true}));
   EXPECT_TRUE(eventually([&] { return chunks_in_use(bus) == 0; }));
 }
 

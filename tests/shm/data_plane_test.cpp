@@ -214,6 +214,35 @@ TEST_F(DataPlaneTest, ExpiredLeaseIsRequeuedAndLateAckIsHarmless) {
   EXPECT_EQ(plane.audit().pool.published, 0u);
 }
 
+// A consumer stopped past its deadline may wake up to a chunk that holds another message
+// by now: intact(), asked after reading, tells it to drop what it read.
+TEST(DataPlaneReuse, ReaderWhoseLeaseWasLostSeesItsChunkReusedThroughIntact) {
+  LayoutSpec spec = small_spec();
+  spec.size_classes = {{256, 1, 0, 0, 0}};  // one chunk: the next message must reuse it
+  TestBus bus(spec);
+  DataPlane& plane = bus.plane();
+  LaneCursor sender{plane.lane_of(1, 0)}, stopped{plane.lane_of(2, 0)}, other{plane.lane_of(3, 0)};
+  LaneCursor daemon{plane.lane_of(0, 0)};
+  ASSERT_EQ(plane.send(sender, bytes_of("first"), kOneTarget).status, SendStatus::ok);
+  const Delivery stale = plane.take(stopped, kRing, 0).delivery;  // deadline 1000
+  EXPECT_EQ(text_of(stale.payload), "first");
+  EXPECT_TRUE(plane.intact(stale.handle));
+
+  ASSERT_EQ(plane.reclaim_expired(1000, daemon).leases_requeued, 1u);
+  const Delivery copy = plane.take(other, kRing, 1000).delivery;
+  ASSERT_EQ(plane.ack(copy.lease), LeaseStatus::ok);
+  EXPECT_TRUE(plane.intact(stale.handle));  // freed, not yet rewritten: still "first"
+  ASSERT_EQ(plane.send(sender, bytes_of("second"), kOneTarget).status, SendStatus::ok);
+
+  EXPECT_EQ(text_of(stale.payload), "secon");  // the hazard: its view shows the new message
+  EXPECT_FALSE(plane.intact(stale.handle));
+  EXPECT_EQ(plane.ack(stale.lease), LeaseStatus::late);  // and the late ack harms nothing
+  const Delivery second = plane.take(other, kRing, 1000).delivery;
+  EXPECT_FALSE(second.redelivered());
+  EXPECT_TRUE(plane.intact(second.handle));
+  EXPECT_EQ(plane.ack(second.lease), LeaseStatus::ok);
+}
+
 TEST_F(DataPlaneTest, RenewPushesTheDeadlineBack) {
   plane.send(sender, bytes_of("long"), kOneTarget);
   const Delivery delivery = take_one(receiver, kRing, 0);

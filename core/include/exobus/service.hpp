@@ -74,6 +74,11 @@ class Delivery {
   // settled, or its lease expires (then it may be redelivered, acknowledged elsewhere and
   // its memory reused): copy what must outlive that.
   std::string_view payload() const { return payload_; }
+  // Asked after reading payload(): whether every byte read was this message's. False only
+  // when the lease was lost meanwhile (the process stopped or ran past ack-timeout-ms) and
+  // the memory reused; the message was redelivered, so drop what was read. (message() is
+  // checked by the library before the handler runs.)
+  bool payload_intact() const;
   // Reply to this command with an outcome (a name in the replier's `sends`); may be called
   // any number of times for a streaming reply.
   Result<void> reply(std::string_view outcome, std::string_view payload = {});
@@ -85,11 +90,13 @@ class Delivery {
 
  private:
   friend class ServiceCore;
-  Delivery(ServiceCore& core, std::uint64_t lease, std::uint16_t reply_ring, Received message,
-           std::string_view payload)
-      : core_(&core), lease_(lease), reply_ring_(reply_ring), message_(std::move(message)), payload_(payload) {}
+  Delivery(ServiceCore& core, std::uint64_t lease, std::uint64_t chunk, std::uint16_t reply_ring,
+           Received message, std::string_view payload)
+      : core_(&core), lease_(lease), chunk_(chunk), reply_ring_(reply_ring), message_(std::move(message)),
+        payload_(payload) {}
   ServiceCore* core_;
   std::uint64_t lease_;
+  std::uint64_t chunk_;  // the message's handle in shared memory
   std::uint16_t reply_ring_;
   Received message_;
   std::string_view payload_;

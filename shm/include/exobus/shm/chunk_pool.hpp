@@ -32,9 +32,10 @@
 //   the chunk fails validation instead of reading or acknowledging the new message.
 // - free + allocated + published == chunk count at every instant (audit()).
 //
-// Non-guarantees: a reader whose lease was reclaimed may read a chunk while it is being
-// reused; it sees garbage bytes but never leaves the chunk (length is bounds-checked), and
-// still_pending() tells it afterwards that its copy was stale.
+// Non-guarantees: a reader whose lease was reclaimed (expired while its process was stopped,
+// say) may read a chunk while it is being reused: it sees another message's bytes, or
+// garbage, but never leaves the chunk (length is bounds-checked). intact(), asked after
+// reading, tells whether what was read is still the handle's message (a seqlock check).
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -122,6 +123,11 @@ class ChunkPool {
 
   // The payload of a published message whose `handle.target()` bit is still pending.
   ChunkView read(MessageHandle handle) const;
+  // Asked after reading a view from read(): whether the chunk still holds the handle's
+  // message, so that every byte read was its own. Only a new allocation, which changes the
+  // generation, rewrites a chunk; the acquire fence orders the reads before the check and
+  // pairs with the release fence in allocate().
+  bool intact(MessageHandle handle) const;
   bool still_pending(MessageHandle handle) const;
   // Clear the handle's target bit (an ack, or recovery dropping an undelivered target).
   TargetRelease release_target(MessageHandle handle);

@@ -95,6 +95,9 @@ class DataPlane {
   // Move a leased message to another ring as a fresh delivery (dead letters requeued).
   LeaseStatus move(const LeaseToken& lease, std::uint16_t ring, LaneCursor& cursor);
   bool still_pending(MessageHandle handle) const { return pool_.still_pending(handle); }
+  // Asked after reading a delivery's payload: whether every byte read was its message's.
+  // False only when the lease was lost and the chunk reused meanwhile (see ChunkPool).
+  bool intact(MessageHandle handle) const { return pool_.intact(handle); }
 
   // --- recovery, run by the daemon on its own lane ---
   RecoveryReport recover_instance(std::uint32_t instance, LaneCursor& recoverer);

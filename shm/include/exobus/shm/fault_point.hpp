@@ -1,9 +1,10 @@
 #pragma once
-// Fault points mark the steps of the shared-memory protocols where a process may die.
-// Crash tests arm one point; when execution reaches it for the n-th time the process
-// either kills itself with SIGKILL (multi-process tests) or throws FaultInjected, which
-// abandons the operation half-done exactly as a death would, without any cleanup of
-// shared state (in-process tests). Disarmed, a point costs one relaxed load and a branch.
+// Fault points mark the steps of the shared-memory protocols where a process may die or
+// hang. Crash tests arm one point; when execution reaches it for the n-th time the process
+// kills itself with SIGKILL or stops itself with SIGSTOP (multi-process tests), or throws
+// FaultInjected, which abandons the operation half-done exactly as a death would, without
+// any cleanup of shared state (in-process tests). Disarmed, a point costs one relaxed load
+// and a branch.
 #include <atomic>
 #include <cstdint>
 #include <string_view>
@@ -23,10 +24,12 @@ enum class FaultPoint : std::uint8_t {
   reclaim_marked,        // lease marked RECLAIMING, copy not yet pushed
   reclaim_pushed,        // copy pushed, lease not yet freed
   recovery_step,         // inside recovery of a dead instance, between two repairs
+  delivery_taken,        // client library: a delivery taken, its message not yet read
 };
 std::string_view to_string(FaultPoint point);
 
-enum class FaultAction : std::uint8_t { kill_process, throw_exception };
+// stop_process: SIGSTOP, a hang the test ends with SIGCONT (or SIGKILL).
+enum class FaultAction : std::uint8_t { kill_process, throw_exception, stop_process };
 
 struct FaultInjected {
   FaultPoint point;
