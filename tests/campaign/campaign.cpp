@@ -118,6 +118,7 @@ struct ChildPlan {
   std::uint32_t type = 0;         // receivers: index in kReceiverTypes
   shm::FaultPoint fault = shm::FaultPoint::none;
   std::uint32_t fault_hits = 0;
+  shm::FaultAction fault_action = shm::FaultAction::kill_process;
   std::uint32_t slow_ms = 0;      // receivers: sleep per message, up to this
   std::uint32_t lifetime_ms = 0;  // 0: until told to stop; else leave cleanly after it
   std::uint32_t release_permille = 0;  // receivers: throw (release) for this share
@@ -130,7 +131,7 @@ int run_sender(const std::string& bus, const std::filesystem::path& runtime_dir,
   if (!history.ok()) return 2;
   auto service = connect_patiently(service_options(bus, runtime_dir, "producer"));
   if (!service) return stop_requested ? 0 : 3;
-  if (plan.fault != shm::FaultPoint::none) shm::arm_fault(plan.fault, plan.fault_hits, shm::FaultAction::kill_process);
+  if (plan.fault != shm::FaultPoint::none) shm::arm_fault(plan.fault, plan.fault_hits, plan.fault_action);
   std::mt19937_64 random(plan.id * 7919 + 1);
   for (std::uint64_t seq = 0; !stop_requested; ++seq) {
     const std::uint32_t kind = random() % 3 == 0 ? 1 : 0;
@@ -177,7 +178,7 @@ int run_receiver(const std::string& bus, const std::filesystem::path& runtime_di
       if (delivery.ack()) history.acked(sender, seq, plan.type);
     });
   }
-  if (plan.fault != shm::FaultPoint::none) shm::arm_fault(plan.fault, plan.fault_hits, shm::FaultAction::kill_process);
+  if (plan.fault != shm::FaultPoint::none) shm::arm_fault(plan.fault, plan.fault_hits, plan.fault_action);
   if (!service->start()) return 4;
   const auto leave_at = Clock::now() + std::chrono::milliseconds(plan.lifetime_ms);
   while (!stop_requested && (plan.lifetime_ms == 0 || Clock::now() < leave_at)) std::this_thread::sleep_for(10ms);
@@ -199,7 +200,7 @@ struct Child {
 
 struct Figures {
   std::uint64_t sender_kills = 0, receiver_kills = 0, fault_point_kills = 0, daemon_kills = 0;
-  std::uint64_t stops = 0, sender_stops = 0, daemon_stops = 0, clean_leaves = 0, spawns = 0, abnormal_exits = 0;
+  std::uint64_t stops = 0, sender_stops = 0, daemon_stops = 0, self_stops = 0, clean_leaves = 0, spawns = 0, abnormal_exits = 0;
   std::uint64_t process_kills() const { return sender_kills + receiver_kills + fault_point_kills; }
 };
 
@@ -268,6 +269,8 @@ class Campaign {
     std::printf("SIGSTOP past deadline      %" PRIu64 " (receivers)\n", figures_.stops);
     std::printf("SIGSTOP: senders           %" PRIu64 "\n", figures_.sender_stops);
     std::printf("SIGSTOP: daemon            %" PRIu64 "\n", figures_.daemon_stops);
+    std::printf("SIGSTOP: before reading    %" PRIu64 " (receivers stopped with a message taken, not read)\n",
+                figures_.self_stops);
     std::printf("clean leaves               %" PRIu64 "\n", figures_.clean_leaves);
     std::printf("processes started          %" PRIu64 "\n", figures_.spawns);
     std::printf("abnormal exits             %" PRIu64 "\n", figures_.abnormal_exits);
@@ -430,9 +433,12 @@ class Campaign {
       if (chance(25)) {
         static constexpr shm::FaultPoint points[] = {shm::FaultPoint::take_claimed, shm::FaultPoint::take_leased,
                                                      shm::FaultPoint::ack_cleared, shm::FaultPoint::reclaim_marked,
-                                                     shm::FaultPoint::reclaim_pushed};
+                                                     shm::FaultPoint::reclaim_pushed, shm::FaultPoint::delivery_taken};
         child.plan.fault = points[pick(std::size(points))];
         child.plan.fault_hits = 1 + pick(200);
+        // There it stops itself instead, having taken a message it has not read yet; the
+        // runner continues it past the ack deadline (see reap_and_refill).
+        if (child.plan.fault == shm::FaultPoint::delivery_taken) child.plan.fault_action = shm::FaultAction::stop_process;
       }
       if (chance(30)) child.plan.slow_ms = 1 + pick(30);
       if (chance(30)) child.plan.lifetime_ms = 100 + pick(900);  // attaches, works a little, leaves
@@ -447,7 +453,15 @@ class Campaign {
     for (std::size_t k = 0; k < children_.size();) {
       Child& child = children_[k];
       int status = 0;
-      if (::waitpid(child.pid, &status, WNOHANG) != child.pid) {
+      if (::waitpid(child.pid, &status, WNOHANG | WUNTRACED) != child.pid) {
+        ++k;
+        continue;
+      }
+      if (WIFSTOPPED(status)) {
+        if (!child.stopped_until) {  // stopped itself at its fault point
+          child.stopped_until = Clock::now() + kStopPastDeadline + std::chrono::milliseconds(pick(400));
+          ++figures_.self_stops;
+        }
         ++k;
         continue;
       }
@@ -574,6 +588,7 @@ class Campaign {
     // bus must cope), so that the checks below still see a drained bus.
     const auto senders_deadline = Clock::now() + 10s;
     for (;;) {
+      continue_due(false);  // receivers that stop themselves at their fault point go on
       reap_and_refill(false);
       const bool senders_left = std::any_of(children_.begin(), children_.end(),
                                             [](const Child& child) { return child.role == Role::sender; });
@@ -601,6 +616,7 @@ class Campaign {
     unsigned quiet_polls = 0;
     std::string last_status;
     while (Clock::now() < deadline) {
+      continue_due(false);  // receivers that stop themselves at their fault point go on
       reap_and_refill(false);
       // Churned-out receivers are refilled steady; the steady ones stay.
       const auto status = control::request_status(paths(), 1000ms);
