@@ -257,7 +257,9 @@ class Bus {
   }
 
   // Forks a child that runs `body` and exits with its result. The child is stopped and
-  // reaped by the destructor if the test did not end it.
+  // reaped by the destructor if the test did not end it. Fork before this process starts
+  // services of its own: a child forked while one of their threads holds a lock (the
+  // allocator's, say) can block on it forever.
   pid_t spawn(std::function<int()> body) {
     const pid_t pid = ::fork();
     if (pid == -1) throw std::runtime_error("fork failed");

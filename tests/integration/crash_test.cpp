@@ -214,9 +214,6 @@ TEST(Crash, MessageThatAlwaysCrashesItsHandlerIsDeadLetteredWhileOthersFlow) {
 TEST(Crash, SenderKilledMidBurstWedgesNoConsumer) {
   constexpr unsigned kLater = 3500, kLaterCount = 50;
   Bus bus(kWebToWorker);
-  auto handled = std::make_unique<Ledger>();
-  auto worker = recording_worker(bus, *handled);
-  ASSERT_TRUE(worker);
   Shared<Ledger> sent;
   const ServiceOptions web_options = bus.options("web");
   const pid_t burst = bus.spawn([&] {
@@ -229,6 +226,9 @@ TEST(Crash, SenderKilledMidBurstWedgesNoConsumer) {
     }
     return 0;
   });
+  auto handled = std::make_unique<Ledger>();
+  auto worker = recording_worker(bus, *handled);  // after the fork (see Bus::spawn)
+  ASSERT_TRUE(worker);
   ASSERT_TRUE(eventually([&] { return sent->count() >= 300; }));
 
   bus.kill_child(burst);
@@ -253,9 +253,6 @@ TEST(Crash, SenderKilledMidBurstWedgesNoConsumer) {
 
 TEST(Crash, TrafficContinuesWhileTheDaemonIsDeadAndARestartedDaemonReattachesLosingNothing) {
   Bus bus(kWebToWorker);
-  auto handled = std::make_unique<Ledger>();
-  auto worker = recording_worker(bus, *handled);
-  ASSERT_TRUE(worker);
   Shared<Ledger> sent;
   Shared<Gate> stop;
   const ServiceOptions web_options = bus.options("web");
@@ -268,6 +265,9 @@ TEST(Crash, TrafficContinuesWhileTheDaemonIsDeadAndARestartedDaemonReattachesLos
     }
     return 0;
   });
+  auto handled = std::make_unique<Ledger>();
+  auto worker = recording_worker(bus, *handled);  // after the fork (see Bus::spawn)
+  ASSERT_TRUE(worker);
   ASSERT_TRUE(eventually([&] { return sent->count() >= 200; }));
 
   bus.kill_daemon();
