@@ -64,17 +64,17 @@ constexpr const char* kDraft4MetaSchema = R"json({
 })json";
 
 rapidjson::Document parse_meta_schema() {
-    rapidjson::Document document;
-    document.Parse(kDraft4MetaSchema);
-    return document;
+  rapidjson::Document document;
+  document.Parse(kDraft4MetaSchema);
+  return document;
 }
 
 }  // namespace
 
 const rapidjson::SchemaDocument& draft4_meta_schema() {
-    // SchemaDocument copies what it needs, so the parsed source may die right after.
-    static const rapidjson::SchemaDocument meta(parse_meta_schema());
-    return meta;
+  // SchemaDocument copies what it needs, so the parsed source may die right after.
+  static const rapidjson::SchemaDocument meta(parse_meta_schema());
+  return meta;
 }
 
 }  // namespace exobus::detail

@@ -16,33 +16,33 @@
 namespace exobus::detail {
 
 class YamlReader {
-public:
-    // Parses the whole file; a missing file or a YAML syntax error is the returned error.
-    static Result<YamlReader> open(const std::filesystem::path& file);
+ public:
+  // Parses the whole file; a missing file or a YAML syntax error is the returned error.
+  static Result<YamlReader> open(const std::filesystem::path& file);
 
-    const std::filesystem::path& file() const noexcept { return file_; }
-    const YAML::Node& root() const noexcept { return root_; }
+  const std::filesystem::path& file() const noexcept { return file_; }
+  const YAML::Node& root() const noexcept { return root_; }
 
-    Error error(const YAML::Node& at, const std::string& what) const;
-    Error error(const YAML::Mark& at, const std::string& what) const;
+  Error error(const YAML::Node& at, const std::string& what) const;
+  Error error(const YAML::Mark& at, const std::string& what) const;
 
-    // Ok if `node` is a mapping whose keys are all scalars from `allowed`, each once.
-    // An unknown key gets a did-you-mean when an allowed key is close to it.
-    Result<void> check_mapping(const YAML::Node& node, std::string_view what,
-                               std::initializer_list<std::string_view> allowed) const;
-    // Ok if `node` is a mapping without repeated keys (the keys are free-form names).
-    Result<void> check_unique_keys(const YAML::Node& node, std::string_view what) const;
+  // Ok if `node` is a mapping whose keys are all scalars from `allowed`, each once.
+  // An unknown key gets a did-you-mean when an allowed key is close to it.
+  Result<void> check_mapping(const YAML::Node& node, std::string_view what,
+                             std::initializer_list<std::string_view> allowed) const;
+  // Ok if `node` is a mapping without repeated keys (the keys are free-form names).
+  Result<void> check_unique_keys(const YAML::Node& node, std::string_view what) const;
 
-    Result<std::string> scalar(const YAML::Node& node, std::string_view what) const;
-    // A whole number in [min, max], optionally a power of two.
-    Result<std::uint32_t> number(const YAML::Node& node, std::string_view what, std::uint32_t min,
-                                 std::uint32_t max, bool power_of_two = false) const;
+  Result<std::string> scalar(const YAML::Node& node, std::string_view what) const;
+  // A whole number in [min, max], optionally a power of two.
+  Result<std::uint32_t> number(const YAML::Node& node, std::string_view what, std::uint32_t min, std::uint32_t max,
+                               bool power_of_two = false) const;
 
-private:
-    YamlReader(std::filesystem::path file, YAML::Node root) : file_(std::move(file)), root_(std::move(root)) {}
+ private:
+  YamlReader(std::filesystem::path file, YAML::Node root) : file_(std::move(file)), root_(std::move(root)) {}
 
-    std::filesystem::path file_;
-    YAML::Node root_;
+  std::filesystem::path file_;
+  YAML::Node root_;
 };
 
 // "file:line" of a node, for labels such as a schema's origin.

@@ -13,8 +13,8 @@
 namespace exobus::cli {
 
 struct BusOptions {
-    std::string bus;
-    std::string runtime_dir;
+  std::string bus;
+  std::string runtime_dir;
 };
 
 // Registers --bus and --runtime-dir on `command`. The returned object is filled in by the

@@ -13,42 +13,41 @@
 #include "exobus/service.hpp"
 
 int main() {
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before any thread starts: all inherit it
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before any thread starts: all inherit it
 
-    auto connected = exobus::Service::connect({});
-    if (!connected) {
-        std::cerr << "greeter: " << exobus::to_string(connected.error().code) << ": " << connected.error().message
-                  << '\n';
-        return 1;
+  auto connected = exobus::Service::connect({});
+  if (!connected) {
+    std::cerr << "greeter: " << exobus::to_string(connected.error().code) << ": " << connected.error().message << '\n';
+    return 1;
+  }
+  exobus::Service& service = *connected.value();
+  service.on("greet", [](exobus::Delivery& delivery) {
+    const std::string& payload = delivery.message().payload;
+    if (payload.find("\"poison\"") != std::string::npos) {
+      (void)delivery.reject();
+      return;
     }
-    exobus::Service& service = *connected.value();
-    service.on("greet", [](exobus::Delivery& delivery) {
-        const std::string& payload = delivery.message().payload;
-        if (payload.find("\"poison\"") != std::string::npos) {
-            (void)delivery.reject();
-            return;
-        }
-        const auto start = payload.find("\"name\":\"");
-        std::string name = "nobody";
-        if (start != std::string::npos) {
-            const auto from = start + 8;
-            name = payload.substr(from, payload.find('"', from) - from);
-        }
-        const auto replied = delivery.reply("greet.ok", "{\"greeting\":\"hello " + name + "\"}");
-        if (!replied) std::cerr << "greeter: reply failed: " << replied.error().message << '\n';
-    });
-    service.on("notify", [](exobus::Delivery&) {});
-    if (const auto started = service.start(); !started) {
-        std::cerr << "greeter: " << started.error().message << '\n';
-        return 1;
+    const auto start = payload.find("\"name\":\"");
+    std::string name = "nobody";
+    if (start != std::string::npos) {
+      const auto from = start + 8;
+      name = payload.substr(from, payload.find('"', from) - from);
     }
-    std::cout << "ready" << std::endl;
-    int signal = 0;
-    sigwait(&signals, &signal);
-    service.stop();
-    return 0;
+    const auto replied = delivery.reply("greet.ok", "{\"greeting\":\"hello " + name + "\"}");
+    if (!replied) std::cerr << "greeter: reply failed: " << replied.error().message << '\n';
+  });
+  service.on("notify", [](exobus::Delivery&) {});
+  if (const auto started = service.start(); !started) {
+    std::cerr << "greeter: " << started.error().message << '\n';
+    return 1;
+  }
+  std::cout << "ready" << std::endl;
+  int signal = 0;
+  sigwait(&signals, &signal);
+  service.stop();
+  return 0;
 }

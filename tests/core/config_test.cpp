@@ -8,20 +8,19 @@ namespace exobus {
 namespace {
 
 class Config : public testing::ConfigFiles {
-protected:
-    Result<ApplicationConfig> load(std::string_view application_yml) {
-        return load_application_config(write("application.yml", application_yml));
-    }
+ protected:
+  Result<ApplicationConfig> load(std::string_view application_yml) {
+    return load_application_config(write("application.yml", application_yml));
+  }
 
-    // The error is a config_error whose message starts with file:line and mentions `text`.
-    void expect_error(const Result<ApplicationConfig>& result, const std::string& file, int line,
-                      std::string_view text) {
-        ASSERT_FALSE(result.ok()) << "loaded without error";
-        EXPECT_EQ(result.error().code, ErrorCode::config_error);
-        const std::string& message = result.error().message;
-        EXPECT_EQ(message.rfind((dir() / file).string() + ":" + std::to_string(line) + ":", 0), 0u) << message;
-        EXPECT_NE(message.find(text), std::string::npos) << message;
-    }
+  // The error is a config_error whose message starts with file:line and mentions `text`.
+  void expect_error(const Result<ApplicationConfig>& result, const std::string& file, int line, std::string_view text) {
+    ASSERT_FALSE(result.ok()) << "loaded without error";
+    EXPECT_EQ(result.error().code, ErrorCode::config_error);
+    const std::string& message = result.error().message;
+    EXPECT_EQ(message.rfind((dir() / file).string() + ":" + std::to_string(line) + ":", 0), 0u) << message;
+    EXPECT_NE(message.find(text), std::string::npos) << message;
+  }
 };
 
 constexpr const char* kMinimal = R"(name: demo
@@ -33,26 +32,26 @@ services:
 )";
 
 TEST_F(Config, MinimalApplicationGetsAllDefaults) {
-    const auto config = load(kMinimal);
-    ASSERT_TRUE(config.ok()) << config.error().message;
-    EXPECT_EQ(config->name, "demo");
-    EXPECT_EQ(config->bus.segment_mode, 0660u);
-    EXPECT_EQ(config->bus.max_instances, 64u);
-    EXPECT_EQ(config->bus.reply_inbox_capacity, 1024u);
-    ASSERT_EQ(config->bus.size_classes.size(), 4u);
-    EXPECT_EQ(config->bus.size_classes.back().size, 1048576u);
-    ASSERT_EQ(config->services.size(), 1u);
-    const ServiceTypeConfig& users = config->services[0];
-    EXPECT_EQ(users.queue_capacity, 4096u);
-    EXPECT_EQ(users.ack_timeout_ms, 30000u);
-    EXPECT_EQ(users.delivery_limit, 5u);
-    EXPECT_EQ(users.prefetch, 256u);
-    EXPECT_TRUE(users.allowed_users.empty());
-    EXPECT_EQ(users.config_file, dir() / "application.yml");
+  const auto config = load(kMinimal);
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->name, "demo");
+  EXPECT_EQ(config->bus.segment_mode, 0660u);
+  EXPECT_EQ(config->bus.max_instances, 64u);
+  EXPECT_EQ(config->bus.reply_inbox_capacity, 1024u);
+  ASSERT_EQ(config->bus.size_classes.size(), 4u);
+  EXPECT_EQ(config->bus.size_classes.back().size, 1048576u);
+  ASSERT_EQ(config->services.size(), 1u);
+  const ServiceTypeConfig& users = config->services[0];
+  EXPECT_EQ(users.queue_capacity, 4096u);
+  EXPECT_EQ(users.ack_timeout_ms, 30000u);
+  EXPECT_EQ(users.delivery_limit, 5u);
+  EXPECT_EQ(users.prefetch, 256u);
+  EXPECT_TRUE(users.allowed_users.empty());
+  EXPECT_EQ(users.config_file, dir() / "application.yml");
 }
 
 TEST_F(Config, EveryKeyIsRead) {
-    const auto config = load(R"(name: shop
+  const auto config = load(R"(name: shop
 bus:
   segment-mode: "0640"
   group: shop
@@ -74,220 +73,220 @@ services:
       allowed-users: [alice, 1001]
       allowed-groups: [staff]
 )");
-    ASSERT_TRUE(config.ok()) << config.error().message;
-    EXPECT_EQ(config->bus.segment_mode, 0640u);
-    EXPECT_EQ(config->bus.group, "shop");
-    EXPECT_EQ(config->bus.max_instances, 8u);
-    EXPECT_EQ(config->bus.reply_inbox_capacity, 64u);
-    ASSERT_EQ(config->bus.size_classes.size(), 2u);
-    EXPECT_EQ(config->bus.size_classes[0].size, 512u);
-    EXPECT_EQ(config->bus.size_classes[1].count, 2u);
-    const ServiceTypeConfig& users = config->services[0];
-    EXPECT_EQ(users.queue_capacity, 32u);
-    EXPECT_EQ(users.ack_timeout_ms, 1500u);
-    EXPECT_EQ(users.delivery_limit, 3u);
-    EXPECT_EQ(users.prefetch, 4u);
-    ASSERT_EQ(users.allowed_users.size(), 2u);
-    EXPECT_EQ(users.allowed_users[0].name, "alice");
-    EXPECT_EQ(users.allowed_users[1].id, 1001u);
-    EXPECT_EQ(users.allowed_groups[0].name, "staff");
-    ASSERT_EQ(users.translations.size(), 1u);
-    EXPECT_EQ(users.translations[0].public_name, "user.create");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->bus.segment_mode, 0640u);
+  EXPECT_EQ(config->bus.group, "shop");
+  EXPECT_EQ(config->bus.max_instances, 8u);
+  EXPECT_EQ(config->bus.reply_inbox_capacity, 64u);
+  ASSERT_EQ(config->bus.size_classes.size(), 2u);
+  EXPECT_EQ(config->bus.size_classes[0].size, 512u);
+  EXPECT_EQ(config->bus.size_classes[1].count, 2u);
+  const ServiceTypeConfig& users = config->services[0];
+  EXPECT_EQ(users.queue_capacity, 32u);
+  EXPECT_EQ(users.ack_timeout_ms, 1500u);
+  EXPECT_EQ(users.delivery_limit, 3u);
+  EXPECT_EQ(users.prefetch, 4u);
+  ASSERT_EQ(users.allowed_users.size(), 2u);
+  EXPECT_EQ(users.allowed_users[0].name, "alice");
+  EXPECT_EQ(users.allowed_users[1].id, 1001u);
+  EXPECT_EQ(users.allowed_groups[0].name, "staff");
+  ASSERT_EQ(users.translations.size(), 1u);
+  EXPECT_EQ(users.translations[0].public_name, "user.create");
 }
 
 TEST_F(Config, ServiceConfigIsReadFromLocation) {
-    write("users-service/config.yml", "receives: [user.create]\nqueue-capacity: 128\n");
-    const auto config = load("name: demo\nservices:\n  users:\n    location: ./users-service\n");
-    ASSERT_TRUE(config.ok()) << config.error().message;
-    EXPECT_EQ(config->services[0].queue_capacity, 128u);
-    EXPECT_EQ(config->services[0].config_file, dir() / "./users-service" / "config.yml");
+  write("users-service/config.yml", "receives: [user.create]\nqueue-capacity: 128\n");
+  const auto config = load("name: demo\nservices:\n  users:\n    location: ./users-service\n");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->services[0].queue_capacity, 128u);
+  EXPECT_EQ(config->services[0].config_file, dir() / "./users-service" / "config.yml");
 }
 
 TEST_F(Config, ServicesKeepFileOrder) {
-    const auto config = load(R"(name: demo
+  const auto config = load(R"(name: demo
 services:
   zeta: { config: {} }
   alpha: { config: {} }
   mid: { config: {} }
 )");
-    ASSERT_TRUE(config.ok()) << config.error().message;
-    ASSERT_EQ(config->services.size(), 3u);
-    EXPECT_EQ(config->services[0].name, "zeta");
-    EXPECT_EQ(config->services[2].name, "mid");
-    EXPECT_EQ(config->find_service("alpha"), 1u);
-    EXPECT_EQ(config->find_service("nobody"), std::nullopt);
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  ASSERT_EQ(config->services.size(), 3u);
+  EXPECT_EQ(config->services[0].name, "zeta");
+  EXPECT_EQ(config->services[2].name, "mid");
+  EXPECT_EQ(config->find_service("alpha"), 1u);
+  EXPECT_EQ(config->find_service("nobody"), std::nullopt);
 }
 
 TEST_F(Config, MissingApplicationFileIsConfigError) {
-    const auto result = load_application_config(dir() / "absent.yml");
-    ASSERT_FALSE(result.ok());
-    EXPECT_EQ(result.error().code, ErrorCode::config_error);
-    EXPECT_NE(result.error().message.find("absent.yml"), std::string::npos);
+  const auto result = load_application_config(dir() / "absent.yml");
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().code, ErrorCode::config_error);
+  EXPECT_NE(result.error().message.find("absent.yml"), std::string::npos);
 }
 
 TEST_F(Config, YamlSyntaxErrorNamesFileAndLine) {
-    expect_error(load("name: demo\nservices:\n  users: [unclosed\n"), "application.yml", 4, "YAML syntax error");
+  expect_error(load("name: demo\nservices:\n  users: [unclosed\n"), "application.yml", 4, "YAML syntax error");
 }
 
 TEST_F(Config, UnknownKeySuggestsTheClosestKnownKey) {
-    expect_error(load("name: demo\nservises:\n  users: {config: {}}\n"), "application.yml", 2,
-                 "did you mean 'services'?");
+  expect_error(load("name: demo\nservises:\n  users: {config: {}}\n"), "application.yml", 2,
+               "did you mean 'services'?");
 }
 
 TEST_F(Config, UnknownKeyFarFromAnyKnownKeyListsKnownKeys) {
-    expect_error(load("name: demo\ncolour: blue\nservices:\n  users: {config: {}}\n"), "application.yml", 2,
-                 "known keys are name, bus, services");
+  expect_error(load("name: demo\ncolour: blue\nservices:\n  users: {config: {}}\n"), "application.yml", 2,
+               "known keys are name, bus, services");
 }
 
 TEST_F(Config, UnknownServiceConfigKeyIsRejected) {
-    expect_error(load("name: demo\nservices:\n  users:\n    config:\n      recieves: [a]\n"), "application.yml", 5,
-                 "did you mean 'receives'?");
+  expect_error(load("name: demo\nservices:\n  users:\n    config:\n      recieves: [a]\n"), "application.yml", 5,
+               "did you mean 'receives'?");
 }
 
 TEST_F(Config, MissingNameIsRejected) {
-    expect_error(load("services:\n  users: {config: {}}\n"), "application.yml", 1, "missing 'name'");
+  expect_error(load("services:\n  users: {config: {}}\n"), "application.yml", 1, "missing 'name'");
 }
 
 TEST_F(Config, MissingServicesIsRejected) {
-    expect_error(load("name: demo\n"), "application.yml", 1, "missing 'services'");
+  expect_error(load("name: demo\n"), "application.yml", 1, "missing 'services'");
 }
 
 TEST_F(Config, EmptyServicesIsRejected) {
-    expect_error(load("name: demo\nservices: {}\n"), "application.yml", 2, "at least one");
+  expect_error(load("name: demo\nservices: {}\n"), "application.yml", 2, "at least one");
 }
 
 TEST_F(Config, DuplicateServiceIsRejected) {
-    expect_error(load("name: demo\nservices:\n  users: {config: {}}\n  users: {config: {}}\n"), "application.yml", 4,
-                 "'users' appears twice in services (first at line 3)");
+  expect_error(load("name: demo\nservices:\n  users: {config: {}}\n  users: {config: {}}\n"), "application.yml", 4,
+               "'users' appears twice in services (first at line 3)");
 }
 
 TEST_F(Config, InvalidServiceNameIsRejected) {
-    expect_error(load("name: demo\nservices:\n  my users: {config: {}}\n"), "application.yml", 3, "service name");
+  expect_error(load("name: demo\nservices:\n  my users: {config: {}}\n"), "application.yml", 3, "service name");
 }
 
 TEST_F(Config, ServiceWithoutLocationOrConfigIsRejected) {
-    expect_error(load("name: demo\nservices:\n  users: {}\n"), "application.yml", 3, "needs 'location'");
+  expect_error(load("name: demo\nservices:\n  users: {}\n"), "application.yml", 3, "needs 'location'");
 }
 
 TEST_F(Config, ServiceWithBothLocationAndConfigIsRejected) {
-    expect_error(load("name: demo\nservices:\n  users: {location: ./u, config: {}}\n"), "application.yml", 3,
-                 "both 'location' and 'config'");
+  expect_error(load("name: demo\nservices:\n  users: {location: ./u, config: {}}\n"), "application.yml", 3,
+               "both 'location' and 'config'");
 }
 
 TEST_F(Config, LocationWithoutConfigFileIsRejected) {
-    expect_error(load("name: demo\nservices:\n  users:\n    location: ./nowhere\n"), "application.yml", 4,
-                 "config.yml does not exist");
+  expect_error(load("name: demo\nservices:\n  users:\n    location: ./nowhere\n"), "application.yml", 4,
+               "config.yml does not exist");
 }
 
 TEST_F(Config, ErrorInServiceConfigFileNamesThatFile) {
-    write("users/config.yml", "receives: [user.create]\nqueue-capacity: 100\n");
-    expect_error(load("name: demo\nservices:\n  users:\n    location: users\n"), "users/config.yml", 2,
-                 "not a power of two");
+  write("users/config.yml", "receives: [user.create]\nqueue-capacity: 100\n");
+  expect_error(load("name: demo\nservices:\n  users:\n    location: users\n"), "users/config.yml", 2,
+               "not a power of two");
 }
 
 TEST_F(Config, InvalidMessageNameIsRejectedWithWhatIsWrong) {
-    expect_error(load("name: demo\nservices:\n  users:\n    config:\n      receives: [\"user\\tcreate\"]\n"),
-                 "application.yml", 5, "control character U+0009 at byte 4");
+  expect_error(load("name: demo\nservices:\n  users:\n    config:\n      receives: [\"user\\tcreate\"]\n"),
+               "application.yml", 5, "control character U+0009 at byte 4");
 }
 
 TEST_F(Config, EmptyMessageNameIsRejected) {
-    expect_error(load("name: demo\nservices:\n  users:\n    config:\n      sends: [\"\"]\n"), "application.yml", 5,
-                 "empty");
+  expect_error(load("name: demo\nservices:\n  users:\n    config:\n      sends: [\"\"]\n"), "application.yml", 5,
+               "empty");
 }
 
 TEST_F(Config, NameListedTwiceIsRejected) {
-    expect_error(load("name: demo\nservices:\n  users:\n    config:\n      sends: [a, b, a]\n"), "application.yml", 5,
-                 "listed twice in sends");
+  expect_error(load("name: demo\nservices:\n  users:\n    config:\n      sends: [a, b, a]\n"), "application.yml", 5,
+               "listed twice in sends");
 }
 
 TEST_F(Config, SendsThatIsNotAListIsRejected) {
-    expect_error(load("name: demo\nservices:\n  users:\n    config:\n      sends: user.create\n"), "application.yml", 5,
-                 "must be a list");
+  expect_error(load("name: demo\nservices:\n  users:\n    config:\n      sends: user.create\n"), "application.yml", 5,
+               "must be a list");
 }
 
 TEST_F(Config, QueueCapacityZeroIsRejected) {
-    expect_error(load("name: demo\nservices:\n  u:\n    config:\n      queue-capacity: 0\n"), "application.yml", 5,
-                 "out of range");
+  expect_error(load("name: demo\nservices:\n  u:\n    config:\n      queue-capacity: 0\n"), "application.yml", 5,
+               "out of range");
 }
 
 TEST_F(Config, NegativeNumberIsRejected) {
-    expect_error(load("name: demo\nservices:\n  u:\n    config:\n      prefetch: -4\n"), "application.yml", 5,
-                 "must not be negative");
+  expect_error(load("name: demo\nservices:\n  u:\n    config:\n      prefetch: -4\n"), "application.yml", 5,
+               "must not be negative");
 }
 
 TEST_F(Config, NonNumericNumberIsRejected) {
-    expect_error(load("name: demo\nservices:\n  u:\n    config:\n      ack-timeout-ms: 30s\n"), "application.yml", 5,
-                 "not a whole number");
+  expect_error(load("name: demo\nservices:\n  u:\n    config:\n      ack-timeout-ms: 30s\n"), "application.yml", 5,
+               "not a whole number");
 }
 
 TEST_F(Config, DeliveryLimitAboveRangeIsRejected) {
-    expect_error(load("name: demo\nservices:\n  u:\n    config:\n      delivery-limit: 256\n"), "application.yml", 5,
-                 "allowed: 1 to 255");
+  expect_error(load("name: demo\nservices:\n  u:\n    config:\n      delivery-limit: 256\n"), "application.yml", 5,
+               "allowed: 1 to 255");
 }
 
 TEST_F(Config, QueueCapacityAboveRangeIsRejected) {
-    expect_error(load("name: demo\nservices:\n  u:\n    config:\n      queue-capacity: 2097152\n"),
-                 "application.yml", 5, "out of range");
+  expect_error(load("name: demo\nservices:\n  u:\n    config:\n      queue-capacity: 2097152\n"), "application.yml", 5,
+               "out of range");
 }
 
 TEST_F(Config, HugeNumberIsRejectedNotWrapped) {
-    expect_error(load("name: demo\nservices:\n  u:\n    config:\n      prefetch: 99999999999999999999999\n"),
-                 "application.yml", 5, "out of range");
+  expect_error(load("name: demo\nservices:\n  u:\n    config:\n      prefetch: 99999999999999999999999\n"),
+               "application.yml", 5, "out of range");
 }
 
 TEST_F(Config, WorldAccessibleSegmentModeIsRejected) {
-    expect_error(load("name: demo\nbus:\n  segment-mode: \"0666\"\nservices:\n  u: {config: {}}\n"),
-                 "application.yml", 3, "every local user");
+  expect_error(load("name: demo\nbus:\n  segment-mode: \"0666\"\nservices:\n  u: {config: {}}\n"), "application.yml", 3,
+               "every local user");
 }
 
 TEST_F(Config, SegmentModeWithoutOwnerReadWriteIsRejected) {
-    expect_error(load("name: demo\nbus:\n  segment-mode: \"0460\"\nservices:\n  u: {config: {}}\n"),
-                 "application.yml", 3, "owner read and write");
+  expect_error(load("name: demo\nbus:\n  segment-mode: \"0460\"\nservices:\n  u: {config: {}}\n"), "application.yml", 3,
+               "owner read and write");
 }
 
 TEST_F(Config, NonOctalSegmentModeIsRejected) {
-    expect_error(load("name: demo\nbus:\n  segment-mode: rw-rw----\nservices:\n  u: {config: {}}\n"),
-                 "application.yml", 3, "not an octal permission");
+  expect_error(load("name: demo\nbus:\n  segment-mode: rw-rw----\nservices:\n  u: {config: {}}\n"), "application.yml",
+               3, "not an octal permission");
 }
 
 TEST_F(Config, SetuidBitInSegmentModeIsRejected) {
-    expect_error(load("name: demo\nbus:\n  segment-mode: \"4660\"\nservices:\n  u: {config: {}}\n"),
-                 "application.yml", 3, "special bits");
+  expect_error(load("name: demo\nbus:\n  segment-mode: \"4660\"\nservices:\n  u: {config: {}}\n"), "application.yml", 3,
+               "special bits");
 }
 
 TEST_F(Config, GroupThatIsNoNameIsRejected) {
-    expect_error(load("name: demo\nbus:\n  group: \"a b\"\nservices:\n  u: {config: {}}\n"),
-                 "application.yml", 3, "not a group name");
+  expect_error(load("name: demo\nbus:\n  group: \"a b\"\nservices:\n  u: {config: {}}\n"), "application.yml", 3,
+               "not a group name");
 }
 
 TEST_F(Config, SizeClassNotPowerOfTwoIsRejected) {
-    expect_error(load("name: demo\nbus:\n  size-classes:\n    - {size: 1000, count: 4}\nservices:\n  u: {config: {}}\n"),
-                 "application.yml", 4, "not a power of two");
+  expect_error(load("name: demo\nbus:\n  size-classes:\n    - {size: 1000, count: 4}\nservices:\n  u: {config: {}}\n"),
+               "application.yml", 4, "not a power of two");
 }
 
 TEST_F(Config, SizeClassBelowMinimumIsRejected) {
-    expect_error(load("name: demo\nbus:\n  size-classes:\n    - {size: 128, count: 4}\nservices:\n  u: {config: {}}\n"),
-                 "application.yml", 4, "allowed: 256 to 1048576");
+  expect_error(load("name: demo\nbus:\n  size-classes:\n    - {size: 128, count: 4}\nservices:\n  u: {config: {}}\n"),
+               "application.yml", 4, "allowed: 256 to 1048576");
 }
 
 TEST_F(Config, SizeClassWithZeroCountIsRejected) {
-    expect_error(load("name: demo\nbus:\n  size-classes:\n    - {size: 256, count: 0}\nservices:\n  u: {config: {}}\n"),
-                 "application.yml", 4, "count is 0");
+  expect_error(load("name: demo\nbus:\n  size-classes:\n    - {size: 256, count: 0}\nservices:\n  u: {config: {}}\n"),
+               "application.yml", 4, "count is 0");
 }
 
 TEST_F(Config, SizeClassMissingCountIsRejected) {
-    expect_error(load("name: demo\nbus:\n  size-classes:\n    - {size: 256}\nservices:\n  u: {config: {}}\n"),
-                 "application.yml", 4, "missing 'count'");
+  expect_error(load("name: demo\nbus:\n  size-classes:\n    - {size: 256}\nservices:\n  u: {config: {}}\n"),
+               "application.yml", 4, "missing 'count'");
 }
 
 TEST_F(Config, SizeClassesOutOfOrderAreRejected) {
-    expect_error(load("name: demo\nbus:\n  size-classes:\n    - {size: 4096, count: 1}\n    - {size: 256, count: 1}\n"
-                      "services:\n  u: {config: {}}\n"),
-                 "application.yml", 5, "strictly increasing");
+  expect_error(load("name: demo\nbus:\n  size-classes:\n    - {size: 4096, count: 1}\n    - {size: 256, count: 1}\n"
+                    "services:\n  u: {config: {}}\n"),
+               "application.yml", 5, "strictly increasing");
 }
 
 TEST_F(Config, TranslationOfUndeclaredNameIsRejected) {
-    expect_error(load(R"(name: demo
+  expect_error(load(R"(name: demo
 services:
   users:
     config:
@@ -295,11 +294,11 @@ services:
       message-translation:
         - {public: user.delete, internal: delete}
 )"),
-                 "application.yml", 7, "translation of unknown message 'delete'");
+               "application.yml", 7, "translation of unknown message 'delete'");
 }
 
 TEST_F(Config, NameTranslatedTwiceIsRejected) {
-    expect_error(load(R"(name: demo
+  expect_error(load(R"(name: demo
 services:
   users:
     config:
@@ -308,11 +307,11 @@ services:
         - {public: user.create, internal: create}
         - {public: user.add, internal: create}
 )"),
-                 "application.yml", 8, "translated twice");
+               "application.yml", 8, "translated twice");
 }
 
 TEST_F(Config, TwoNamesTranslatedToOnePublicNameAreRejected) {
-    expect_error(load(R"(name: demo
+  expect_error(load(R"(name: demo
 services:
   users:
     config:
@@ -321,11 +320,11 @@ services:
         - {public: user.create, internal: create}
         - {public: user.create, internal: add}
 )"),
-                 "application.yml", 8, "two messages translate to 'user.create'");
+               "application.yml", 8, "two messages translate to 'user.create'");
 }
 
 TEST_F(Config, TranslationOntoAnUntranslatedNameIsRejected) {
-    expect_error(load(R"(name: demo
+  expect_error(load(R"(name: demo
 services:
   users:
     config:
@@ -333,11 +332,11 @@ services:
       message-translation:
         - {public: user.create, internal: create}
 )"),
-                 "application.yml", 7, "uses untranslated");
+               "application.yml", 7, "uses untranslated");
 }
 
 TEST_F(Config, TranslationMissingInternalIsRejected) {
-    expect_error(load(R"(name: demo
+  expect_error(load(R"(name: demo
 services:
   users:
     config:
@@ -345,16 +344,16 @@ services:
       message-translation:
         - {public: user.create}
 )"),
-                 "application.yml", 7, "missing 'internal'");
+               "application.yml", 7, "missing 'internal'");
 }
 
 TEST_F(Config, InvalidAllowedUserIsRejected) {
-    expect_error(load("name: demo\nservices:\n  u:\n    config:\n      allowed-users: [\"bad user\"]\n"),
-                 "application.yml", 5, "not a user or group name");
+  expect_error(load("name: demo\nservices:\n  u:\n    config:\n      allowed-users: [\"bad user\"]\n"),
+               "application.yml", 5, "not a user or group name");
 }
 
 TEST_F(Config, InlineSchemaIsCompiledAndUsed) {
-    const auto config = load(R"(name: demo
+  const auto config = load(R"(name: demo
 services:
   users:
     config:
@@ -367,16 +366,16 @@ services:
             name: {type: string}
             age: {type: integer, minimum: 0}
 )");
-    ASSERT_TRUE(config.ok()) << config.error().message;
-    ASSERT_EQ(config->services[0].schemas.size(), 1u);
-    const Schema& schema = config->services[0].schemas[0].schema;
-    EXPECT_TRUE(schema.validate(R"({"name": "a", "age": 3})").ok());
-    EXPECT_FALSE(schema.validate(R"({"name": "a", "age": -1})").ok());
-    EXPECT_FALSE(schema.validate(R"({"age": 3})").ok());
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  ASSERT_EQ(config->services[0].schemas.size(), 1u);
+  const Schema& schema = config->services[0].schemas[0].schema;
+  EXPECT_TRUE(schema.validate(R"({"name": "a", "age": 3})").ok());
+  EXPECT_FALSE(schema.validate(R"({"name": "a", "age": -1})").ok());
+  EXPECT_FALSE(schema.validate(R"({"age": 3})").ok());
 }
 
 TEST_F(Config, QuotedNumberInInlineSchemaStaysString) {
-    const auto config = load(R"(name: demo
+  const auto config = load(R"(name: demo
 services:
   users:
     config:
@@ -384,15 +383,15 @@ services:
       schemas:
         m: {enum: ["1", 2]}
 )");
-    ASSERT_TRUE(config.ok()) << config.error().message;
-    const Schema& schema = config->services[0].schemas[0].schema;
-    EXPECT_TRUE(schema.validate(R"("1")").ok());
-    EXPECT_TRUE(schema.validate("2").ok());
-    EXPECT_FALSE(schema.validate("1").ok());
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  const Schema& schema = config->services[0].schemas[0].schema;
+  EXPECT_TRUE(schema.validate(R"("1")").ok());
+  EXPECT_TRUE(schema.validate("2").ok());
+  EXPECT_FALSE(schema.validate("1").ok());
 }
 
 TEST_F(Config, PlainScalarsInInlineSchemaAreTypedLikeYaml) {
-    const auto config = load(R"(name: demo
+  const auto config = load(R"(name: demo
 services:
   users:
     config:
@@ -405,32 +404,32 @@ services:
             flag: {enum: [true, null, -2]}
           additionalProperties: false
 )");
-    ASSERT_TRUE(config.ok()) << config.error().message;
-    const Schema& schema = config->services[0].schemas[0].schema;
-    EXPECT_TRUE(schema.validate(R"({"ratio": 1.5, "flag": true})").ok());
-    EXPECT_TRUE(schema.validate(R"({"flag": null})").ok());
-    EXPECT_TRUE(schema.validate(R"({"flag": -2})").ok());
-    EXPECT_FALSE(schema.validate(R"({"ratio": 1.6})").ok());
-    EXPECT_FALSE(schema.validate(R"({"flag": "true"})").ok());
-    EXPECT_FALSE(schema.validate(R"({"other": 1})").ok());
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  const Schema& schema = config->services[0].schemas[0].schema;
+  EXPECT_TRUE(schema.validate(R"({"ratio": 1.5, "flag": true})").ok());
+  EXPECT_TRUE(schema.validate(R"({"flag": null})").ok());
+  EXPECT_TRUE(schema.validate(R"({"flag": -2})").ok());
+  EXPECT_FALSE(schema.validate(R"({"ratio": 1.6})").ok());
+  EXPECT_FALSE(schema.validate(R"({"flag": "true"})").ok());
+  EXPECT_FALSE(schema.validate(R"({"other": 1})").ok());
 }
 
 TEST_F(Config, SchemaFileIsResolvedRelativeToItsConfigFile) {
-    write("users/schemas/create.json", R"({"type": "object", "required": ["name"]})");
-    write("users/config.yml", "receives: [user.create]\nschemas:\n  user.create: schemas/create.json\n");
-    const auto config = load("name: demo\nservices:\n  users:\n    location: users\n");
-    ASSERT_TRUE(config.ok()) << config.error().message;
-    EXPECT_FALSE(config->services[0].schemas[0].schema.validate("{}").ok());
+  write("users/schemas/create.json", R"({"type": "object", "required": ["name"]})");
+  write("users/config.yml", "receives: [user.create]\nschemas:\n  user.create: schemas/create.json\n");
+  const auto config = load("name: demo\nservices:\n  users:\n    location: users\n");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_FALSE(config->services[0].schemas[0].schema.validate("{}").ok());
 }
 
 TEST_F(Config, MissingSchemaFileIsRejected) {
-    write("users/config.yml", "receives: [user.create]\nschemas:\n  user.create: schemas/absent.json\n");
-    expect_error(load("name: demo\nservices:\n  users:\n    location: users\n"), "users/config.yml", 3,
-                 "absent.json for 'user.create' does not exist");
+  write("users/config.yml", "receives: [user.create]\nschemas:\n  user.create: schemas/absent.json\n");
+  expect_error(load("name: demo\nservices:\n  users:\n    location: users\n"), "users/config.yml", 3,
+               "absent.json for 'user.create' does not exist");
 }
 
 TEST_F(Config, InvalidInlineSchemaIsRejectedWithItsLine) {
-    const auto result = load(R"(name: demo
+  const auto result = load(R"(name: demo
 services:
   users:
     config:
@@ -438,25 +437,25 @@ services:
       schemas:
         user.create: {type: strng}
 )");
-    ASSERT_FALSE(result.ok());
-    EXPECT_EQ(result.error().code, ErrorCode::config_error);
-    EXPECT_NE(result.error().message.find((dir() / "application.yml").string() + ":7"), std::string::npos)
-        << result.error().message;
-    EXPECT_NE(result.error().message.find("not a valid JSON Schema"), std::string::npos);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().code, ErrorCode::config_error);
+  EXPECT_NE(result.error().message.find((dir() / "application.yml").string() + ":7"), std::string::npos)
+      << result.error().message;
+  EXPECT_NE(result.error().message.find("not a valid JSON Schema"), std::string::npos);
 }
 
 TEST_F(Config, SchemaFileThatIsNotJsonIsRejected) {
-    write("users/s.json", "{\"type\": ");
-    write("users/config.yml", "receives: [m]\nschemas:\n  m: s.json\n");
-    const auto result = load("name: demo\nservices:\n  users:\n    location: users\n");
-    ASSERT_FALSE(result.ok());
-    EXPECT_EQ(result.error().code, ErrorCode::config_error);
-    EXPECT_NE(result.error().message.find("config.yml:3"), std::string::npos) << result.error().message;
-    EXPECT_NE(result.error().message.find("not valid JSON"), std::string::npos);
+  write("users/s.json", "{\"type\": ");
+  write("users/config.yml", "receives: [m]\nschemas:\n  m: s.json\n");
+  const auto result = load("name: demo\nservices:\n  users:\n    location: users\n");
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().code, ErrorCode::config_error);
+  EXPECT_NE(result.error().message.find("config.yml:3"), std::string::npos) << result.error().message;
+  EXPECT_NE(result.error().message.find("not valid JSON"), std::string::npos);
 }
 
 TEST_F(Config, SchemaForUndeclaredMessageIsRejected) {
-    expect_error(load(R"(name: demo
+  expect_error(load(R"(name: demo
 services:
   users:
     config:
@@ -464,7 +463,7 @@ services:
       schemas:
         user.delete: {type: object}
 )"),
-                 "application.yml", 7, "neither sends nor receives");
+               "application.yml", 7, "neither sends nor receives");
 }
 
 }  // namespace

@@ -9,131 +9,129 @@ namespace {
 
 ServiceTypeConfig type(std::string name, std::vector<std::string> sends, std::vector<std::string> receives,
                        std::vector<MessageTranslation> translations = {}) {
-    ServiceTypeConfig config;
-    config.name = std::move(name);
-    config.config_file = config.name + "/config.yml";
-    config.sends = std::move(sends);
-    config.receives = std::move(receives);
-    config.translations = std::move(translations);
-    return config;
+  ServiceTypeConfig config;
+  config.name = std::move(name);
+  config.config_file = config.name + "/config.yml";
+  config.sends = std::move(sends);
+  config.receives = std::move(receives);
+  config.translations = std::move(translations);
+  return config;
 }
 
 // web=0, users=1, audit=2, mailer=3, store=4 (translated)
 std::vector<ServiceTypeConfig> demo_types() {
-    return {type("web", {"user.create"}, {"user.create.ok"}),
-            type("users", {"user.create.ok", "user.created"}, {"user.create"}),
-            type("audit", {}, {"user.created"}),
-            type("mailer", {}, {"user.created"}),
-            type("store", {"saved"}, {"save"},
-                 {{"user.save", "save"}, {"user.saved", "saved"}})};
+  return {type("web", {"user.create"}, {"user.create.ok"}),
+          type("users", {"user.create.ok", "user.created"}, {"user.create"}), type("audit", {}, {"user.created"}),
+          type("mailer", {}, {"user.created"}),
+          type("store", {"saved"}, {"save"}, {{"user.save", "save"}, {"user.saved", "saved"}})};
 }
 
 TEST(RoutingTable, MessageGoesToItsOnlyReceiver) {
-    const RoutingTable routing(demo_types());
-    const auto receivers = routing.receivers("user.create");
-    ASSERT_EQ(receivers.size(), 1u);
-    EXPECT_EQ(receivers[0], 1u);
+  const RoutingTable routing(demo_types());
+  const auto receivers = routing.receivers("user.create");
+  ASSERT_EQ(receivers.size(), 1u);
+  EXPECT_EQ(receivers[0], 1u);
 }
 
 TEST(RoutingTable, MessageFansOutToEveryReceivingTypeInIndexOrder) {
-    const RoutingTable routing(demo_types());
-    const auto receivers = routing.receivers("user.created");
-    ASSERT_EQ(receivers.size(), 2u);
-    EXPECT_EQ(receivers[0], 2u);
-    EXPECT_EQ(receivers[1], 3u);
+  const RoutingTable routing(demo_types());
+  const auto receivers = routing.receivers("user.created");
+  ASSERT_EQ(receivers.size(), 2u);
+  EXPECT_EQ(receivers[0], 2u);
+  EXPECT_EQ(receivers[1], 3u);
 }
 
 TEST(RoutingTable, NameNobodyReceivesHasNoReceivers) {
-    const RoutingTable routing(demo_types());
-    EXPECT_TRUE(routing.receivers("user.delete").empty());
+  const RoutingTable routing(demo_types());
+  EXPECT_TRUE(routing.receivers("user.delete").empty());
 }
 
 TEST(RoutingTable, NamesAreMatchedByteForByte) {
-    const RoutingTable routing(demo_types());
-    EXPECT_TRUE(routing.receivers("User.Create").empty());
-    EXPECT_TRUE(routing.receivers("user.create ").empty());
+  const RoutingTable routing(demo_types());
+  EXPECT_TRUE(routing.receivers("User.Create").empty());
+  EXPECT_TRUE(routing.receivers("user.create ").empty());
 }
 
 TEST(RoutingTable, TranslatedReceiverIsRoutedByPublicName) {
-    const RoutingTable routing(demo_types());
-    ASSERT_EQ(routing.receivers("user.save").size(), 1u);
-    EXPECT_EQ(routing.receivers("user.save")[0], 4u);
-    EXPECT_TRUE(routing.receivers("save").empty());
+  const RoutingTable routing(demo_types());
+  ASSERT_EQ(routing.receivers("user.save").size(), 1u);
+  EXPECT_EQ(routing.receivers("user.save")[0], 4u);
+  EXPECT_TRUE(routing.receivers("save").empty());
 }
 
 TEST(RoutingTable, TranslationWorksBothWays) {
-    const RoutingTable routing(demo_types());
-    EXPECT_EQ(routing.to_public(4, "save"), "user.save");
-    EXPECT_EQ(routing.to_internal(4, "user.save"), "save");
-    EXPECT_EQ(routing.to_public(4, "saved"), "user.saved");
+  const RoutingTable routing(demo_types());
+  EXPECT_EQ(routing.to_public(4, "save"), "user.save");
+  EXPECT_EQ(routing.to_internal(4, "user.save"), "save");
+  EXPECT_EQ(routing.to_public(4, "saved"), "user.saved");
 }
 
 TEST(RoutingTable, UntranslatedNamesPassThrough) {
-    const RoutingTable routing(demo_types());
-    EXPECT_EQ(routing.to_public(0, "user.create"), "user.create");
-    EXPECT_EQ(routing.to_internal(4, "other"), "other");
+  const RoutingTable routing(demo_types());
+  EXPECT_EQ(routing.to_public(0, "user.create"), "user.create");
+  EXPECT_EQ(routing.to_internal(4, "other"), "other");
 }
 
 TEST(RoutingTable, TypeMaySendOnlyWhatItDeclares) {
-    const RoutingTable routing(demo_types());
-    EXPECT_TRUE(routing.may_send(0, "user.create"));
-    EXPECT_FALSE(routing.may_send(0, "user.created"));
-    EXPECT_TRUE(routing.may_send(4, "user.saved"));
-    EXPECT_FALSE(routing.may_send(4, "saved"));
-    EXPECT_FALSE(routing.may_send(99, "user.create"));
+  const RoutingTable routing(demo_types());
+  EXPECT_TRUE(routing.may_send(0, "user.create"));
+  EXPECT_FALSE(routing.may_send(0, "user.created"));
+  EXPECT_TRUE(routing.may_send(4, "user.saved"));
+  EXPECT_FALSE(routing.may_send(4, "saved"));
+  EXPECT_FALSE(routing.may_send(99, "user.create"));
 }
 
 TEST(RoutingTable, RouteSendTranslatesAndFindsReceivers) {
-    const RoutingTable routing(demo_types());
-    const auto route = routing.route_send(1, "user.created", false);
-    ASSERT_TRUE(route.ok()) << route.error().message;
-    EXPECT_EQ(route->public_name, "user.created");
-    EXPECT_EQ(route->receivers.size(), 2u);
+  const RoutingTable routing(demo_types());
+  const auto route = routing.route_send(1, "user.created", false);
+  ASSERT_TRUE(route.ok()) << route.error().message;
+  EXPECT_EQ(route->public_name, "user.created");
+  EXPECT_EQ(route->receivers.size(), 2u);
 }
 
 TEST(RoutingTable, SendingUndeclaredNameIsNotDeclared) {
-    const RoutingTable routing(demo_types());
-    const auto route = routing.route_send(0, "user.delete", false);
-    ASSERT_FALSE(route.ok());
-    EXPECT_EQ(route.error().code, ErrorCode::not_declared);
-    EXPECT_NE(route.error().message.find("web/config.yml"), std::string::npos) << route.error().message;
+  const RoutingTable routing(demo_types());
+  const auto route = routing.route_send(0, "user.delete", false);
+  ASSERT_FALSE(route.ok());
+  EXPECT_EQ(route.error().code, ErrorCode::not_declared);
+  EXPECT_NE(route.error().message.find("web/config.yml"), std::string::npos) << route.error().message;
 }
 
 TEST(RoutingTable, CommandNobodyReceivesIsUnknownMessage) {
-    const RoutingTable routing(demo_types());
-    const auto route = routing.route_send(4, "saved", false);
-    ASSERT_FALSE(route.ok());
-    EXPECT_EQ(route.error().code, ErrorCode::unknown_message);
-    EXPECT_NE(route.error().message.find("'user.saved'"), std::string::npos) << route.error().message;
+  const RoutingTable routing(demo_types());
+  const auto route = routing.route_send(4, "saved", false);
+  ASSERT_FALSE(route.ok());
+  EXPECT_EQ(route.error().code, ErrorCode::unknown_message);
+  EXPECT_NE(route.error().message.find("'user.saved'"), std::string::npos) << route.error().message;
 }
 
 TEST(RoutingTable, ReplyNobodySubscribesToIsStillRoutable) {
-    const RoutingTable routing(demo_types());
-    const auto route = routing.route_send(4, "saved", true);
-    ASSERT_TRUE(route.ok()) << route.error().message;
-    EXPECT_EQ(route->public_name, "user.saved");
-    EXPECT_TRUE(route->receivers.empty());
+  const RoutingTable routing(demo_types());
+  const auto route = routing.route_send(4, "saved", true);
+  ASSERT_TRUE(route.ok()) << route.error().message;
+  EXPECT_EQ(route->public_name, "user.saved");
+  EXPECT_TRUE(route->receivers.empty());
 }
 
 TEST(RoutingTable, SchemasAreCollectedUnderThePublicName) {
-    auto types = demo_types();
-    types[4].schemas.push_back({"save", Schema::compile(R"({"type": "object"})", "store schema").value()});
-    types[0].schemas.push_back({"user.create", Schema::compile(R"({"type": "object"})", "web schema").value()});
-    types[1].schemas.push_back({"user.create", Schema::compile(R"({"required": ["name"]})", "users schema").value()});
-    const RoutingTable routing(types);
-    ASSERT_EQ(routing.schemas("user.save").size(), 1u);
-    EXPECT_EQ(routing.schemas("user.save")[0].label(), "store schema");
-    EXPECT_EQ(routing.schemas("user.create").size(), 2u);
-    EXPECT_TRUE(routing.schemas("save").empty());
+  auto types = demo_types();
+  types[4].schemas.push_back({"save", Schema::compile(R"({"type": "object"})", "store schema").value()});
+  types[0].schemas.push_back({"user.create", Schema::compile(R"({"type": "object"})", "web schema").value()});
+  types[1].schemas.push_back({"user.create", Schema::compile(R"({"required": ["name"]})", "users schema").value()});
+  const RoutingTable routing(types);
+  ASSERT_EQ(routing.schemas("user.save").size(), 1u);
+  EXPECT_EQ(routing.schemas("user.save")[0].label(), "store schema");
+  EXPECT_EQ(routing.schemas("user.create").size(), 2u);
+  EXPECT_TRUE(routing.schemas("save").empty());
 }
 
 TEST(RoutingTable, ListsPublicSendsAndReceivesPerType) {
-    const RoutingTable routing(demo_types());
-    ASSERT_EQ(routing.sends(4).size(), 1u);
-    EXPECT_EQ(routing.sends(4)[0], "user.saved");
-    ASSERT_EQ(routing.receives(4).size(), 1u);
-    EXPECT_EQ(routing.receives(4)[0], "user.save");
-    EXPECT_EQ(routing.type_count(), 5u);
+  const RoutingTable routing(demo_types());
+  ASSERT_EQ(routing.sends(4).size(), 1u);
+  EXPECT_EQ(routing.sends(4)[0], "user.saved");
+  ASSERT_EQ(routing.receives(4).size(), 1u);
+  EXPECT_EQ(routing.receives(4)[0], "user.save");
+  EXPECT_EQ(routing.type_count(), 5u);
 }
 
 }  // namespace

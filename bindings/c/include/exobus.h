@@ -48,50 +48,50 @@ extern "C" {
 
 /* Mirrors exobus::ErrorCode (exobus/error.hpp): same names, same values. */
 typedef enum exobus_error_code {
-    EXOBUS_OK = 0,
-    EXOBUS_ERR_INVALID_NAME = 1,       /* message or service name breaks the naming rules */
-    EXOBUS_ERR_INVALID_UUID = 2,
-    EXOBUS_ERR_INVALID_VERSION = 3,
-    EXOBUS_ERR_MALFORMED_JSON = 4,     /* payload is not JSON text */
-    EXOBUS_ERR_SCHEMA_VIOLATION = 5,   /* payload breaks the message's JSON Schema */
-    EXOBUS_ERR_PAYLOAD_TOO_LARGE = 6,  /* larger than the bus's largest size class */
-    EXOBUS_ERR_UNKNOWN_MESSAGE = 7,    /* no service type receives this name */
-    EXOBUS_ERR_NOT_DECLARED = 8,       /* name is not in the sender's `sends` */
-    EXOBUS_ERR_QUEUE_FULL = 9,         /* back-pressure: the receiving queue is full */
-    EXOBUS_ERR_TIMEOUT = 10,
-    EXOBUS_ERR_DAEMON_NOT_RUNNING = 11,
-    EXOBUS_ERR_PERMISSION_DENIED = 12,
-    EXOBUS_ERR_VERSION_MISMATCH = 13,  /* library and bus segments disagree on the layout */
-    EXOBUS_ERR_CONFIG_ERROR = 14,
-    EXOBUS_ERR_SEGMENT_ERROR = 15,
-    EXOBUS_ERR_CORRUPTED = 16,         /* bytes read from shared memory fail validation */
-    EXOBUS_ERR_CLOSED = 17,            /* e.g. a delivery settled twice */
-    EXOBUS_ERR_INTERNAL = 18,
-    /* C binding only: a NULL pointer or an out-of-range argument. */
-    EXOBUS_ERR_INVALID_ARGUMENT = 1000
+  EXOBUS_OK = 0,
+  EXOBUS_ERR_INVALID_NAME = 1, /* message or service name breaks the naming rules */
+  EXOBUS_ERR_INVALID_UUID = 2,
+  EXOBUS_ERR_INVALID_VERSION = 3,
+  EXOBUS_ERR_MALFORMED_JSON = 4,    /* payload is not JSON text */
+  EXOBUS_ERR_SCHEMA_VIOLATION = 5,  /* payload breaks the message's JSON Schema */
+  EXOBUS_ERR_PAYLOAD_TOO_LARGE = 6, /* larger than the bus's largest size class */
+  EXOBUS_ERR_UNKNOWN_MESSAGE = 7,   /* no service type receives this name */
+  EXOBUS_ERR_NOT_DECLARED = 8,      /* name is not in the sender's `sends` */
+  EXOBUS_ERR_QUEUE_FULL = 9,        /* back-pressure: the receiving queue is full */
+  EXOBUS_ERR_TIMEOUT = 10,
+  EXOBUS_ERR_DAEMON_NOT_RUNNING = 11,
+  EXOBUS_ERR_PERMISSION_DENIED = 12,
+  EXOBUS_ERR_VERSION_MISMATCH = 13, /* library and bus segments disagree on the layout */
+  EXOBUS_ERR_CONFIG_ERROR = 14,
+  EXOBUS_ERR_SEGMENT_ERROR = 15,
+  EXOBUS_ERR_CORRUPTED = 16, /* bytes read from shared memory fail validation */
+  EXOBUS_ERR_CLOSED = 17,    /* e.g. a delivery settled twice */
+  EXOBUS_ERR_INTERNAL = 18,
+  /* C binding only: a NULL pointer or an out-of-range argument. */
+  EXOBUS_ERR_INVALID_ARGUMENT = 1000
 } exobus_error_code;
 
 typedef struct exobus_error {
-    int code;           /* an exobus_error_code */
-    char message[512];  /* NUL-terminated; truncated if longer */
+  int code;          /* an exobus_error_code */
+  char message[512]; /* NUL-terminated; truncated if longer */
 } exobus_error;
 
 /* "queue_full", "schema_violation", ...; "unknown" for a code not listed above. */
 EXOBUS_API const char* exobus_error_name(int code);
 
 typedef enum exobus_wait_mode {
-    EXOBUS_WAIT_ADAPTIVE = 0,  /* spin briefly, then yield, then sleep: fast and idle-cheap */
-    EXOBUS_WAIT_BUSY_POLL = 1, /* never sleep: lowest latency, one core per receiving thread */
-    EXOBUS_WAIT_SLEEP = 2      /* sleep as soon as the queue is empty: least CPU */
+  EXOBUS_WAIT_ADAPTIVE = 0,  /* spin briefly, then yield, then sleep: fast and idle-cheap */
+  EXOBUS_WAIT_BUSY_POLL = 1, /* never sleep: lowest latency, one core per receiving thread */
+  EXOBUS_WAIT_SLEEP = 2      /* sleep as soon as the queue is empty: least CPU */
 } exobus_wait_mode;
 
 typedef struct exobus_options {
-    const char* bus;          /* NULL: $EXOBUS_BUS */
-    const char* service;      /* the service type; NULL: $EXOBUS_SERVICE */
-    const char* runtime_dir;  /* NULL: $EXOBUS_RUNTIME_DIR or /tmp/exobus-<uid> */
-    long send_timeout_ms;     /* how long exobus_send waits for room in a full queue */
-    unsigned handler_threads; /* 0: handlers run on the receiving thread */
-    int wait_mode;            /* an exobus_wait_mode */
+  const char* bus;          /* NULL: $EXOBUS_BUS */
+  const char* service;      /* the service type; NULL: $EXOBUS_SERVICE */
+  const char* runtime_dir;  /* NULL: $EXOBUS_RUNTIME_DIR or /tmp/exobus-<uid> */
+  long send_timeout_ms;     /* how long exobus_send waits for room in a full queue */
+  unsigned handler_threads; /* 0: handlers run on the receiving thread */
+  int wait_mode;            /* an exobus_wait_mode */
 } exobus_options;
 
 /* Fills *options with the defaults: NULL strings, 1000 ms, 0 threads, adaptive. */
@@ -136,15 +136,15 @@ EXOBUS_API int exobus_try_send(exobus_service* service, const char* name, const 
 
 /* One reply to a command, valid until the callback returns. */
 typedef struct exobus_received_reply {
-    const char* outcome;      /* the reply's name in the requester's terms; "timeout" */
-    const char* payload;      /* JSON text or "" */
-    size_t payload_length;
-    const char* id;           /* canonical UUID text; "" on timeout */
-    const char* request_id;
-    const char* response_to;  /* the command's id */
-    const char* sender;       /* the replying service type */
-    int redelivered;
-    int timed_out;            /* 1 on the last call, when the timeout passed */
+  const char* outcome; /* the reply's name in the requester's terms; "timeout" */
+  const char* payload; /* JSON text or "" */
+  size_t payload_length;
+  const char* id; /* canonical UUID text; "" on timeout */
+  const char* request_id;
+  const char* response_to; /* the command's id */
+  const char* sender;      /* the replying service type */
+  int redelivered;
+  int timed_out; /* 1 on the last call, when the timeout passed */
 } exobus_received_reply;
 
 /* Returns 0 for more replies, 1 when done. Runs on the library's reply thread. */
@@ -154,8 +154,7 @@ typedef int (*exobus_reply_fn)(const exobus_received_reply* reply, void* user_da
  * passes; then it gets one last call with timed_out set (unless it returned 1 before).
  * Returns once the command is sent; replies arrive on another thread. */
 EXOBUS_API int exobus_send_with_replies(exobus_service* service, const char* name, const char* payload,
-                                        exobus_reply_fn reply_fn, void* user_data, long timeout_ms,
-                                        exobus_error* err);
+                                        exobus_reply_fn reply_fn, void* user_data, long timeout_ms, exobus_error* err);
 
 /* The delivered message. Strings are valid until the handler returns. */
 EXOBUS_API const char* exobus_delivery_name(const exobus_delivery* delivery);

@@ -18,33 +18,33 @@ namespace exobus {
 
 // `count` chunks of `size` bytes each.
 struct SizeClass {
-    std::uint32_t size;   // power of two, 256 B .. 1 MiB
-    std::uint32_t count;  // at least 1
+  std::uint32_t size;   // power of two, 256 B .. 1 MiB
+  std::uint32_t count;  // at least 1
 };
 
 struct BusConfig {
-    // Permission bits of the shared-memory segments. Owner read/write required; never any
-    // bit for "other": a world-accessible bus would let any local user read every message.
-    std::uint32_t segment_mode = 0660;
-    // The group (a name or a numeric gid) that owns the segments, the control socket and
-    // its directory; empty: the daemon's own group. The group bits of segment_mode are what
-    // its members may do: with read and write they may run service instances.
-    std::string group;
-    std::uint32_t max_instances = 64;           // 1..65536
-    std::uint32_t reply_inbox_capacity = 1024;  // power of two, 16..1048576
-    // Strictly increasing sizes. The largest size bounds the encoded message.
-    std::vector<SizeClass> size_classes = {{256, 8192}, {4096, 2048}, {65536, 256}, {1048576, 16}};
+  // Permission bits of the shared-memory segments. Owner read/write required; never any
+  // bit for "other": a world-accessible bus would let any local user read every message.
+  std::uint32_t segment_mode = 0660;
+  // The group (a name or a numeric gid) that owns the segments, the control socket and
+  // its directory; empty: the daemon's own group. The group bits of segment_mode are what
+  // its members may do: with read and write they may run service instances.
+  std::string group;
+  std::uint32_t max_instances = 64;           // 1..65536
+  std::uint32_t reply_inbox_capacity = 1024;  // power of two, 16..1048576
+  // Strictly increasing sizes. The largest size bounds the encoded message.
+  std::vector<SizeClass> size_classes = {{256, 8192}, {4096, 2048}, {65536, 256}, {1048576, 16}};
 };
 
 struct ApplicationConfig {
-    std::string name;
-    std::filesystem::path file;  // the application.yml this was loaded from
-    BusConfig bus;
-    // In file order; a type's position is its ServiceTypeIndex.
-    std::vector<ServiceTypeConfig> services;
-    RoutingTable routing;
+  std::string name;
+  std::filesystem::path file;  // the application.yml this was loaded from
+  BusConfig bus;
+  // In file order; a type's position is its ServiceTypeIndex.
+  std::vector<ServiceTypeConfig> services;
+  RoutingTable routing;
 
-    std::optional<ServiceTypeIndex> find_service(std::string_view name) const noexcept;
+  std::optional<ServiceTypeIndex> find_service(std::string_view name) const noexcept;
 };
 
 // Reads `application_file` and every service config it names, compiles the schemas and

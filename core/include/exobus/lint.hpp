@@ -13,11 +13,11 @@
 namespace exobus {
 
 struct LintFinding {
-    enum class Kind { sent_but_never_received, received_but_never_sent };
-    Kind kind;
-    std::string service;      // the declaring service type
-    std::string message;      // public name
-    std::string as_declared;  // the name in the service's config (differs if translated)
+  enum class Kind { sent_but_never_received, received_but_never_sent };
+  Kind kind;
+  std::string service;      // the declaring service type
+  std::string message;      // public name
+  std::string as_declared;  // the name in the service's config (differs if translated)
 };
 
 // Findings in service order, and within a service in declaration order (sends first).

@@ -20,22 +20,22 @@
 namespace exobus {
 
 struct Message {
-    std::string name;
-    // A JSON number such as 1.2; finite and not negative. 1 when the sender does not say.
-    double version = 1.0;
-    // Raw JSON text, empty for "no payload".
-    std::string payload;
-    // Unique per message.
-    Uuid id;
-    // Shared by every message caused by one end-user request, so its handling can be traced
-    // across services.
-    Uuid request_id;
-    // Replies only: the id of the command replied to.
-    std::optional<Uuid> response_to;
-    // Name of the sending service type.
-    std::string sender;
+  std::string name;
+  // A JSON number such as 1.2; finite and not negative. 1 when the sender does not say.
+  double version = 1.0;
+  // Raw JSON text, empty for "no payload".
+  std::string payload;
+  // Unique per message.
+  Uuid id;
+  // Shared by every message caused by one end-user request, so its handling can be traced
+  // across services.
+  Uuid request_id;
+  // Replies only: the id of the command replied to.
+  std::optional<Uuid> response_to;
+  // Name of the sending service type.
+  std::string sender;
 
-    bool is_reply() const noexcept { return response_to.has_value(); }
+  bool is_reply() const noexcept { return response_to.has_value(); }
 };
 
 }  // namespace exobus

@@ -46,21 +46,21 @@ inline constexpr std::size_t kMessageHeaderBytes = 72;
 // A decoded message whose strings point into the decoded buffer: valid only while that
 // buffer is alive and unchanged.
 struct MessageView {
-    std::string_view name;
-    double version = 1.0;
-    // Bounds-checked but not parsed: the sender's library checked it (check_payload), and
-    // re-parsing every delivery would double the cost of JSON. A receiver that parses it
-    // must still handle a parse error, since a hostile peer can write anything.
-    std::string_view payload;
-    Uuid id;
-    Uuid request_id;
-    std::optional<Uuid> response_to;
-    std::string_view sender;
-    // Bytes the record occupies at the front of the buffer; the rest of a chunk is ignored.
-    std::size_t encoded_size = 0;
+  std::string_view name;
+  double version = 1.0;
+  // Bounds-checked but not parsed: the sender's library checked it (check_payload), and
+  // re-parsing every delivery would double the cost of JSON. A receiver that parses it
+  // must still handle a parse error, since a hostile peer can write anything.
+  std::string_view payload;
+  Uuid id;
+  Uuid request_id;
+  std::optional<Uuid> response_to;
+  std::string_view sender;
+  // Bytes the record occupies at the front of the buffer; the rest of a chunk is ignored.
+  std::size_t encoded_size = 0;
 
-    bool is_reply() const noexcept { return response_to.has_value(); }
-    Message to_message() const;
+  bool is_reply() const noexcept { return response_to.has_value(); }
+  Message to_message() const;
 };
 
 // The view of a message's fields (its encoded_size is not used).
@@ -77,7 +77,7 @@ inline std::size_t encoded_size(const Message& message) noexcept { return encode
 // Does not check the payload's JSON: that is check_payload's job, done once by the sender.
 Result<std::size_t> encode(const MessageView& message, std::span<std::byte> out);
 inline Result<std::size_t> encode(const Message& message, std::span<std::byte> out) {
-    return encode(view_of(message), out);
+  return encode(view_of(message), out);
 }
 
 // As encode(), for a sender whose message name and sender name come from a loaded

@@ -17,24 +17,24 @@
 namespace exobus {
 
 class Schema {
-public:
-    // `json_text` is the schema document; `label` says where it came from and is used in
-    // every error ("schema for 'user.create' (users/config.yml:7)").
-    // ErrorCode::config_error if the text is not JSON or not a valid draft-4 schema.
-    static Result<Schema> compile(std::string_view json_text, std::string label);
+ public:
+  // `json_text` is the schema document; `label` says where it came from and is used in
+  // every error ("schema for 'user.create' (users/config.yml:7)").
+  // ErrorCode::config_error if the text is not JSON or not a valid draft-4 schema.
+  static Result<Schema> compile(std::string_view json_text, std::string label);
 
-    // Ok if the payload satisfies the schema. An empty payload ("no payload") is checked as
-    // JSON null, so a schema that requires an object also requires a payload.
-    // ErrorCode::malformed_json if the payload is not JSON; ErrorCode::schema_violation
-    // naming the failing location in the payload (a JSON pointer) and the schema keyword.
-    Result<void> validate(std::string_view payload) const;
+  // Ok if the payload satisfies the schema. An empty payload ("no payload") is checked as
+  // JSON null, so a schema that requires an object also requires a payload.
+  // ErrorCode::malformed_json if the payload is not JSON; ErrorCode::schema_violation
+  // naming the failing location in the payload (a JSON pointer) and the schema keyword.
+  Result<void> validate(std::string_view payload) const;
 
-    const std::string& label() const noexcept;
+  const std::string& label() const noexcept;
 
-private:
-    struct Compiled;
-    explicit Schema(std::shared_ptr<const Compiled> compiled) noexcept;
-    std::shared_ptr<const Compiled> compiled_;
+ private:
+  struct Compiled;
+  explicit Schema(std::shared_ptr<const Compiled> compiled) noexcept;
+  std::shared_ptr<const Compiled> compiled_;
 };
 
 }  // namespace exobus

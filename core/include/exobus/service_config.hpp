@@ -17,44 +17,44 @@ namespace exobus {
 // Names are opaque, so every name to translate is listed, outcomes included
 // ({public: user.create.ok, internal: create.ok}).
 struct MessageTranslation {
-    std::string public_name;
-    std::string internal_name;
+  std::string public_name;
+  std::string internal_name;
 };
 
 // A user or group allowed to run instances of a service type, by name or numeric id.
 // Resolving names to ids is left to the daemon, which checks peers' credentials.
 struct Principal {
-    std::string name;               // empty when given as a number
-    std::optional<std::uint32_t> id;  // set when given as a number
+  std::string name;                 // empty when given as a number
+  std::optional<std::uint32_t> id;  // set when given as a number
 };
 
 // A payload schema for a name the service sends or receives (its internal name).
 struct MessageSchema {
-    std::string name;
-    Schema schema;
+  std::string name;
+  Schema schema;
 };
 
 struct ServiceTypeConfig {
-    std::string name;
-    // The file the declaration was read from (the service's config.yml, or application.yml
-    // for an inline config); error messages point users at it.
-    std::filesystem::path config_file;
+  std::string name;
+  // The file the declaration was read from (the service's config.yml, or application.yml
+  // for an inline config); error messages point users at it.
+  std::filesystem::path config_file;
 
-    // Internal names, in file order, without duplicates.
-    std::vector<std::string> sends;
-    std::vector<std::string> receives;
-    std::vector<MessageTranslation> translations;
+  // Internal names, in file order, without duplicates.
+  std::vector<std::string> sends;
+  std::vector<std::string> receives;
+  std::vector<MessageTranslation> translations;
 
-    std::uint32_t queue_capacity = 4096;  // ready ring slots; power of two, 16..1048576
-    std::uint32_t ack_timeout_ms = 30000;  // lease length before redelivery
-    std::uint32_t delivery_limit = 5;      // deliveries before dead-lettering; 1..255
-    std::uint32_t prefetch = 256;          // in-flight messages per instance; 1..4096
+  std::uint32_t queue_capacity = 4096;   // ready ring slots; power of two, 16..1048576
+  std::uint32_t ack_timeout_ms = 30000;  // lease length before redelivery
+  std::uint32_t delivery_limit = 5;      // deliveries before dead-lettering; 1..255
+  std::uint32_t prefetch = 256;          // in-flight messages per instance; 1..4096
 
-    // Both empty: only the user that owns the bus may run this service type.
-    std::vector<Principal> allowed_users;
-    std::vector<Principal> allowed_groups;
+  // Both empty: only the user that owns the bus may run this service type.
+  std::vector<Principal> allowed_users;
+  std::vector<Principal> allowed_groups;
 
-    std::vector<MessageSchema> schemas;
+  std::vector<MessageSchema> schemas;
 };
 
 }  // namespace exobus
