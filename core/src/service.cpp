@@ -524,21 +524,23 @@ void ServiceCore::handle_command(const shm::Delivery& taken) {
   if (decoded) {
     internal_name = state.config.routing.to_internal(state.type, decoded.value().message.name);
     const auto found = handlers.find(internal_name);
-    if (found != handlers.end()) handler = &found->second;
-    fill(received, internal_name, decoded.value().message, taken.deliveries, options.copy_payloads);
+    if (found != handlers.end()) {
+      handler = &found->second;
+      fill(received, internal_name, decoded.value().message, taken.deliveries, options.copy_payloads);
+    }
   }
   // Everything this delivery is made of has been read (and, by default, copied). If the
   // lease was lost meanwhile, the chunk may have been reused and the bytes be another
   // message's: drop them, unseen. The message went back to its queue with the lease; the
-  // ack frees the lease if it is still ours and touches nothing else.
-  if (!plane->intact(taken.handle)) {
-    (void)plane->ack(lease);
-    if (inline_handler) inline_received = std::move(received);
-    return;
-  }
-  if (handler == nullptr) {
-    // Undecodable, or no handler for it here: a poison message for this service type.
-    with_lane([&](auto& cursor) { return plane->reject(lease, cursor); });
+  // ack frees the lease if it is still ours and touches nothing else. Intact but
+  // undecodable, or with no handler here: a poison message for this service type.
+  const bool intact = plane->intact(taken.handle);
+  if (!intact || handler == nullptr) {
+    if (!intact) {
+      (void)plane->ack(lease);
+    } else {
+      with_lane([&](auto& cursor) { return plane->reject(lease, cursor); });
+    }
     if (inline_handler) inline_received = std::move(received);
     return;
   }
@@ -589,12 +591,9 @@ void ServiceCore::handle_reply(const shm::Delivery& taken) {
       reply.outcome.assign(reply.message.name);
       reply.payload.assign(view.payload);
       reply.timed_out = false;
-      // As for commands: bytes read after the lease was lost may be another message's.
-      if (!plane->intact(taken.handle)) {
-        plane->ack(taken.lease);
-        return;
-      }
-      if ((*handler)(reply) == ReplyControl::done) {
+      // As for commands: bytes read after the lease was lost may be another message's; they
+      // are dropped with the ack below, unseen.
+      if (plane->intact(taken.handle) && (*handler)(reply) == ReplyControl::done) {
         std::lock_guard lock(pending_mutex);
         pending.erase(*view.response_to);
         pending_count.store(pending.size(), std::memory_order_relaxed);
