@@ -42,4 +42,4 @@ echo "== web sends commands through the bus"
 sleep 0.2
 echo
 echo "== exobus status"
-"$build/daemon/cli/exobus" status
+"$build/cli/exobus" status

@@ -7,14 +7,14 @@
 #include <functional>
 
 #include "bus_access.hpp"
-#include "exobus/control/peer_credentials.hpp"
+#include "exobus/control/registration.hpp"
+#include "exobus/daemon/peer_credentials.hpp"
 #include "exobus/envelope.hpp"
 
 namespace exobus::daemon {
 
 namespace {
 
-using control::ControlError;
 using rapidjson::Value;
 
 // Builds a JSON object reply without string juggling.
@@ -42,7 +42,7 @@ class JsonObject {
 };
 
 bool process_alive(pid_t pid, std::uint64_t start_time) {
-  const control::Result<std::uint64_t> now = control::process_start_time(pid);
+  const Result<std::uint64_t> now = process_start_time(pid);
   return now.ok() && now.value() == start_time;
 }
 
@@ -71,10 +71,10 @@ Result<std::unique_ptr<Coordinator>> Coordinator::start(CoordinatorOptions optio
 }
 
 Result<void> Coordinator::load_policies(const ApplicationConfig& config) {
-  std::map<std::string, control::PeerPolicy> policies;
+  std::map<std::string, PeerPolicy> policies;
   for (const ServiceTypeConfig& type : config.services) {
-    control::Result<control::PeerPolicy> policy = control::PeerPolicy::create(
-        principal_names(type.allowed_users), principal_names(type.allowed_groups), ::geteuid());
+    Result<PeerPolicy> policy =
+        PeerPolicy::create(principal_names(type.allowed_users), principal_names(type.allowed_groups), ::geteuid());
     if (!policy) {
       return Error{ErrorCode::config_error, "service type '" + type.name + "': " + policy.error().message};
     }
@@ -156,8 +156,8 @@ void Coordinator::adopt_existing_instances() {
   }
 }
 
-control::ServerCallbacks Coordinator::callbacks() {
-  control::ServerCallbacks callbacks;
+ServerCallbacks Coordinator::callbacks() {
+  ServerCallbacks callbacks;
   callbacks.on_register = [this](const auto& request, const auto& peer, const auto& handle) {
     return on_register(request, peer, handle);
   };
@@ -170,30 +170,22 @@ control::ServerCallbacks Coordinator::callbacks() {
   return callbacks;
 }
 
-control::JsonText Coordinator::routing_reply() const {
-  JsonObject reply;
-  Value rings(rapidjson::kObjectType);
-  for (const auto& [name, ring] : plan_.type_rings) {
-    rings.AddMember(Value(name.c_str(), reply.allocator()), Value(ring), reply.allocator());
-  }
-  reply.set("type_rings", std::move(rings))
-      .set("config", std::filesystem::absolute(options_.config_file).string())
-      .set("routing_generation",
-           static_cast<std::uint64_t>(segment_->header().routing_generation.load(std::memory_order_acquire)));
-  return reply.text();
+control::RoutingReply Coordinator::routing() const {
+  control::RoutingReply routing;
+  routing.config_file = std::filesystem::absolute(options_.config_file);
+  routing.type_rings.insert(plan_.type_rings.begin(), plan_.type_rings.end());
+  routing.routing_generation = segment_->header().routing_generation.load(std::memory_order_acquire);
+  return routing;
 }
 
-control::Result<control::JsonText> Coordinator::on_register(const control::RegisterRequest& request,
-                                                            const control::PeerCredentials& peer,
-                                                            const control::InstanceHandle& handle) {
+Result<control::JsonText> Coordinator::on_register(const control::RegisterRequest& request, const PeerCredentials& peer,
+                                                   const InstanceHandle& handle) {
   const auto type_ring = plan_.type_rings.find(request.service_type);
   if (!config_.find_service(request.service_type) || type_ring == plan_.type_rings.end()) {
-    return ControlError{ControlError::Code::refused,
-                        "unknown service type '" + request.service_type + "'; declare it under services: in " +
-                            options_.config_file.string()};
+    return Error{ErrorCode::config_error, "unknown service type '" + request.service_type +
+                                              "'; declare it under services: in " + options_.config_file.string()};
   }
-  if (control::Result<void> allowed = policies_.at(request.service_type).check(peer, request.service_type);
-      !allowed) {
+  if (Result<void> allowed = policies_.at(request.service_type).check(peer, request.service_type); !allowed) {
     log_->warn("refused pid {}: {}", peer.pid, allowed.error().message);
     return allowed.error();
   }
@@ -219,10 +211,9 @@ control::Result<control::JsonText> Coordinator::on_register(const control::Regis
       }
     }
     if (!slot) {
-      return ControlError{ControlError::Code::refused,
-                          "the bus has no free instance slot (max-instances " +
-                              std::to_string(plan_.instance_slots - 1) + "); raise bus.max-instances in " +
-                              options_.config_file.string()};
+      return Error{ErrorCode::config_error, "the bus has no free instance slot (max-instances " +
+                                                std::to_string(plan_.instance_slots - 1) +
+                                                "); raise bus.max-instances in " + options_.config_file.string()};
     }
     reroute_inbox(*slot);  // late replies to the slot's previous instance
     shm::InstanceSlot& instance = segment_->instance(*slot);
@@ -241,16 +232,11 @@ control::Result<control::JsonText> Coordinator::on_register(const control::Regis
   }
   instance_of_handle_[handle.id] = *slot;
 
-  rapidjson::Document reply = routing_reply().document();
-  auto& allocator = reply.GetAllocator();
-  reply.AddMember("instance", Value(*slot), allocator);
-  reply.AddMember("segment", Value(segment_name_.c_str(), allocator), allocator);
-  reply.AddMember("home_ring", Value(type_ring->second), allocator);
-  reply.AddMember("inbox_ring", Value(plan_.inbox_ring(*slot)), allocator);
-  return control::JsonText::from(reply);
+  return control::encode_registration_reply(
+      {*slot, segment_name_, type_ring->second, plan_.inbox_ring(*slot), routing()});
 }
 
-void Coordinator::on_instance_gone(const control::InstanceHandle& handle) {
+void Coordinator::on_instance_gone(const InstanceHandle& handle) {
   const auto known = instance_of_handle_.find(handle.id);
   if (known == instance_of_handle_.end()) return;
   const std::uint32_t slot = known->second;
@@ -264,7 +250,7 @@ void Coordinator::forget_connections_of(std::uint32_t slot) {
   std::erase_if(instance_of_handle_, [&](const auto& entry) { return entry.second == slot; });
 }
 
-bool Coordinator::on_instance_disconnected(const control::InstanceHandle& handle) {
+bool Coordinator::on_instance_disconnected(const InstanceHandle& handle) {
   const auto known = instance_of_handle_.find(handle.id);
   if (known == instance_of_handle_.end()) return false;
   const std::uint32_t slot = known->second;
@@ -277,8 +263,10 @@ bool Coordinator::on_instance_disconnected(const control::InstanceHandle& handle
   // closes its files before its pidfd reports the exit, so this is the common case of a
   // kill, not a warning). Recovering now would hand its lanes to another process while it
   // may still use them.
-  log_->info("instance {} (pid {}) closed its connection while attached; keeping its slot until it reconnects "
-             "or exits", slot, handle.pid);
+  log_->info(
+      "instance {} (pid {}) closed its connection while attached; keeping its slot until it reconnects "
+      "or exits",
+      slot, handle.pid);
   orphans_.insert(slot);
   return true;
 }
@@ -289,11 +277,13 @@ bool Coordinator::recover(std::uint32_t slot) {
   const shm::RecoveryReport report = plane_->recover_instance(slot, lane_);
   reroute_inbox(slot);
   if (report.leases_requeued + report.dead_lettered + report.tombstones + report.chunks_reclaimed +
-          report.undelivered_targets + report.reads_resolved > 0) {
-    log_->info("instance {}: {} messages requeued, {} dead-lettered, {} unpublished claims tombstoned, "
-               "{} half-taken resolved, {} chunks reclaimed, {} undelivered fan-out targets released",
-               slot, report.leases_requeued, report.dead_lettered, report.tombstones, report.reads_resolved,
-               report.chunks_reclaimed, report.undelivered_targets);
+          report.undelivered_targets + report.reads_resolved >
+      0) {
+    log_->info(
+        "instance {}: {} messages requeued, {} dead-lettered, {} unpublished claims tombstoned, "
+        "{} half-taken resolved, {} chunks reclaimed, {} undelivered fan-out targets released",
+        slot, report.leases_requeued, report.dead_lettered, report.tombstones, report.reads_resolved,
+        report.chunks_reclaimed, report.undelivered_targets);
   }
   if (report.pending > 0) {
     log_->warn("instance {}: {} messages wait for room in a full queue; retrying", slot, report.pending);
@@ -374,21 +364,21 @@ void Coordinator::on_reload() {
   log_->info("configuration reloaded: {} service types, routing generation {}", config_.services.size(), generation);
 }
 
-control::Result<control::JsonText> Coordinator::on_command(const std::string& name, const control::JsonText& args) {
-  if (name == "routing") return routing_reply();
+Result<control::JsonText> Coordinator::on_command(const std::string& name, const control::JsonText& args) {
+  if (name == "routing") return control::encode_routing_reply(routing());
   if (name == "dlq") return dead_letters(args);
-  return ControlError{ControlError::Code::refused, "unknown command '" + name + "' (known: routing, dlq)"};
+  return Error{ErrorCode::refused, "unknown command '" + name + "' (known: routing, dlq)"};
 }
 
-control::Result<control::JsonText> Coordinator::dead_letters(const control::JsonText& args) {
+Result<control::JsonText> Coordinator::dead_letters(const control::JsonText& args) {
   const rapidjson::Document request = args.document();
   if (!request.IsObject() || !request.HasMember("type") || !request["type"].IsString()) {
-    return ControlError{ControlError::Code::refused, "dlq needs {\"type\": \"<service type>\"}"};
+    return Error{ErrorCode::refused, "dlq needs {\"type\": \"<service type>\"}"};
   }
   const std::string type = request["type"].GetString();
   const auto ring = plan_.type_rings.find(type);
   if (ring == plan_.type_rings.end()) {
-    return ControlError{ControlError::Code::refused, "unknown service type '" + type + "'"};
+    return Error{ErrorCode::refused, "unknown service type '" + type + "'"};
   }
   const std::uint16_t dead_letter_ring = plan_.dead_letter_ring(ring->second);
   JsonObject reply;
@@ -428,7 +418,7 @@ control::Result<control::JsonText> Coordinator::dead_letters(const control::Json
   return reply.set("type", type).set("messages", std::move(messages)).text();
 }
 
-control::Result<control::JsonText> Coordinator::on_status() {
+Result<control::JsonText> Coordinator::on_status() {
   JsonObject reply;
   auto& allocator = reply.allocator();
   const shm::BusAudit audit = plane_->audit();

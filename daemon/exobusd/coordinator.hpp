@@ -17,8 +17,9 @@
 
 #include "bus_plan.hpp"
 #include "exobus/config.hpp"
-#include "exobus/control/control_server.hpp"
-#include "exobus/control/peer_policy.hpp"
+#include "exobus/control/registration.hpp"
+#include "exobus/daemon/control_server.hpp"
+#include "exobus/daemon/peer_policy.hpp"
 #include "exobus/shm/data_plane.hpp"
 
 namespace exobus::daemon {
@@ -26,16 +27,15 @@ namespace exobus::daemon {
 struct CoordinatorOptions {
   std::string bus;
   std::filesystem::path config_file;
-  bool reset = false;  // discard an existing segment even if its layout differs
+  bool reset = false;                          // discard an existing segment even if its layout differs
   std::chrono::milliseconds hang_after{5000};  // heartbeat silence that marks an instance hung
 };
 
 class Coordinator {
  public:
-  static Result<std::unique_ptr<Coordinator>> start(CoordinatorOptions options,
-                                                    std::shared_ptr<spdlog::logger> log);
+  static Result<std::unique_ptr<Coordinator>> start(CoordinatorOptions options, std::shared_ptr<spdlog::logger> log);
 
-  control::ServerCallbacks callbacks();
+  ServerCallbacks callbacks();
   const std::string& segment_name() const { return segment_name_; }
 
  private:
@@ -46,21 +46,20 @@ class Coordinator {
   Result<void> attach_or_create();
   void adopt_existing_instances();
 
-  control::Result<control::JsonText> on_register(const control::RegisterRequest& request,
-                                                 const control::PeerCredentials& peer,
-                                                 const control::InstanceHandle& handle);
-  void on_instance_gone(const control::InstanceHandle& handle);
-  bool on_instance_disconnected(const control::InstanceHandle& handle);
+  Result<control::JsonText> on_register(const control::RegisterRequest& request, const PeerCredentials& peer,
+                                        const InstanceHandle& handle);
+  void on_instance_gone(const InstanceHandle& handle);
+  bool on_instance_disconnected(const InstanceHandle& handle);
   // A slot that is recovered, or resumed over a new connection, owes nothing to its older
   // connections: their later hang-up or exit report must not recover it again.
   void forget_connections_of(std::uint32_t slot);
-  control::Result<control::JsonText> on_status();
-  control::Result<control::JsonText> on_command(const std::string& name, const control::JsonText& args);
+  Result<control::JsonText> on_status();
+  Result<control::JsonText> on_command(const std::string& name, const control::JsonText& args);
   void on_reload();
   void on_tick();
 
-  control::JsonText routing_reply() const;
-  control::Result<control::JsonText> dead_letters(const control::JsonText& args);
+  control::RoutingReply routing() const;
+  Result<control::JsonText> dead_letters(const control::JsonText& args);
   // Recovers a dead instance's slot; true once nothing is left to do and the slot is free.
   bool recover(std::uint32_t instance);
   void reroute_inbox(std::uint32_t instance);
@@ -69,7 +68,7 @@ class Coordinator {
   std::shared_ptr<spdlog::logger> log_;
   ApplicationConfig config_;
   BusPlan plan_;
-  std::map<std::string, control::PeerPolicy> policies_;
+  std::map<std::string, PeerPolicy> policies_;
   std::string segment_name_;
   std::unique_ptr<shm::Segment> segment_;
   std::unique_ptr<shm::DataPlane> plane_;

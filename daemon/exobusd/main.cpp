@@ -6,7 +6,7 @@
 
 #include "bus_access.hpp"
 #include "coordinator.hpp"
-#include "exobus/control/control_server.hpp"
+#include "exobus/daemon/control_server.hpp"
 #include "exobus/shm/segment.hpp"
 
 int main(int argc, char** argv) {
@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
   bool remove_segment = false;
   app.add_option("-c,--config", options.config_file, "the application.yml of the bus")->required();
   app.add_option("-b,--bus", options.bus, "bus name (default: the application's name, or $EXOBUS_BUS)");
-  app.add_option("--runtime-dir", runtime_dir, "directory of the control socket (default: $EXOBUS_RUNTIME_DIR or /tmp/exobus-<uid>)");
+  app.add_option("--runtime-dir", runtime_dir,
+                 "directory of the control socket (default: $EXOBUS_RUNTIME_DIR or /tmp/exobus-<uid>)");
   app.add_flag("--reset", options.reset, "discard an existing segment laid out for another configuration");
   app.add_flag("--remove-segment", remove_segment, "remove the shared-memory segment on a clean shutdown");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
@@ -46,7 +47,7 @@ int main(int argc, char** argv) {
   // The server takes the bus's lock before the coordinator touches any segment, so a
   // second daemon for the same bus stops here and never disturbs the running one.
   exobus::daemon::Coordinator* coordinator = nullptr;
-  exobus::control::ServerCallbacks forward;
+  exobus::daemon::ServerCallbacks forward;
   forward.on_register = [&](const auto& request, const auto& peer, const auto& handle) {
     return coordinator->callbacks().on_register(request, peer, handle);
   };
@@ -61,14 +62,14 @@ int main(int argc, char** argv) {
   forward.on_reload = [&] { coordinator->callbacks().on_reload(); };
   forward.on_tick = [&] { coordinator->callbacks().on_tick(); };
 
-  exobus::control::ServerOptions server_options;
+  exobus::daemon::ServerOptions server_options;
   server_options.bus = options.bus;
   if (!runtime_dir.empty()) server_options.runtime_dir = runtime_dir;
   server_options.tick_period = std::chrono::milliseconds(20);
   server_options.group = access.value().group;
   server_options.socket_mode = access.value().socket_mode;
   server_options.runtime_dir_mode = access.value().runtime_dir_mode;
-  auto server = exobus::control::ControlServer::open(server_options, forward);
+  auto server = exobus::daemon::ControlServer::open(server_options, forward);
   if (!server) {
     log->error("{}", server.error().message);
     return 1;

@@ -2,7 +2,7 @@
 // detection (kill -9, exit, pidfd), policy refusals across uids, one daemon per bus, stale
 // sockets, signals and malformed datagrams.
 
-#include "exobus/control/control_server.hpp"
+#include "exobus/daemon/control_server.hpp"
 
 #include <grp.h>
 #include <sys/socket.h>
@@ -17,19 +17,20 @@
 
 #include "control_test_support.hpp"
 #include "exobus/control/control_client.hpp"
-#include "exobus/control/daemon_lock.hpp"
-#include "exobus/control/peer_policy.hpp"
+#include "exobus/daemon/daemon_lock.hpp"
+#include "exobus/daemon/peer_policy.hpp"
 
-namespace exobus::control {
+namespace exobus::daemon {
 namespace {
 
 using namespace std::chrono_literals;
-using Code = ControlError::Code;
+using Code = ErrorCode;
+using exobus::testing::TempRuntimeDir;
 using testing::ChildProcess;
 using testing::Pipe;
 using testing::Recorder;
 using testing::ServerThread;
-using testing::TempRuntimeDir;
+using namespace exobus::control;
 
 constexpr uid_t kNobody = 65534;
 constexpr gid_t kNogroup = 65534;
@@ -52,7 +53,7 @@ ServerCallbacks recording_callbacks(const std::shared_ptr<Recorder>& recorder,
   };
   callbacks.on_command = [](const std::string& name, const JsonText& args, const PeerCredentials&) -> Result<JsonText> {
     if (name == "echo") return args;
-    return ControlError{Code::refused, "unknown command '" + name + "'"};
+    return Error{Code::refused, "unknown command '" + name + "'"};
   };
   callbacks.on_tick = [recorder] { recorder->ticked(); };
   return callbacks;
@@ -78,14 +79,12 @@ RegisterRequest register_request(const std::string& service_type = "users") {
 
 // Child body: registers, reports "ok <reply>" or "error <code> <message>" on `pipe`, then
 // runs `after` with the registration (which keeps the connection open while it runs).
-int register_and_report(const RuntimePaths& paths, Pipe& pipe,
-                        const std::function<int(InstanceRegistration&)>& after,
+int register_and_report(const RuntimePaths& paths, Pipe& pipe, const std::function<int(InstanceRegistration&)>& after,
                         const std::string& service_type = "users") {
   pipe.close_read_end();
   Result<InstanceRegistration> registration = register_instance(paths, register_request(service_type));
   if (!registration) {
-    pipe.write_line("error " + std::string(to_string(registration.error().code)) + " " +
-                    registration.error().message);
+    pipe.write_line("error " + std::string(to_string(registration.error().code)) + " " + registration.error().message);
     return 1;
   }
   pipe.write_line("ok " + registration.value().reply.str());
@@ -114,11 +113,11 @@ UniqueFd connect_raw(const RuntimePaths& paths) {
 
 Reply exchange_raw(int fd, const std::string& datagram) {
   if (::send(fd, datagram.data(), datagram.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(datagram.size())) {
-    return ControlError{Code::io, std::string("send: ") + std::strerror(errno)};
+    return Error{Code::io, std::string("send: ") + std::strerror(errno)};
   }
   std::vector<char> buffer(kMaxDatagramSize);
   const ssize_t n = ::recv(fd, buffer.data(), buffer.size(), 0);
-  if (n <= 0) return ControlError{Code::io, "no reply"};
+  if (n <= 0) return Error{Code::io, "no reply"};
   return decode_reply(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
 }
 
@@ -153,7 +152,8 @@ TEST(ControlServer, RegisteredClientGetsTheDaemonsReply) {
   ServerThread server(open_server(options_for(dir, "register-ok"), recording_callbacks(recorder)));
   Pipe pipe;
 
-  ChildProcess client = ChildProcess::spawn([&] { return register_and_report(dir.paths("register-ok"), pipe, stay_alive); });
+  ChildProcess client =
+      ChildProcess::spawn([&] { return register_and_report(dir.paths("register-ok"), pipe, stay_alive); });
 
   const std::optional<std::string> line = pipe.read_line();
   ASSERT_TRUE(starts_with(line, "ok {\"instance\":")) << line.value_or("(nothing)");
@@ -168,7 +168,8 @@ TEST(ControlServer, KilledClientIsReportedGonePromptly) {
   auto recorder = std::make_shared<Recorder>();
   ServerThread server(open_server(options_for(dir, "kill-nine"), recording_callbacks(recorder)));
   Pipe pipe;
-  ChildProcess client = ChildProcess::spawn([&] { return register_and_report(dir.paths("kill-nine"), pipe, stay_alive); });
+  ChildProcess client =
+      ChildProcess::spawn([&] { return register_and_report(dir.paths("kill-nine"), pipe, stay_alive); });
   ASSERT_TRUE(starts_with(pipe.read_line(), "ok"));
   EXPECT_EQ(recorder->count_gone(client.pid()), 0);
 
@@ -185,7 +186,8 @@ TEST(ControlServer, ExitingClientIsReportedGoneExactlyOnce) {
   auto recorder = std::make_shared<Recorder>();
   ServerThread server(open_server(options_for(dir, "exit-once"), recording_callbacks(recorder)));
   Pipe pipe;
-  ChildProcess client = ChildProcess::spawn([&] { return register_and_report(dir.paths("exit-once"), pipe, exit_now); });
+  ChildProcess client =
+      ChildProcess::spawn([&] { return register_and_report(dir.paths("exit-once"), pipe, exit_now); });
   ASSERT_TRUE(starts_with(pipe.read_line(), "ok"));
   const pid_t pid = client.pid();
   ASSERT_TRUE(client.wait().has_value());
@@ -439,9 +441,7 @@ TEST(ControlServer, SocketModeIsSetExactlyWhateverTheUmask) {
 
 TEST(ControlServer, StoppedServerRemovesItsSocketAndReleasesTheBus) {
   TempRuntimeDir dir;
-  {
-    ServerThread server(open_server(options_for(dir, "cleanup"), ServerCallbacks{}));
-  }
+  { ServerThread server(open_server(options_for(dir, "cleanup"), ServerCallbacks{})); }
   EXPECT_FALSE(std::filesystem::exists(dir.paths("cleanup").socket));
   EXPECT_TRUE(ControlServer::open(options_for(dir, "cleanup"), ServerCallbacks{}).ok());
 }
@@ -500,4 +500,4 @@ TEST(ControlServer, SighupReloadsAndSigtermStopsCleanly) {
 }
 
 }  // namespace
-}  // namespace exobus::control
+}  // namespace exobus::daemon

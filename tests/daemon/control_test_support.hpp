@@ -24,35 +24,17 @@
 
 #include <gtest/gtest.h>
 
-#include "exobus/control/control_server.hpp"
+#include "exobus/daemon/control_server.hpp"
 #include "exobus/control/runtime_paths.hpp"
 #include "exobus/control/unique_fd.hpp"
+#include "temp_runtime_dir.hpp"
 
-namespace exobus::control::testing {
+namespace exobus::daemon::testing {
+
+using control::RuntimePaths;
+using control::UniqueFd;
 
 using namespace std::chrono_literals;
-
-// A fresh directory under /tmp, removed with its content at the end of the test.
-class TempRuntimeDir {
- public:
-  TempRuntimeDir() {
-    std::string pattern = "/tmp/exobus-ctl-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  TempRuntimeDir(const TempRuntimeDir&) = delete;
-  TempRuntimeDir& operator=(const TempRuntimeDir&) = delete;
-  ~TempRuntimeDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-
-  const std::filesystem::path& path() const { return path_; }
-  RuntimePaths paths(const std::string& bus) const { return runtime_paths(bus, RuntimeDir{path_, false}).value(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 // A one-way pipe carrying lines from a child process to the test.
 class Pipe {
@@ -84,7 +66,8 @@ class Pipe {
         buffer_.erase(0, end + 1);
         return line;
       }
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) return std::nullopt;
       pollfd probe{read_.get(), POLLIN, 0};
       const int ready = ::poll(&probe, 1, static_cast<int>(left.count()));
@@ -176,9 +159,15 @@ class ChildProcess {
 // What the server's callbacks saw, shared between the server thread and the test.
 class Recorder {
  public:
-  void registered(const InstanceHandle& handle) { update([&] { registered_.push_back(handle); }); }
-  void gone(const InstanceHandle& handle) { update([&] { gone_.push_back(handle); }); }
-  void ticked() { update([&] { ++ticks_; }); }
+  void registered(const InstanceHandle& handle) {
+    update([&] { registered_.push_back(handle); });
+  }
+  void gone(const InstanceHandle& handle) {
+    update([&] { gone_.push_back(handle); });
+  }
+  void ticked() {
+    update([&] { ++ticks_; });
+  }
 
   std::vector<InstanceHandle> registered_instances() const {
     std::lock_guard lock(mutex_);
@@ -245,4 +234,4 @@ class ServerThread {
   std::thread thread_;
 };
 
-}  // namespace exobus::control::testing
+}  // namespace exobus::daemon::testing

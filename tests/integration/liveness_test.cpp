@@ -26,9 +26,8 @@ TEST(Liveness, StoppedInstanceIsReportedHungAndRecoversWhenContinued) {
     config: { receives: [job] }
 )");
   Shared<Ledger> ledger;
-  const pid_t worker = bus.spawn_service("worker", *ledger, [](Service& service) {
-    service.on("job", [](Delivery&) {});
-  });
+  const pid_t worker =
+      bus.spawn_service("worker", *ledger, [](Service& service) { service.on("job", [](Delivery&) {}); });
   ASSERT_TRUE(Bus::ready(*ledger));
   ASSERT_TRUE(eventually([&] { return hung(bus, "worker") == false; }));
 
@@ -46,7 +45,7 @@ struct HandRegistration {
   std::uint32_t slot;
 };
 std::optional<HandRegistration> register_by_hand(const Bus& bus, const std::string& nonce) {
-  control::Result<control::InstanceRegistration> registered =
+  Result<control::InstanceRegistration> registered =
       control::register_instance(bus.paths(), {"worker", ::getpid(), nonce});
   if (!registered) return std::nullopt;
   const std::uint32_t slot = registered.value().reply.document()["instance"].GetUint();

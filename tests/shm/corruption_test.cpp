@@ -19,12 +19,12 @@
 #include <random>
 #include <thread>
 
-#include "test_bus.hpp"
+#include "scratch_segment.hpp"
 
 namespace exobus::shm {
 namespace {
 
-using testing::TestBus;
+using testing::ScratchSegment;
 
 // Fails the process if one call runs longer than `limit`: a spinning call never returns to
 // let the test fail on its own. Every call is a few microseconds, so seconds mean a hang.
@@ -58,18 +58,18 @@ class Watchdog {
 
  private:
   static std::int64_t now_ns() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               std::chrono::steady_clock::now().time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
   }
   void run() {
     std::unique_lock lock(mutex_);
     while (!wake_.wait_for(lock, std::chrono::milliseconds(50), [this] { return stopping_; })) {
       const std::int64_t started = started_ns_.load(std::memory_order_acquire);
       if (started != 0 && now_ns() - started > std::chrono::nanoseconds(limit_).count()) {
-        std::fprintf(stderr, "FAILED: %s did not return within %llds (seed %llu, round %llu): "
-                             "an unbounded loop on corrupt shared memory\n",
-                     operation_.load(std::memory_order_relaxed),
-                     static_cast<long long>(limit_.count()),
+        std::fprintf(stderr,
+                     "FAILED: %s did not return within %llds (seed %llu, round %llu): "
+                     "an unbounded loop on corrupt shared memory\n",
+                     operation_.load(std::memory_order_relaxed), static_cast<long long>(limit_.count()),
                      static_cast<unsigned long long>(seed_.load(std::memory_order_relaxed)),
                      static_cast<unsigned long long>(round_.load(std::memory_order_relaxed)));
         std::fflush(stderr);
@@ -159,9 +159,14 @@ class HostilePeer {
         break;
       }
     }
-    if (word64 != nullptr) word64->store(hostile_value(word64->load(std::memory_order_relaxed)), std::memory_order_release);
-    if (word32 != nullptr) word32->store(static_cast<std::uint32_t>(hostile_value(word32->load(std::memory_order_relaxed))), std::memory_order_release);
-    if (word16 != nullptr) word16->store(static_cast<std::uint16_t>(hostile_value(word16->load(std::memory_order_relaxed))), std::memory_order_release);
+    if (word64 != nullptr)
+      word64->store(hostile_value(word64->load(std::memory_order_relaxed)), std::memory_order_release);
+    if (word32 != nullptr)
+      word32->store(static_cast<std::uint32_t>(hostile_value(word32->load(std::memory_order_relaxed))),
+                    std::memory_order_release);
+    if (word16 != nullptr)
+      word16->store(static_cast<std::uint16_t>(hostile_value(word16->load(std::memory_order_relaxed))),
+                    std::memory_order_release);
     return target;
   }
 
@@ -316,9 +321,8 @@ class HonestLanes {
     if (pick(8) == 0) targets[0] = static_cast<std::uint16_t>(pick(8));
     if (pick(6) == 0) target_count = 2 + pick(2);
     std::string payload(1 + pick(pick(4) == 0 ? 1024 : 200), static_cast<char>('a' + pick(26)));
-    const SendResult result = watchdog_.guard("send", [&] {
-      return plane_.send(lane, testing::bytes_of(payload), std::span(targets, target_count));
-    });
+    const SendResult result = watchdog_.guard(
+        "send", [&] { return plane_.send(lane, testing::bytes_of(payload), std::span(targets, target_count)); });
     tally_.count(name_of(result.status));
   }
 
@@ -392,7 +396,7 @@ TEST(CorruptedSegment, HostileWritesMakeCallsFailButNeverCrashOrHang) {
   // The hostile peer strikes every round in some epochs, every fourth in others.
   constexpr std::uint32_t kEpochs = 100, kRoundsPerEpoch = 200, kCallsPerRound = 6;
   for (std::uint32_t epoch = 0; epoch < kEpochs && !HasFatalFailure(); ++epoch) {
-    TestBus bus(fuzz_spec(), "corruption");
+    ScratchSegment bus(fuzz_spec(), "corruption");
     HostilePeer hostile(bus.segment(), random);
     HonestLanes honest(bus.plane(), random, watchdog, tally);
     const std::uint32_t strike_every = 1 + epoch % 4;
@@ -413,12 +417,11 @@ TEST(CorruptedSegment, HostileWritesMakeCallsFailButNeverCrashOrHang) {
 // overwritten with a position many laps away from the slots made take() and push()
 // "help" it forward one position at a time, up to 2^31 laps: a hang, not an error.
 struct CorruptRingTest : ::testing::Test {
-  TestBus bus{testing::small_spec(64)};
+  ScratchSegment bus{testing::small_spec(64)};
   DataPlane& plane = bus.plane();
   LaneCursor lane{plane.lane_of(1, 0)};
   Watchdog watchdog{std::chrono::seconds(5)};
-  RingHeader& ring = *reinterpret_cast<RingHeader*>(bus.segment().base() +
-                                                     bus.segment().ring_descriptor(0).offset);
+  RingHeader& ring = *reinterpret_cast<RingHeader*>(bus.segment().base() + bus.segment().ring_descriptor(0).offset);
   const std::uint16_t targets[1] = {0};
 };
 
@@ -432,9 +435,7 @@ TEST_F(CorruptRingTest, TakeWithAHeadLapsBehindTheSlotsReturnsCorrupted) {
 
 TEST_F(CorruptRingTest, SendWithATailLapsBehindTheSlotsReturnsCorrupted) {
   ring.tail.store(std::uint64_t{0x80000001} * 64, std::memory_order_relaxed);  // as above
-  const SendResult result = watchdog.guard("send", [&] {
-    return plane.send(lane, testing::bytes_of("m"), targets);
-  });
+  const SendResult result = watchdog.guard("send", [&] { return plane.send(lane, testing::bytes_of("m"), targets); });
   EXPECT_EQ(result.status, SendStatus::corrupted);
   // The refused message's chunk went back to the pool.
   EXPECT_EQ(plane.audit().pool.free, plane.audit().pool.total);

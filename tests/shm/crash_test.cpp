@@ -41,7 +41,7 @@ void recover_victim(DataPlane& plane) {
 class AbandonedAtFaultPoint : public ::testing::TestWithParam<CrashCase> {};
 
 TEST_P(AbandonedAtFaultPoint, RecoveryLosesNothingAndLeaksNothing) {
-  TestBus bus(crash_spec(), "abandon");
+  ScratchSegment bus(crash_spec(), "abandon");
   DataPlane& plane = bus.plane();
   const auto preloaded = preload(plane, 20);
   SharedJournal journal;
@@ -65,7 +65,7 @@ class KilledAtFaultPoint : public ::testing::TestWithParam<CrashCase> {};
 
 // The child maps the segment itself, as a separate service process would.
 TEST_P(KilledAtFaultPoint, RecoveryLosesNothingAndLeaksNothing) {
-  TestBus bus(crash_spec(), "kill");
+  ScratchSegment bus(crash_spec(), "kill");
   DataPlane& plane = bus.plane();
   const auto preloaded = preload(plane, 20);
   SharedJournal journal;
@@ -95,7 +95,7 @@ INSTANTIATE_TEST_SUITE_P(EveryStep, KilledAtFaultPoint, ::testing::ValuesIn(all_
 // recovery frees the slot. Recovery must not wait for room in that ring to requeue the
 // message, or the ring is wedged for good.
 TEST(HalfTakenSlotOfAFullRing, RecoveryUnwedgesTheRingAndLosesNothing) {
-  TestBus bus(small_spec(8, 1), "wedge");
+  ScratchSegment bus(small_spec(8, 1), "wedge");
   DataPlane& plane = bus.plane();
   LaneCursor sender{plane.lane_of(kSender, 0)};
   LaneCursor victim{plane.lane_of(kVictim, 0)};
@@ -144,7 +144,7 @@ struct RecoveryCase {
 class RecoveryAbandoned : public ::testing::TestWithParam<RecoveryCase> {};
 
 TEST_P(RecoveryAbandoned, SecondRecoveryFinishesTheJob) {
-  TestBus bus(crash_spec(), "recovery");
+  ScratchSegment bus(crash_spec(), "recovery");
   DataPlane& plane = bus.plane();
   const auto preloaded = preload(plane, 20);
   SharedJournal journal;
@@ -165,8 +165,7 @@ TEST_P(RecoveryAbandoned, SecondRecoveryFinishesTheJob) {
 }
 
 std::string recovery_case_name(const ::testing::TestParamInfo<RecoveryCase>& info) {
-  return std::string(to_string(info.param.victim_point)) + "_recovery_hit" +
-         std::to_string(info.param.recovery_hits);
+  return std::string(to_string(info.param.victim_point)) + "_recovery_hit" + std::to_string(info.param.recovery_hits);
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryStep, RecoveryAbandoned,

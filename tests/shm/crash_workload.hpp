@@ -11,7 +11,7 @@
 #include <set>
 
 #include "exobus/shm/data_plane.hpp"
-#include "test_bus.hpp"
+#include "scratch_segment.hpp"
 
 namespace exobus::shm::testing {
 
@@ -127,8 +127,8 @@ inline void drain_and_check(DataPlane& plane, Journal& journal, const std::set<s
     }
   }
   const BusAudit audit = plane.audit();
-  EXPECT_EQ(audit.pool.free, audit.pool.total) << "chunks leaked: " << audit.pool.allocated
-                                               << " allocated, " << audit.pool.published << " published";
+  EXPECT_EQ(audit.pool.free, audit.pool.total)
+      << "chunks leaked: " << audit.pool.allocated << " allocated, " << audit.pool.published << " published";
   EXPECT_EQ(audit.leased, 0u);
   EXPECT_EQ(audit.queued, 0u);
   EXPECT_EQ(audit.in_flight_slots, 0u);
@@ -154,10 +154,9 @@ inline std::set<std::uint32_t> preload(DataPlane& plane, std::uint32_t count) {
 }
 
 inline const FaultPoint kVictimFaultPoints[] = {
-    FaultPoint::allocate_claimed, FaultPoint::send_published,  FaultPoint::push_claimed,
-    FaultPoint::push_recorded,    FaultPoint::send_between_targets, FaultPoint::take_claimed,
-    FaultPoint::take_leased,      FaultPoint::ack_cleared,     FaultPoint::reclaim_marked,
-    FaultPoint::reclaim_pushed,
+    FaultPoint::allocate_claimed,     FaultPoint::send_published, FaultPoint::push_claimed, FaultPoint::push_recorded,
+    FaultPoint::send_between_targets, FaultPoint::take_claimed,   FaultPoint::take_leased,  FaultPoint::ack_cleared,
+    FaultPoint::reclaim_marked,       FaultPoint::reclaim_pushed,
 };
 
 }  // namespace exobus::shm::testing

@@ -3,21 +3,21 @@
 
 #include <gtest/gtest.h>
 
-#include "test_bus.hpp"
+#include "scratch_segment.hpp"
 
 namespace exobus::shm {
 namespace {
 
 using testing::bytes_of;
+using testing::ScratchSegment;
 using testing::small_spec;
-using testing::TestBus;
 using testing::text_of;
 
 constexpr std::uint16_t kRing = 0;
 const std::uint16_t kOneTarget[] = {kRing};
 
 struct DataPlaneTest : ::testing::Test {
-  TestBus bus{small_spec()};
+  ScratchSegment bus{small_spec()};
   DataPlane& plane = bus.plane();
   LaneCursor sender{plane.lane_of(1, 0)};
   LaneCursor receiver{plane.lane_of(2, 0)};
@@ -91,7 +91,7 @@ TEST_F(DataPlaneTest, PayloadLargerThanLargestClassIsRefused) {
 
 TEST_F(DataPlaneTest, ExhaustedClassSpillsIntoTheNextLargerOne) {
   // 512 small chunks, 16 large: fill the small class through releases that never ack.
-  TestBus wide(small_spec(1024));
+  ScratchSegment wide(small_spec(1024));
   DataPlane& p = wide.plane();
   LaneCursor lane{p.lane_of(1, 0)};
   for (int i = 0; i < 512 + 16; ++i) {
@@ -101,7 +101,7 @@ TEST_F(DataPlaneTest, ExhaustedClassSpillsIntoTheNextLargerOne) {
 }
 
 TEST_F(DataPlaneTest, FanOutReachesEveryTargetAndFreesAfterAllAck) {
-  TestBus fan(small_spec(64, 3));
+  ScratchSegment fan(small_spec(64, 3));
   DataPlane& p = fan.plane();
   LaneCursor lane{p.lane_of(1, 0)};
   const std::uint16_t targets[] = {0, 1, 2};
@@ -123,7 +123,7 @@ TEST_F(DataPlaneTest, FanOutReachesEveryTargetAndFreesAfterAllAck) {
 }
 
 TEST_F(DataPlaneTest, FanOutToAFullTypeFailsBeforeAnyTargetHasIt) {
-  TestBus fan(small_spec(2, 2));
+  ScratchSegment fan(small_spec(2, 2));
   DataPlane& p = fan.plane();
   LaneCursor lane{p.lane_of(1, 0)};
   const std::uint16_t second[] = {1};
@@ -152,7 +152,7 @@ TEST_F(DataPlaneTest, ReleasedMessageIsRedeliveredFlagged) {
 TEST_F(DataPlaneTest, MessageReachingDeliveryLimitGoesToDeadLetters) {
   LayoutSpec spec = small_spec(64, 2);
   spec.rings[0].dead_letter_ring = 1;  // delivery limit 3
-  TestBus dl(spec);
+  ScratchSegment dl(spec);
   DataPlane& p = dl.plane();
   LaneCursor lane{p.lane_of(1, 0)};
   LaneCursor consumer{p.lane_of(2, 0)};
@@ -172,7 +172,7 @@ TEST_F(DataPlaneTest, MessageReachingDeliveryLimitGoesToDeadLetters) {
 TEST_F(DataPlaneTest, RejectSendsStraightToDeadLetters) {
   LayoutSpec spec = small_spec(64, 2);
   spec.rings[0].dead_letter_ring = 1;
-  TestBus dl(spec);
+  ScratchSegment dl(spec);
   DataPlane& p = dl.plane();
   LaneCursor lane{p.lane_of(1, 0)};
   p.send(lane, bytes_of("bad"), kOneTarget);
@@ -185,7 +185,7 @@ TEST_F(DataPlaneTest, RejectSendsStraightToDeadLetters) {
 TEST_F(DataPlaneTest, MovedDeadLetterIsAFreshDeliveryOnItsNewRing) {
   LayoutSpec spec = small_spec(64, 2);
   spec.rings[0].dead_letter_ring = 1;
-  TestBus dl(spec);
+  ScratchSegment dl(spec);
   DataPlane& p = dl.plane();
   LaneCursor lane{p.lane_of(1, 0)};
   p.send(lane, bytes_of("retry me"), kOneTarget);
@@ -219,7 +219,7 @@ TEST_F(DataPlaneTest, ExpiredLeaseIsRequeuedAndLateAckIsHarmless) {
 TEST(DataPlaneReuse, ReaderWhoseLeaseWasLostSeesItsChunkReusedThroughIntact) {
   LayoutSpec spec = small_spec();
   spec.size_classes = {{256, 1, 0, 0, 0}};  // one chunk: the next message must reuse it
-  TestBus bus(spec);
+  ScratchSegment bus(spec);
   DataPlane& plane = bus.plane();
   LaneCursor sender{plane.lane_of(1, 0)}, stopped{plane.lane_of(2, 0)}, other{plane.lane_of(3, 0)};
   LaneCursor daemon{plane.lane_of(0, 0)};

@@ -10,7 +10,7 @@
 #include <cstdio>
 
 #include "stress_support.hpp"
-#include "test_bus.hpp"
+#include "scratch_segment.hpp"
 
 namespace exobus::shm {
 namespace {
@@ -33,14 +33,13 @@ pid_t spawn(const std::string& segment_name, Body body) {
 TEST(ReadyRingMultiProcess, FourProducersFourConsumersLoseAndDuplicateNothing) {
   constexpr std::uint32_t kProducers = 4, kConsumers = 4;
   const auto per_producer = static_cast<std::uint32_t>(5'000'000 / kProducers / kScaleDown);
-  TestBus bus(stress_spec(), "multiprocess");
+  ScratchSegment bus(stress_spec(), "multiprocess");
   Ledger ledger(kProducers, per_producer);
 
   std::vector<pid_t> children;
   for (std::uint32_t c = 0; c < kConsumers; ++c) {
-    children.push_back(spawn(bus.name(), [&, c](DataPlane& plane) {
-      consume(plane, plane.lane_of(1 + c, 0), kProducers, 0, ledger);
-    }));
+    children.push_back(spawn(
+        bus.name(), [&, c](DataPlane& plane) { consume(plane, plane.lane_of(1 + c, 0), kProducers, 0, ledger); }));
   }
   for (std::uint32_t p = 0; p < kProducers; ++p) {
     children.push_back(spawn(bus.name(), [&, p](DataPlane& plane) {

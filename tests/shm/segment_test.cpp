@@ -18,7 +18,7 @@
 #include <cstring>
 #include <functional>
 
-#include "test_bus.hpp"
+#include "scratch_segment.hpp"
 
 namespace exobus::shm {
 namespace {
@@ -133,10 +133,10 @@ TEST(Segment, OtherLayoutVersionIsRefusedWithBothVersionsNamed) {
   created.segment->header().layout_version = kLayoutVersion + 1;
   const SegmentResult opened = Segment::open(name.str());
   ASSERT_TRUE(fails_with(opened, Code::version_mismatch));
-  EXPECT_NE(opened.error.message.find("layout version " + std::to_string(kLayoutVersion + 1)),
-            std::string::npos) << opened.error.message;
-  EXPECT_NE(opened.error.message.find("speaks version " + std::to_string(kLayoutVersion)),
-            std::string::npos) << opened.error.message;
+  EXPECT_NE(opened.error.message.find("layout version " + std::to_string(kLayoutVersion + 1)), std::string::npos)
+      << opened.error.message;
+  EXPECT_NE(opened.error.message.find("speaks version " + std::to_string(kLayoutVersion)), std::string::npos)
+      << opened.error.message;
 }
 
 TEST(Segment, UnstampedSegmentIsHalfInitialised) {
@@ -214,8 +214,7 @@ TEST_P(TamperedSegment, IsRefusedAsCorrupt) {
   EXPECT_TRUE(fails_with(Segment::open(name.str()), Code::corrupt));
 }
 
-INSTANTIATE_TEST_SUITE_P(EveryHeaderField, TamperedSegment, ::testing::ValuesIn(kTamperings),
-                         tampering_name);
+INSTANTIATE_TEST_SUITE_P(EveryHeaderField, TamperedSegment, ::testing::ValuesIn(kTamperings), tampering_name);
 
 // The header's counts only lay out the segment: one that describes a bigger segment than
 // the object (a truncated file) must be refused before anything past the end is read.
@@ -298,16 +297,15 @@ TEST_P(SegmentModeUnderUmask, IsExactlyTheRequestedMode) {
       return Segment::create(name.str(), small_spec(), requested) ? 0 : 1;
     });
     ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
-    EXPECT_EQ(mode_of(name.path()), requested)
-        << std::oct << "umask 0" << umask_value << ", requested 0" << requested;
+    EXPECT_EQ(mode_of(name.path()), requested) << std::oct << "umask 0" << umask_value << ", requested 0" << requested;
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(Umasks, SegmentModeUnderUmask, ::testing::Values(mode_t{0000}, mode_t{0077}, mode_t{0022}));
 
 TEST(Segment, ModesThatOpenTheSegmentToTheWorldOrLockOutTheOwnerAreRefused) {
-  for (const mode_t mode : {mode_t{0666}, mode_t{0604}, mode_t{0602}, mode_t{0601}, mode_t{0777},
-                            mode_t{0400}, mode_t{0200}, mode_t{0060}}) {
+  for (const mode_t mode : {mode_t{0666}, mode_t{0604}, mode_t{0602}, mode_t{0601}, mode_t{0777}, mode_t{0400},
+                            mode_t{0200}, mode_t{0060}}) {
     SegmentName name("badmode");
     EXPECT_TRUE(fails_with(Segment::create(name.str(), small_spec(), mode), Code::invalid_argument))
         << std::oct << "mode 0" << mode;

@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "stress_support.hpp"
-#include "test_bus.hpp"
+#include "scratch_segment.hpp"
 
 namespace exobus::shm {
 namespace {
@@ -16,7 +16,7 @@ using namespace testing;
 TEST(ReadyRingStress, EightProducersFourConsumersLoseAndDuplicateNothing) {
   constexpr std::uint32_t kProducers = 8, kConsumers = 4;
   const auto per_producer = static_cast<std::uint32_t>(10'000'000 / kProducers / kScaleDown);
-  TestBus bus(stress_spec(), "stress");
+  ScratchSegment bus(stress_spec(), "stress");
   DataPlane& plane = bus.plane();
   Ledger ledger(kProducers, per_producer);
 

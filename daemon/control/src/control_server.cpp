@@ -1,4 +1,4 @@
-#include "exobus/control/control_server.hpp"
+#include "exobus/daemon/control_server.hpp"
 
 #include <poll.h>
 #include <signal.h>
@@ -18,15 +18,34 @@
 #include <unordered_map>
 #include <vector>
 
-#include "exobus/control/daemon_lock.hpp"
+#include "exobus/daemon/daemon_lock.hpp"
+#include "exobus/daemon/runtime_dir.hpp"
 #include "exobus/control/unique_fd.hpp"
-#include "posix.hpp"
+#include "exobus/control/accounts.hpp"
+#include "exobus/control/system_error.hpp"
 
-namespace exobus::control {
+namespace exobus::daemon {
+
+using control::CommandRequest;
+using control::decode_request;
+using control::encode_reply;
+using control::errno_error;
+using control::JsonText;
+using control::kMaxDatagramSize;
+using control::RegisterRequest;
+using control::Reply;
+using control::Request;
+using control::retry_on_eintr;
+using control::runtime_dir_from_environment;
+using control::runtime_paths;
+using control::RuntimeDir;
+using control::RuntimePaths;
+using control::StatusRequest;
+using control::UniqueFd;
 
 namespace {
 
-using Code = ControlError::Code;
+using Code = ErrorCode;
 
 // What an epoll event is about. The event's data is (id << 3) | kind; ids of connections are
 // never reused, so an event for a connection closed earlier in the same epoll_wait batch finds
@@ -40,7 +59,7 @@ Result<void> watch(int epoll_fd, int fd, std::uint32_t events, std::uint64_t dat
   event.events = events;
   event.data.u64 = data;
   if (::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) == -1) {
-    return detail::system_error(Code::io, "epoll_ctl(ADD)", errno);
+    return errno_error(Code::io, "epoll_ctl(ADD)", errno);
   }
   return {};
 }
@@ -52,14 +71,14 @@ void unwatch(int epoll_fd, int fd) { ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, nu
 // The peer closed its end (or the process died): SEQPACKET reports it as POLLHUP/POLLRDHUP.
 bool peer_hung_up(int socket_fd) {
   pollfd probe{socket_fd, POLLRDHUP, 0};
-  const int n = detail::retry_on_eintr([&] { return ::poll(&probe, 1, 0); });
+  const int n = retry_on_eintr([&] { return ::poll(&probe, 1, 0); });
   return n == 1 && (probe.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 // A pidfd becomes readable when its process exits.
 bool process_exited(int pidfd) {
   pollfd probe{pidfd, POLLIN, 0};
-  const int n = detail::retry_on_eintr([&] { return ::poll(&probe, 1, 0); });
+  const int n = retry_on_eintr([&] { return ::poll(&probe, 1, 0); });
   return n == 1 && (probe.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
 }
 
@@ -69,49 +88,48 @@ Result<void> remove_stale_socket(const RuntimePaths& paths) {
   struct stat info {};
   if (::lstat(paths.socket.c_str(), &info) == -1) {
     if (errno == ENOENT) return {};
-    return detail::system_error(Code::io, "cannot stat " + paths.socket.native(), errno);
+    return errno_error(Code::io, "cannot stat " + paths.socket.native(), errno);
   }
   if (!S_ISSOCK(info.st_mode)) {
-    return ControlError{Code::refused, paths.socket.native() +
-                                           " exists and is not a socket; refusing to replace it (remove it by hand)"};
+    return Error{Code::refused,
+                 paths.socket.native() + " exists and is not a socket; refusing to replace it (remove it by hand)"};
   }
   if (::unlink(paths.socket.c_str()) == -1 && errno != ENOENT) {
-    return detail::system_error(Code::io, "cannot remove the stale control socket " + paths.socket.native(), errno);
+    return errno_error(Code::io, "cannot remove the stale control socket " + paths.socket.native(), errno);
   }
   return {};
 }
 
 Result<UniqueFd> bind_listening_socket(const RuntimePaths& paths, mode_t mode, std::optional<gid_t> group) {
   UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd) return detail::system_error(Code::io, "cannot create the control socket", errno);
+  if (!fd) return errno_error(Code::io, "cannot create the control socket", errno);
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   // runtime_paths() checked that the path fits with its NUL.
   std::memcpy(address.sun_path, paths.socket.c_str(), paths.socket.native().size() + 1);
   if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) == -1) {
-    return detail::system_error(Code::io, "cannot bind the control socket " + paths.socket.native(), errno);
+    return errno_error(Code::io, "cannot bind the control socket " + paths.socket.native(), errno);
   }
   // The file exists from bind() with the umask's mode, but nobody can connect before listen(),
   // so the final mode is in place before the first client can use it.
   if ((group && ::chown(paths.socket.c_str(), static_cast<uid_t>(-1), *group) == -1) ||
-      ::chmod(paths.socket.c_str(), mode) == -1 ||
-      ::listen(fd.get(), SOMAXCONN) == -1) {
+      ::chmod(paths.socket.c_str(), mode) == -1 || ::listen(fd.get(), SOMAXCONN) == -1) {
     const int error = errno;
     ::unlink(paths.socket.c_str());
-    return detail::system_error(Code::io, "cannot set up the control socket " + paths.socket.native(), error);
+    return errno_error(Code::io, "cannot set up the control socket " + paths.socket.native(), error);
   }
   return fd;
 }
 
 Result<UniqueFd> make_timer(std::chrono::milliseconds period) {
   UniqueFd fd(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
-  if (!fd) return detail::system_error(Code::io, "timerfd_create", errno);
+  if (!fd) return errno_error(Code::io, "timerfd_create", errno);
   itimerspec spec{};
   spec.it_interval.tv_sec = static_cast<time_t>(period.count() / 1000);
   spec.it_interval.tv_nsec = static_cast<long>(period.count() % 1000) * 1'000'000;
   spec.it_value = spec.it_interval;
   if (::timerfd_settime(fd.get(), 0, &spec, nullptr) == -1) {
-    return detail::system_error(Code::io, "timerfd_settime", errno);
+    return errno_error(Code::io, "timerfd_settime", errno);
   }
   return fd;
 }
@@ -124,10 +142,10 @@ Result<UniqueFd> make_signalfd() {
   sigaddset(&signals, SIGHUP);
   // Blocked signals stay pending and are read from the signalfd instead of being delivered.
   if (const int error = ::pthread_sigmask(SIG_BLOCK, &signals, nullptr); error != 0) {
-    return detail::system_error(Code::io, "pthread_sigmask", error);
+    return errno_error(Code::io, "pthread_sigmask", error);
   }
   UniqueFd fd(::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
-  if (!fd) return detail::system_error(Code::io, "signalfd", errno);
+  if (!fd) return errno_error(Code::io, "signalfd", errno);
   return fd;
 }
 
@@ -135,8 +153,8 @@ Result<UniqueFd> make_signalfd() {
 
 class ControlServer::Loop {
  public:
-  Loop(ServerCallbacks callbacks, RuntimePaths paths, DaemonLock lock, UniqueFd epoll, UniqueFd stop,
-       UniqueFd timer, UniqueFd signals, UniqueFd listener)
+  Loop(ServerCallbacks callbacks, RuntimePaths paths, DaemonLock lock, UniqueFd epoll, UniqueFd stop, UniqueFd timer,
+       UniqueFd signals, UniqueFd listener)
       : callbacks_(std::move(callbacks)),
         paths_(std::move(paths)),
         lock_(std::move(lock)),
@@ -172,7 +190,7 @@ class ControlServer::Loop {
       const int n = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), -1);
       if (n == -1) {
         if (errno == EINTR) continue;
-        return detail::system_error(Code::io, "epoll_wait on the control loop", errno);
+        return errno_error(Code::io, "epoll_wait on the control loop", errno);
       }
       for (int i = 0; i < n; ++i) dispatch(events[static_cast<std::size_t>(i)]);
     }
@@ -203,7 +221,7 @@ class ControlServer::Loop {
 
   void drain_stop() {
     std::uint64_t count = 0;
-    [[maybe_unused]] const ssize_t n = detail::retry_on_eintr([&] { return ::read(stop_.get(), &count, sizeof count); });
+    [[maybe_unused]] const ssize_t n = retry_on_eintr([&] { return ::read(stop_.get(), &count, sizeof count); });
     stopping_ = true;
   }
 
@@ -211,7 +229,7 @@ class ControlServer::Loop {
     std::uint64_t expirations = 0;
     // EAGAIN (a spurious wake-up) is harmless; the tick runs either way.
     [[maybe_unused]] const ssize_t n =
-        detail::retry_on_eintr([&] { return ::read(timer_.get(), &expirations, sizeof expirations); });
+        retry_on_eintr([&] { return ::read(timer_.get(), &expirations, sizeof expirations); });
     if (listener_paused_) resume_listening();
     if (callbacks_.on_tick) callbacks_.on_tick();
   }
@@ -219,7 +237,7 @@ class ControlServer::Loop {
   void drain_signals() {
     while (true) {
       signalfd_siginfo info{};
-      const ssize_t n = detail::retry_on_eintr([&] { return ::read(signals_.get(), &info, sizeof info); });
+      const ssize_t n = retry_on_eintr([&] { return ::read(signals_.get(), &info, sizeof info); });
       if (n != static_cast<ssize_t>(sizeof info)) return;  // EAGAIN: all read
       if (info.ssi_signo == SIGHUP) {
         if (callbacks_.on_reload) callbacks_.on_reload();
@@ -279,7 +297,7 @@ class ControlServer::Loop {
     msghdr message{};
     message.msg_iov = &buffer;
     message.msg_iovlen = 1;
-    const ssize_t n = detail::retry_on_eintr([&] { return ::recvmsg(connection.socket.get(), &message, MSG_DONTWAIT); });
+    const ssize_t n = retry_on_eintr([&] { return ::recvmsg(connection.socket.get(), &message, MSG_DONTWAIT); });
     if (n == -1) {
       if (errno != EAGAIN && errno != EWOULDBLOCK) connection_closed(id);
       return;
@@ -292,8 +310,8 @@ class ControlServer::Loop {
     }
     std::optional<Reply> reply;
     if ((message.msg_flags & MSG_TRUNC) != 0) {
-      reply = ControlError{Code::protocol, "request datagram is over the control protocol's limit of " +
-                                               std::to_string(kMaxDatagramSize) + " bytes"};
+      reply = Error{Code::protocol, "request datagram is over the control protocol's limit of " +
+                                        std::to_string(kMaxDatagramSize) + " bytes"};
     } else {
       reply = answer(id, connection, std::string_view(datagram_.data(), static_cast<std::size_t>(n)));
     }
@@ -306,28 +324,27 @@ class ControlServer::Loop {
     if (!request) return Reply(request.error());
     if (auto* reg = std::get_if<RegisterRequest>(&request.value())) return register_instance(id, connection, *reg);
     if (std::holds_alternative<StatusRequest>(request.value())) {
-      if (!callbacks_.on_status) return Reply(ControlError{Code::refused, "this exobusd serves no status"});
+      if (!callbacks_.on_status) return Reply(Error{Code::refused, "this exobusd serves no status"});
       return callbacks_.on_status(connection.peer);
     }
     const auto& command = std::get<CommandRequest>(request.value());
     if (!callbacks_.on_command) {
-      return Reply(ControlError{Code::refused, "this exobusd knows no command '" + command.name + "'"});
+      return Reply(Error{Code::refused, "this exobusd knows no command '" + command.name + "'"});
     }
     return callbacks_.on_command(command.name, command.args, connection.peer);
   }
 
   std::optional<Reply> register_instance(std::uint64_t id, Connection& connection, const RegisterRequest& request) {
     if (connection.instance) {
-      return Reply(ControlError{Code::refused, "this connection already registered instance " +
-                                                   std::to_string(connection.instance->id) +
-                                                   "; open a new connection for another instance"});
+      return Reply(Error{Code::refused, "this connection already registered instance " +
+                                            std::to_string(connection.instance->id) +
+                                            "; open a new connection for another instance"});
     }
     if (request.pid != connection.peer.pid) {
-      return Reply(ControlError{Code::refused, "register names pid " + std::to_string(request.pid) +
-                                                   " but the connected process is pid " +
-                                                   std::to_string(connection.peer.pid) +
-                                                   " (SO_PEERCRED); register from the process that connected "
-                                                   "(pid namespaces are not supported)"});
+      return Reply(Error{Code::refused, "register names pid " + std::to_string(request.pid) +
+                                            " but the connected process is pid " + std::to_string(connection.peer.pid) +
+                                            " (SO_PEERCRED); register from the process that connected "
+                                            "(pid namespaces are not supported)"});
     }
     UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, request.pid, 0)));
     if (!pidfd) {
@@ -335,7 +352,7 @@ class ControlServer::Loop {
         close_connection(id);
         return std::nullopt;
       }
-      return Reply(detail::system_error(Code::io, "pidfd_open of pid " + std::to_string(request.pid), errno));
+      return Reply(errno_error(Code::io, "pidfd_open of pid " + std::to_string(request.pid), errno));
     }
     Result<std::uint64_t> start_time = process_start_time(request.pid);
     // Invariant for pid reuse: the pidfd names the process that held this pid when the request
@@ -348,7 +365,7 @@ class ControlServer::Loop {
     }
     if (!start_time) return Reply(start_time.error());
     const InstanceHandle handle{id, request.pid, start_time.value()};
-    if (!callbacks_.on_register) return Reply(ControlError{Code::refused, "this exobusd accepts no registrations"});
+    if (!callbacks_.on_register) return Reply(Error{Code::refused, "this exobusd accepts no registrations"});
     Result<JsonText> decision = callbacks_.on_register(request, connection.peer, handle);
     if (!decision) return Reply(decision.error());
     connection.instance = handle;
@@ -366,9 +383,8 @@ class ControlServer::Loop {
     const std::string datagram = encode_reply(reply);
     // Never block the loop on one client: a client reads each reply before its next request,
     // so a full socket buffer means a misbehaving client, which is dropped.
-    const ssize_t n = detail::retry_on_eintr([&] {
-      return ::send(connection.socket.get(), datagram.data(), datagram.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-    });
+    const ssize_t n = retry_on_eintr(
+        [&] { return ::send(connection.socket.get(), datagram.data(), datagram.size(), MSG_DONTWAIT | MSG_NOSIGNAL); });
     if (n != static_cast<ssize_t>(datagram.size())) connection_closed(id);
   }
 
@@ -424,26 +440,26 @@ class ControlServer::Loop {
 };
 
 Result<ControlServer> ControlServer::open(ServerOptions options, ServerCallbacks callbacks) {
-  if (options.tick_period.count() <= 0) return ControlError{Code::refused, "tick period must be positive"};
-  if ((options.socket_mode & ~mode_t{0777}) != 0 || (options.socket_mode & (S_IRUSR | S_IWUSR)) != (S_IRUSR | S_IWUSR)) {
-    return ControlError{Code::refused, "control socket mode must be within 0777 and give the owner rw"};
+  if (options.tick_period.count() <= 0) return Error{Code::refused, "tick period must be positive"};
+  if ((options.socket_mode & ~mode_t{0777}) != 0 ||
+      (options.socket_mode & (S_IRUSR | S_IWUSR)) != (S_IRUSR | S_IWUSR)) {
+    return Error{Code::refused, "control socket mode must be within 0777 and give the owner rw"};
   }
   Result<RuntimeDir> dir = options.runtime_dir.empty() ? runtime_dir_from_environment()
                                                        : Result<RuntimeDir>(RuntimeDir{options.runtime_dir, false});
   if (!dir) return dir.error();
   Result<RuntimePaths> paths = runtime_paths(options.bus, dir.value());
   if (!paths) return paths.error();
-  if (auto prepared = prepare_runtime_dir(dir.value().path, options.runtime_dir_mode, options.group);
-      !prepared) {
+  if (auto prepared = prepare_runtime_dir(dir.value().path, options.runtime_dir_mode, options.group); !prepared) {
     return prepared.error();
   }
   Result<DaemonLock> lock = DaemonLock::acquire(paths.value());
   if (!lock) return lock.error();
 
   UniqueFd epoll(::epoll_create1(EPOLL_CLOEXEC));
-  if (!epoll) return detail::system_error(Code::io, "epoll_create1", errno);
+  if (!epoll) return errno_error(Code::io, "epoll_create1", errno);
   UniqueFd stop(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!stop) return detail::system_error(Code::io, "eventfd", errno);
+  if (!stop) return errno_error(Code::io, "eventfd", errno);
   Result<UniqueFd> timer = make_timer(options.tick_period);
   if (!timer) return timer.error();
   UniqueFd signals;
@@ -480,4 +496,4 @@ Result<void> ControlServer::run() { return loop_->run(); }
 void ControlServer::stop() noexcept { loop_->stop(); }
 const RuntimePaths& ControlServer::paths() const noexcept { return loop_->paths(); }
 
-}  // namespace exobus::control
+}  // namespace exobus::daemon

@@ -1,16 +1,22 @@
-#include "exobus/control/peer_policy.hpp"
+#include "exobus/daemon/peer_policy.hpp"
 
 #include <algorithm>
 #include <charconv>
 #include <optional>
 
-#include "posix.hpp"
+#include "exobus/control/accounts.hpp"
+#include "exobus/control/system_error.hpp"
 
-namespace exobus::control {
+namespace exobus::daemon {
+
+using control::describe_user;
+using control::gid_of;
+using control::uid_of;
+using control::user_name;
 
 namespace {
 
-using Code = ControlError::Code;
+using Code = ErrorCode;
 
 std::optional<unsigned> parse_id(const std::string& text) {
   unsigned id = 0;
@@ -36,21 +42,20 @@ Result<PeerPolicy> PeerPolicy::create(const std::vector<std::string>& allowed_us
   for (const std::string& user : allowed_users) {
     if (const std::optional<unsigned> id = parse_id(user)) {
       users.push_back(Entry{*id, user});
-    } else if (const std::optional<uid_t> uid = detail::uid_of(user)) {
+    } else if (const std::optional<uid_t> uid = uid_of(user)) {
       users.push_back(Entry{*uid, user + " (uid " + std::to_string(*uid) + ")"});
     } else {
-      return ControlError{Code::refused, "allowed-users names user '" + user + "', which does not exist on this host"};
+      return Error{Code::refused, "allowed-users names user '" + user + "', which does not exist on this host"};
     }
   }
   std::vector<Entry> groups;
   for (const std::string& group : allowed_groups) {
     if (const std::optional<unsigned> id = parse_id(group)) {
       groups.push_back(Entry{*id, group});
-    } else if (const std::optional<gid_t> gid = detail::gid_of(group)) {
+    } else if (const std::optional<gid_t> gid = gid_of(group)) {
       groups.push_back(Entry{*gid, group + " (gid " + std::to_string(*gid) + ")"});
     } else {
-      return ControlError{Code::refused,
-                          "allowed-groups names group '" + group + "', which does not exist on this host"};
+      return Error{Code::refused, "allowed-groups names group '" + group + "', which does not exist on this host"};
     }
   }
   return PeerPolicy(owner_uid, std::move(users), std::move(groups));
@@ -68,16 +73,16 @@ bool PeerPolicy::allows(const PeerCredentials& peer) const noexcept {
 
 Result<void> PeerPolicy::check(const PeerCredentials& peer, std::string_view service_type) const {
   if (allows(peer)) return {};
-  const std::optional<std::string> name = detail::user_name(peer.uid);
-  const std::string who = name ? "user '" + *name + "' (uid " + std::to_string(peer.uid) + ")"
-                               : "uid " + std::to_string(peer.uid);
-  return ControlError{Code::permission_denied, who + " may not run service type '" + std::string(service_type) +
-                                                   "'; allowed: " + describe_allowed() +
-                                                   "; set allowed-users or allowed-groups in application.yml"};
+  const std::optional<std::string> name = user_name(peer.uid);
+  const std::string who =
+      name ? "user '" + *name + "' (uid " + std::to_string(peer.uid) + ")" : "uid " + std::to_string(peer.uid);
+  return Error{Code::permission_denied, who + " may not run service type '" + std::string(service_type) +
+                                            "'; allowed: " + describe_allowed() +
+                                            "; set allowed-users or allowed-groups in application.yml"};
 }
 
 std::string PeerPolicy::describe_allowed() const {
-  std::string allowed = "the bus owner " + detail::describe_user(owner_uid_);
+  std::string allowed = "the bus owner " + describe_user(owner_uid_);
   if (owner_uid_ != 0) allowed += ", root";
   if (!users_.empty()) {
     std::vector<std::string> labels;
@@ -92,4 +97,4 @@ std::string PeerPolicy::describe_allowed() const {
   return allowed;
 }
 
-}  // namespace exobus::control
+}  // namespace exobus::daemon
