@@ -36,7 +36,8 @@ int run_library(std::size_t payload, std::size_t messages, int types) {
                     "      queue-capacity: 65536\n      prefetch: 256\n";
   // Further receiving types (never started) only make the sender fan out.
   for (int t = 1; t < types; ++t)
-    yml += "  bench-extra" + std::to_string(t) + ":\n    config:\n      receives: [bench.msg]\n      queue-capacity: 65536\n";
+    yml += "  bench-extra" + std::to_string(t) +
+           ":\n    config:\n      receives: [bench.msg]\n      queue-capacity: 65536\n";
   bus.start("profile-" + std::to_string(::getpid()), yml);
   auto sender = bus.connect("bench-sender", WaitMode::sleep);
   auto receiver = bus.connect("bench-receiver", WaitMode::sleep);
@@ -105,9 +106,9 @@ int run_shm(std::size_t payload, std::size_t messages) {
   layout.max_instances = 2;
   layout.lanes_per_instance = 1;
   layout.leases_per_lane = 256;
-  shm::SegmentResult created = shm::Segment::create(name, layout, 0600);
+  exobus::Result<std::unique_ptr<shm::Segment>> created = shm::Segment::create(name, layout, 0600);
   if (!created) return 1;
-  shm::DataPlane plane(*created.segment);
+  shm::DataPlane plane(*created.value());
   shm::LaneCursor out{plane.lane_of(0, 0)}, in{plane.lane_of(1, 0)};
   std::vector<std::byte> filler(payload, std::byte{7});
   const std::uint16_t target[] = {0};
@@ -115,7 +116,8 @@ int run_shm(std::size_t payload, std::size_t messages) {
     const shm::Allocation a = plane.allocate(out, payload);
     if (a.status != shm::PoolStatus::ok) return 1;
     std::memcpy(a.buffer.data(), filler.data(), payload);
-    if (plane.publish(out, a.handle, static_cast<std::uint32_t>(payload), target).status != shm::SendStatus::ok) return 1;
+    if (plane.publish(out, a.handle, static_cast<std::uint32_t>(payload), target).status != shm::SendStatus::ok)
+      return 1;
   }
   std::uint64_t sum = 0;
   for (std::size_t i = 0; i < messages; ++i) {

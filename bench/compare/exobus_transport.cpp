@@ -80,11 +80,10 @@ void fill_json(std::span<char> buf, const std::string& filler, std::uint64_t seq
 // Checks size and both sequence copies; returns an error text (empty when fine) and the flag.
 std::string check_json(std::string_view msg, std::size_t size, std::uint64_t expected, bool& last) {
   if (msg.size() != size)
-    return "message " + std::to_string(expected) + " has " + std::to_string(msg.size()) +
-           " bytes, expected " + std::to_string(size);
+    return "message " + std::to_string(expected) + " has " + std::to_string(msg.size()) + " bytes, expected " +
+           std::to_string(size);
   std::uint64_t head = 0, tail = 0;
-  if (!get_hex(msg.data() + 1, head) || !get_hex(msg.data() + size - 17, tail) || head != expected ||
-      tail != expected)
+  if (!get_hex(msg.data() + 1, head) || !get_hex(msg.data() + size - 17, tail) || head != expected || tail != expected)
     return "expected message " + std::to_string(expected) + ", got " + std::string(msg.substr(0, 18));
   last = msg[17] == '1';
   return {};
@@ -122,7 +121,8 @@ struct Outcome {
 // A receiving side's run: starts the service's handlers, releases the start barrier, and
 // serves until a handler finishes the outcome (throwing its error, if any).
 void serve_until_finished(Service& service, const std::function<void()>& start, Outcome& outcome) {
-  if (Result<void> started = service.start(); !started) throw TransportError("exobus: start: " + started.error().message);
+  if (Result<void> started = service.start(); !started)
+    throw TransportError("exobus: start: " + started.error().message);
   start();
   outcome.wait_or_throw(std::chrono::seconds(3600));
   service.stop();
@@ -306,13 +306,14 @@ constexpr std::uint16_t kForward = 0;  // sender -> receiver, client -> server
 constexpr std::uint16_t kBack = 1;     // server -> client
 constexpr std::uint32_t kRingCapacity = 65536;
 
-
 class ShmSide : public Duplex {
  public:
   ShmSide(const std::string& segment, std::uint32_t instance, std::uint16_t out, std::uint16_t in)
-      : opened_(shm::Segment::open(segment)), out_(out), in_(in) {
-    if (!opened_) throw TransportError("exobus-shm: " + opened_.error.message);
-    plane_ = std::make_unique<shm::DataPlane>(*opened_.segment);
+      : out_(out), in_(in) {
+    Result<std::unique_ptr<shm::Segment>> opened = shm::Segment::open(segment);
+    if (!opened) throw TransportError("exobus-shm: " + opened.error().message);
+    segment_ = std::move(opened).value();
+    plane_ = std::make_unique<shm::DataPlane>(*segment_);
     cursor_ = {plane_->lane_of(instance, 0)};
   }
   std::span<std::byte> acquire(std::size_t size) override {
@@ -351,7 +352,7 @@ class ShmSide : public Duplex {
   }
 
  private:
-  shm::SegmentResult opened_;
+  std::unique_ptr<shm::Segment> segment_;
   std::unique_ptr<shm::DataPlane> plane_;
   shm::LaneCursor cursor_;
   std::uint16_t out_, in_;
@@ -374,8 +375,8 @@ class ExobusShmTransport final : public Transport {
     layout.max_instances = 4;
     layout.lanes_per_instance = 1;
     layout.leases_per_lane = 256;
-    shm::SegmentResult created = shm::Segment::create(name_, layout, 0600);
-    if (!created) throw TransportError("exobus-shm: " + created.error.message);
+    const Result<std::unique_ptr<shm::Segment>> created = shm::Segment::create(name_, layout, 0600);
+    if (!created) throw TransportError("exobus-shm: " + created.error().message);
   }
   void cleanup() override {
     if (!name_.empty()) shm::Segment::remove(name_);

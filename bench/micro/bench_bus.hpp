@@ -68,9 +68,9 @@ inline LayoutSpec bench_spec() {
 class BenchBus {
  public:
   BenchBus() : name_("exobus-bench." + std::to_string(::getpid()) + "." + std::to_string(counter()++)) {
-    SegmentResult created = Segment::create(name_, bench_spec(), 0600);
-    if (!created) throw std::runtime_error(created.error.message);
-    segment_ = std::move(created.segment);
+    exobus::Result<std::unique_ptr<Segment>> created = Segment::create(name_, bench_spec(), 0600);
+    if (!created) throw std::runtime_error(created.error().message);
+    segment_ = std::move(created).value();
     plane_ = std::make_unique<DataPlane>(*segment_);
   }
   ~BenchBus() { Segment::remove(name_); }
@@ -102,19 +102,17 @@ struct PeerControl {
 // runs body(plane, control) until control.stop.
 class PeerProcess {
  public:
-  PeerProcess(const std::string& segment_name,
-              const std::function<void(DataPlane&, PeerControl&)>& body) {
-    void* memory = ::mmap(nullptr, sizeof(PeerControl), PROT_READ | PROT_WRITE,
-                          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  PeerProcess(const std::string& segment_name, const std::function<void(DataPlane&, PeerControl&)>& body) {
+    void* memory = ::mmap(nullptr, sizeof(PeerControl), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (memory == MAP_FAILED) throw std::runtime_error("mmap peer control");
     control_ = new (memory) PeerControl;
     child_ = ::fork();
     if (child_ < 0) throw std::runtime_error("fork");
     if (child_ == 0) {
       pin_to(kPeerCore);
-      SegmentResult opened = Segment::open(segment_name);
+      exobus::Result<std::unique_ptr<Segment>> opened = Segment::open(segment_name);
       if (!opened) ::_exit(3);
-      DataPlane plane(*opened.segment);
+      DataPlane plane(*opened.value());
       control_->ready.store(1, std::memory_order_release);
       body(plane, *control_);
       ::_exit(0);

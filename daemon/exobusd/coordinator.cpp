@@ -86,15 +86,15 @@ Result<void> Coordinator::load_policies(const ApplicationConfig& config) {
 
 Result<void> Coordinator::attach_or_create() {
   segment_name_ = data_segment_name(options_.bus);
-  const shm::LayoutResult wanted = shm::compute_layout(plan_.layout);
-  if (!wanted.error.empty()) return Error{ErrorCode::config_error, "bus layout: " + wanted.error};
+  const Result<shm::Layout> wanted = shm::compute_layout(plan_.layout);
+  if (!wanted) return Error{ErrorCode::config_error, "bus layout: " + wanted.error().message};
 
-  shm::SegmentResult opened = shm::Segment::open(segment_name_);
+  Result<std::unique_ptr<shm::Segment>> opened = shm::Segment::open(segment_name_);
   if (opened) {
-    const bool same_layout = opened.segment->layout().total_size == wanted.layout.total_size &&
-                             opened.segment->ring_count() == wanted.layout.rings.size();
+    const bool same_layout = opened.value()->layout().total_size == wanted.value().total_size &&
+                             opened.value()->ring_count() == wanted.value().rings.size();
     if (same_layout && !options_.reset) {
-      segment_ = std::move(opened.segment);
+      segment_ = std::move(opened).value();
       plane_ = std::make_unique<shm::DataPlane>(*segment_);
       lane_ = {plane_->lane_of(0, 0)};
       // Our previous incarnation may have died mid-operation: recover it first.
@@ -111,27 +111,23 @@ Result<void> Coordinator::attach_or_create() {
                        "exobusd with --reset to lay it out anew (queued messages are discarded)"};
     }
     log_->warn("--reset: removing segment '{}' and the messages it holds", segment_name_);
-    opened.segment.reset();
+    opened.value().reset();
     shm::Segment::remove(segment_name_);
-  } else if (opened.error.code == shm::SegmentError::Code::not_initialised ||
-             opened.error.code == shm::SegmentError::Code::corrupt ||
-             opened.error.code == shm::SegmentError::Code::version_mismatch) {
-    log_->warn("removing stale segment: {}", opened.error.message);
+  } else if (const ErrorCode code = opened.error().code; code == ErrorCode::not_initialised ||
+                                                         code == ErrorCode::corrupted ||
+                                                         code == ErrorCode::version_mismatch) {
+    log_->warn("removing stale segment: {}", opened.error().message);
     shm::Segment::remove(segment_name_);
-  } else if (opened.error.code != shm::SegmentError::Code::not_found) {
-    return Error{ErrorCode::segment_error, opened.error.message};
+  } else if (code != ErrorCode::not_found) {
+    return opened.error();
   }
 
   Result<BusAccess> access = bus_access(config_.bus);
   if (!access) return access.error();
-  shm::SegmentResult created =
+  Result<std::unique_ptr<shm::Segment>> created =
       shm::Segment::create(segment_name_, plan_.layout, access.value().segment_mode, access.value().group);
-  if (!created) {
-    return Error{created.error.code == shm::SegmentError::Code::permission_denied ? ErrorCode::permission_denied
-                                                                                  : ErrorCode::segment_error,
-                 created.error.message};
-  }
-  segment_ = std::move(created.segment);
+  if (!created) return created.error();
+  segment_ = std::move(created).value();
   segment_->header().routing_generation.store(1, std::memory_order_release);
   plane_ = std::make_unique<shm::DataPlane>(*segment_);
   lane_ = {plane_->lane_of(0, 0)};

@@ -13,13 +13,9 @@ constexpr std::uint64_t align_up(std::uint64_t value) {
 
 }  // namespace
 
-LayoutResult compute_layout(const LayoutSpec& spec) {
-  LayoutResult result;
-  Layout& layout = result.layout;
-  auto fail = [&](std::string message) {
-    result.error = std::move(message);
-    return result;
-  };
+Result<Layout> compute_layout(const LayoutSpec& spec) {
+  Layout layout;
+  auto fail = [](std::string message) { return Error{ErrorCode::config_error, std::move(message)}; };
   if (spec.size_classes.empty() || spec.size_classes.size() > kMaxSizeClasses) {
     return fail("a bus needs 1 to 8 chunk size classes");
   }
@@ -73,7 +69,7 @@ LayoutResult compute_layout(const LayoutSpec& spec) {
     offset += std::uint64_t{size_class.chunk_count} * (kChunkHeaderBytes + size_class.chunk_size);
   }
   layout.total_size = offset;
-  return result;
+  return layout;
 }
 
 }  // namespace exobus::shm

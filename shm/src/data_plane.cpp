@@ -36,8 +36,8 @@ Allocation DataPlane::allocate(LaneCursor& cursor, std::size_t size) {
                         std::span<std::uint32_t, kMaxSizeClasses>(cursor.chunk_cursors));
 }
 
-void DataPlane::abandon(LaneCursor& cursor, MessageHandle handle) {
-  pool_.abandon(handle, static_cast<std::uint16_t>(instance_of(cursor.lane)));
+void DataPlane::abandon(std::uint32_t instance, MessageHandle handle) {
+  pool_.abandon(handle, static_cast<std::uint16_t>(instance));
 }
 
 SendResult DataPlane::publish(LaneCursor& cursor, MessageHandle handle, std::uint32_t length,

@@ -14,30 +14,28 @@ namespace bip = boost::interprocess;
 
 namespace {
 
-SegmentResult failure(SegmentError::Code code, std::string message) {
-  return {nullptr, {code, std::move(message)}};
-}
+Error failure(ErrorCode code, std::string message) { return Error{code, std::move(message)}; }
 
 std::string quoted(const std::string& name) { return "'/dev/shm/" + name + "'"; }
 
-SegmentResult failure_from_errno(int error, const std::string& name, const char* action) {
+Error failure_from_errno(int error, const std::string& name, const char* action) {
   switch (error) {
     case EEXIST:
-      return failure(SegmentError::Code::exists, "segment " + quoted(name) + " already exists");
+      return failure(ErrorCode::already_exists, "segment " + quoted(name) + " already exists");
     case ENOENT:
-      return failure(SegmentError::Code::not_found,
+      return failure(ErrorCode::not_found,
                      "segment " + quoted(name) + " does not exist; is exobusd running for this bus?");
     case EACCES:
     case EPERM:
-      return failure(SegmentError::Code::permission_denied,
+      return failure(ErrorCode::permission_denied,
                      "permission denied to " + std::string(action) + " segment " + quoted(name) +
                          "; run as a user or group allowed by the bus (segment-mode and group in application.yml)");
     case ENOSPC:
-      return failure(SegmentError::Code::no_space,
+      return failure(ErrorCode::no_space,
                      "not enough space in /dev/shm for segment " + quoted(name) +
                          "; free space, enlarge /dev/shm, or shrink the size classes and queues");
     default:
-      return failure(SegmentError::Code::io, "cannot " + std::string(action) + " segment " +
+      return failure(ErrorCode::io, "cannot " + std::string(action) + " segment " +
                                                  quoted(name) + ": " + std::strerror(error));
   }
 }
@@ -88,15 +86,15 @@ void initialise(std::byte* base, const Layout& layout) {
 
 }  // namespace
 
-SegmentResult Segment::create(const std::string& name, const LayoutSpec& spec, mode_t mode,
+Result<std::unique_ptr<Segment>> Segment::create(const std::string& name, const LayoutSpec& spec, mode_t mode,
                               std::optional<gid_t> group) {
   if ((mode & 0007) != 0 || (mode & 0600) != 0600) {
-    return failure(SegmentError::Code::invalid_argument,
+    return failure(ErrorCode::config_error,
                    "segment mode must give the owner read-write and the world nothing");
   }
-  LayoutResult computed = compute_layout(spec);
-  if (!computed.error.empty()) return failure(SegmentError::Code::invalid_argument, computed.error);
-  const Layout& layout = computed.layout;
+  Result<Layout> computed = compute_layout(spec);
+  if (!computed) return computed.error();
+  const Layout& layout = computed.value();
   try {
     bip::shared_memory_object object(bip::create_only, name.c_str(), bip::read_write,
                                      bip::permissions(0600));
@@ -118,18 +116,18 @@ SegmentResult Segment::create(const std::string& name, const LayoutSpec& spec, m
       bip::shared_memory_object::remove(name.c_str());
       return failure_from_errno(error, name, "set the mode of");
     }
-    return {std::unique_ptr<Segment>(new Segment(std::move(region), layout)), {}};
+    return std::unique_ptr<Segment>(new Segment(std::move(region), layout));
   } catch (const bip::interprocess_exception& exception) {
     return failure_from_errno(native_error(exception), name, "create");
   }
 }
 
-SegmentResult Segment::open(const std::string& name) {
+Result<std::unique_ptr<Segment>> Segment::open(const std::string& name) {
   try {
     bip::shared_memory_object object(bip::open_only, name.c_str(), bip::read_write);
     bip::offset_t size = 0;
     if (!object.get_size(size) || size < static_cast<bip::offset_t>(sizeof(SegmentHeader))) {
-      return failure(SegmentError::Code::not_initialised,
+      return failure(ErrorCode::not_initialised,
                      "segment " + quoted(name) + " is half-initialised (too small); restart exobusd to rebuild it");
     }
     bip::mapped_region region(object, bip::read_write);
@@ -137,14 +135,14 @@ SegmentResult Segment::open(const std::string& name) {
     const auto& header = *reinterpret_cast<const SegmentHeader*>(base);
     const std::uint64_t magic = header.magic.load(std::memory_order_acquire);
     if (magic == 0) {
-      return failure(SegmentError::Code::not_initialised,
+      return failure(ErrorCode::not_initialised,
                      "segment " + quoted(name) + " is half-initialised; restart exobusd to rebuild it");
     }
     if (magic != kSegmentMagic) {
-      return failure(SegmentError::Code::corrupt, "segment " + quoted(name) + " is not an ExoBus segment");
+      return failure(ErrorCode::corrupted, "segment " + quoted(name) + " is not an ExoBus segment");
     }
     if (header.layout_version != kLayoutVersion) {
-      return failure(SegmentError::Code::version_mismatch,
+      return failure(ErrorCode::version_mismatch,
                      "segment " + quoted(name) + " has layout version " +
                          std::to_string(header.layout_version) + " but this library speaks version " +
                          std::to_string(kLayoutVersion) + "; run services and exobusd of the same release");
@@ -155,12 +153,16 @@ SegmentResult Segment::open(const std::string& name) {
                              header.rings_offset + header.ring_count * sizeof(RingDescriptor) <=
                                  static_cast<std::uint64_t>(size);
     if (!counts_sane) {
-      return failure(SegmentError::Code::corrupt, "segment " + quoted(name) + " has a corrupt header");
+      return failure(ErrorCode::corrupted, "segment " + quoted(name) + " has a corrupt header");
     }
     const auto* rings = reinterpret_cast<const RingDescriptor*>(base + header.rings_offset);
-    LayoutResult computed = compute_layout(spec_from(header, rings));
-    const Layout& layout = computed.layout;
-    bool consistent = computed.error.empty() && layout.total_size == header.total_size &&
+    const Result<Layout> computed = compute_layout(spec_from(header, rings));
+    if (!computed) {
+      return failure(ErrorCode::corrupted,
+                     "segment " + quoted(name) + " has an inconsistent layout (" + computed.error().message + ")");
+    }
+    const Layout& layout = computed.value();
+    bool consistent = layout.total_size == header.total_size &&
                       layout.total_size == static_cast<std::uint64_t>(size) &&
                       layout.instances_offset == header.instances_offset &&
                       layout.lanes_offset == header.lanes_offset;
@@ -172,11 +174,9 @@ SegmentResult Segment::open(const std::string& name) {
                    layout.size_classes[c].first_chunk == header.size_classes[c].first_chunk;
     }
     if (!consistent) {
-      return failure(SegmentError::Code::corrupt,
-                     "segment " + quoted(name) + " has an inconsistent layout" +
-                         (computed.error.empty() ? "" : " (" + computed.error + ")"));
+      return failure(ErrorCode::corrupted, "segment " + quoted(name) + " has an inconsistent layout");
     }
-    return {std::unique_ptr<Segment>(new Segment(std::move(region), layout)), {}};
+    return std::unique_ptr<Segment>(new Segment(std::move(region), layout));
   } catch (const bip::interprocess_exception& exception) {
     return failure_from_errno(native_error(exception), name, "open");
   }

@@ -40,9 +40,9 @@ class LiveBus {
  public:
   LiveBus() : name_("exobus-fuzz-handles-" + std::to_string(::getpid())) {
     Segment::remove(name_);
-    SegmentResult created = Segment::create(name_, fuzz_spec(), 0600);
+    exobus::Result<std::unique_ptr<Segment>> created = Segment::create(name_, fuzz_spec(), 0600);
     if (!created) std::abort();
-    segment_ = std::move(created.segment);
+    segment_ = std::move(created).value();
     plane_ = std::make_unique<DataPlane>(*segment_);
     // Some live content: messages queued on both rings, one taken and held.
     LaneCursor sender{plane_->lane_of(1, 0)};

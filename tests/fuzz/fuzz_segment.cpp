@@ -26,9 +26,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   ::close(fd);
   {
-    const exobus::shm::SegmentResult opened = exobus::shm::Segment::open(name);
+    const exobus::Result<std::unique_ptr<exobus::shm::Segment>> opened = exobus::shm::Segment::open(name);
     if (opened) {
-      const exobus::shm::DataPlane plane(*opened.segment);
+      const exobus::shm::DataPlane plane(*opened.value());
       [[maybe_unused]] const exobus::shm::BusAudit audit = plane.audit();
     }
   }

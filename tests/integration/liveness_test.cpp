@@ -70,12 +70,12 @@ std::optional<bool> connected(const Bus& bus, std::uint32_t slot) {
 // nonce; only a clean leave (attached 0) frees it while the process runs.
 TEST(Liveness, LiveAttachedInstanceThatLosesItsConnectionKeepsItsSlot) {
   Bus bus(kWebToWorker);
-  shm::SegmentResult segment = shm::Segment::open(data_segment_name(bus.name()));
-  ASSERT_TRUE(segment) << segment.error.message;
+  exobus::Result<std::unique_ptr<shm::Segment>> segment = shm::Segment::open(data_segment_name(bus.name()));
+  ASSERT_TRUE(segment) << segment.error().message;
   std::optional<HandRegistration> first = register_by_hand(bus, "kept-nonce");
   ASSERT_TRUE(first);
   const std::uint32_t slot = first->slot;
-  std::atomic<std::uint32_t>& attached = segment.segment->instance(slot).attached;
+  std::atomic<std::uint32_t>& attached = segment.value()->instance(slot).attached;
   EXPECT_EQ(attached.load(), 0u) << "a slot is handed out detached";
   attached.store(1);
   first.reset();  // the connection closes; this process runs on
@@ -116,10 +116,10 @@ TEST(Liveness, DisconnectedInstanceIsRecoveredWhenItsProcessExits) {
   Shared<std::atomic<std::uint32_t>> slot_of_child;
   slot_of_child->store(~0u);
   const pid_t child = bus.spawn([&] {
-    shm::SegmentResult segment = shm::Segment::open(data_segment_name(bus.name()));
+    exobus::Result<std::unique_ptr<shm::Segment>> segment = shm::Segment::open(data_segment_name(bus.name()));
     std::optional<HandRegistration> registered = register_by_hand(bus, "child-nonce");
     if (!segment || !registered) return 2;
-    segment.segment->instance(registered->slot).attached.store(1);
+    segment.value()->instance(registered->slot).attached.store(1);
     const std::uint32_t slot = registered->slot;
     registered.reset();
     slot_of_child->store(slot);

@@ -73,9 +73,9 @@ TEST_P(KilledAtFaultPoint, RecoveryLosesNothingAndLeaksNothing) {
   ASSERT_GE(child, 0);
   if (child == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a test that failed or timed out
-    SegmentResult opened = Segment::open(bus.name());
+    exobus::Result<std::unique_ptr<Segment>> opened = Segment::open(bus.name());
     if (!opened) ::_exit(3);
-    DataPlane child_plane(*opened.segment);
+    DataPlane child_plane(*opened.value());
     arm_fault(GetParam().point, GetParam().hits, FaultAction::kill_process);
     victim_workload(child_plane, *journal, 40);
     ::_exit(0);  // never reached when the fault fires

@@ -23,9 +23,9 @@ pid_t spawn(const std::string& segment_name, Body body) {
   const pid_t child = ::fork();
   if (child != 0) return child;
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a test that failed or timed out
-  SegmentResult opened = Segment::open(segment_name);
+  exobus::Result<std::unique_ptr<Segment>> opened = Segment::open(segment_name);
   if (!opened) ::_exit(3);
-  DataPlane plane(*opened.segment);
+  DataPlane plane(*opened.value());
   body(plane);
   ::_exit(0);
 }

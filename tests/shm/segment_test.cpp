@@ -25,22 +25,7 @@ namespace {
 
 using testing::small_spec;
 using testing::unique_segment_name;
-using Code = SegmentError::Code;
-
-std::string code_name(Code code) {
-  switch (code) {
-    case Code::exists: return "exists";
-    case Code::not_found: return "not_found";
-    case Code::permission_denied: return "permission_denied";
-    case Code::version_mismatch: return "version_mismatch";
-    case Code::not_initialised: return "not_initialised";
-    case Code::corrupt: return "corrupt";
-    case Code::no_space: return "no_space";
-    case Code::invalid_argument: return "invalid_argument";
-    case Code::io: return "io";
-  }
-  return "unknown";
-}
+using Code = ErrorCode;
 
 // Removes the named segment at the end of a test, whoever created it.
 class SegmentName {
@@ -56,13 +41,13 @@ class SegmentName {
   std::string name_;
 };
 
-::testing::AssertionResult fails_with(const SegmentResult& result, Code expected) {
-  if (result) return ::testing::AssertionFailure() << "succeeded, expected " << code_name(expected);
-  if (result.error.code != expected) {
-    return ::testing::AssertionFailure() << "failed with " << code_name(result.error.code) << " ("
-                                         << result.error.message << "), expected " << code_name(expected);
+::testing::AssertionResult fails_with(const exobus::Result<std::unique_ptr<Segment>>& result, Code expected) {
+  if (result) return ::testing::AssertionFailure() << "succeeded, expected " << to_string(expected);
+  if (result.error().code != expected) {
+    return ::testing::AssertionFailure() << "failed with " << to_string(result.error().code) << " ("
+                                         << result.error().message << "), expected " << to_string(expected);
   }
-  if (result.error.message.empty()) return ::testing::AssertionFailure() << "error without a message";
+  if (result.error().message.empty()) return ::testing::AssertionFailure() << "error without a message";
   return ::testing::AssertionSuccess();
 }
 
@@ -93,21 +78,21 @@ mode_t mode_of(const std::string& path) {
 TEST(Segment, CreatedSegmentOpensWithTheSameLayout) {
   SegmentName name("roundtrip");
   const LayoutSpec spec = small_spec(128, 3);
-  SegmentResult created = Segment::create(name.str(), spec, 0600);
-  ASSERT_TRUE(created) << created.error.message;
-  SegmentResult opened = Segment::open(name.str());
-  ASSERT_TRUE(opened) << opened.error.message;
+  exobus::Result<std::unique_ptr<Segment>> created = Segment::create(name.str(), spec, 0600);
+  ASSERT_TRUE(created) << created.error().message;
+  exobus::Result<std::unique_ptr<Segment>> opened = Segment::open(name.str());
+  ASSERT_TRUE(opened) << opened.error().message;
 
-  const Layout& mine = created.segment->layout();
-  const Layout& theirs = opened.segment->layout();
+  const Layout& mine = created.value()->layout();
+  const Layout& theirs = opened.value()->layout();
   EXPECT_EQ(theirs.total_size, mine.total_size);
   EXPECT_EQ(theirs.lanes_offset, mine.lanes_offset);
-  EXPECT_EQ(opened.segment->ring_count(), 3u);
-  EXPECT_EQ(opened.segment->ring(2).capacity(), 128u);
-  EXPECT_EQ(opened.segment->header().bus_generation, created.segment->header().bus_generation);
+  EXPECT_EQ(opened.value()->ring_count(), 3u);
+  EXPECT_EQ(opened.value()->ring(2).capacity(), 128u);
+  EXPECT_EQ(opened.value()->header().bus_generation, created.value()->header().bus_generation);
   // Both mappings see the same memory.
-  created.segment->instance(3).pid.store(4242, std::memory_order_relaxed);
-  EXPECT_EQ(opened.segment->instance(3).pid.load(std::memory_order_relaxed), 4242);
+  created.value()->instance(3).pid.store(4242, std::memory_order_relaxed);
+  EXPECT_EQ(opened.value()->instance(3).pid.load(std::memory_order_relaxed), 4242);
 }
 
 TEST(Segment, OpeningAMissingSegmentIsNotFound) {
@@ -117,26 +102,26 @@ TEST(Segment, OpeningAMissingSegmentIsNotFound) {
 
 TEST(Segment, CreatingAnExistingNameIsRefusedAndLeavesItIntact) {
   SegmentName name("exists");
-  SegmentResult first = Segment::create(name.str(), small_spec(), 0600);
-  ASSERT_TRUE(first) << first.error.message;
-  const std::uint64_t generation = first.segment->header().bus_generation;
-  EXPECT_TRUE(fails_with(Segment::create(name.str(), small_spec(), 0600), Code::exists));
-  SegmentResult opened = Segment::open(name.str());
-  ASSERT_TRUE(opened) << opened.error.message;
-  EXPECT_EQ(opened.segment->header().bus_generation, generation);
+  exobus::Result<std::unique_ptr<Segment>> first = Segment::create(name.str(), small_spec(), 0600);
+  ASSERT_TRUE(first) << first.error().message;
+  const std::uint64_t generation = first.value()->header().bus_generation;
+  EXPECT_TRUE(fails_with(Segment::create(name.str(), small_spec(), 0600), Code::already_exists));
+  exobus::Result<std::unique_ptr<Segment>> opened = Segment::open(name.str());
+  ASSERT_TRUE(opened) << opened.error().message;
+  EXPECT_EQ(opened.value()->header().bus_generation, generation);
 }
 
 TEST(Segment, OtherLayoutVersionIsRefusedWithBothVersionsNamed) {
   SegmentName name("version");
-  SegmentResult created = Segment::create(name.str(), small_spec(), 0600);
-  ASSERT_TRUE(created) << created.error.message;
-  created.segment->header().layout_version = kLayoutVersion + 1;
-  const SegmentResult opened = Segment::open(name.str());
+  exobus::Result<std::unique_ptr<Segment>> created = Segment::create(name.str(), small_spec(), 0600);
+  ASSERT_TRUE(created) << created.error().message;
+  created.value()->header().layout_version = kLayoutVersion + 1;
+  const exobus::Result<std::unique_ptr<Segment>> opened = Segment::open(name.str());
   ASSERT_TRUE(fails_with(opened, Code::version_mismatch));
-  EXPECT_NE(opened.error.message.find("layout version " + std::to_string(kLayoutVersion + 1)), std::string::npos)
-      << opened.error.message;
-  EXPECT_NE(opened.error.message.find("speaks version " + std::to_string(kLayoutVersion)), std::string::npos)
-      << opened.error.message;
+  EXPECT_NE(opened.error().message.find("layout version " + std::to_string(kLayoutVersion + 1)), std::string::npos)
+      << opened.error().message;
+  EXPECT_NE(opened.error().message.find("speaks version " + std::to_string(kLayoutVersion)), std::string::npos)
+      << opened.error().message;
 }
 
 TEST(Segment, UnstampedSegmentIsHalfInitialised) {
@@ -154,10 +139,10 @@ TEST(Segment, EmptyObjectIsHalfInitialised) {
 
 TEST(Segment, ForeignMagicIsNotAnExoBusSegment) {
   SegmentName name("foreign");
-  SegmentResult created = Segment::create(name.str(), small_spec(), 0600);
-  ASSERT_TRUE(created) << created.error.message;
-  created.segment->header().magic.store(0x0123456789abcdef, std::memory_order_release);
-  EXPECT_TRUE(fails_with(Segment::open(name.str()), Code::corrupt));
+  exobus::Result<std::unique_ptr<Segment>> created = Segment::create(name.str(), small_spec(), 0600);
+  ASSERT_TRUE(created) << created.error().message;
+  created.value()->header().magic.store(0x0123456789abcdef, std::memory_order_release);
+  EXPECT_TRUE(fails_with(Segment::open(name.str()), Code::corrupted));
 }
 
 // One way to tamper with a real segment's header or ring descriptors.
@@ -206,12 +191,12 @@ class TamperedSegment : public ::testing::TestWithParam<Tampering> {};
 
 TEST_P(TamperedSegment, IsRefusedAsCorrupt) {
   SegmentName name("tampered");
-  SegmentResult created = Segment::create(name.str(), small_spec(64, 2), 0600);
-  ASSERT_TRUE(created) << created.error.message;
-  SegmentHeader& header = created.segment->header();
-  auto* rings = reinterpret_cast<RingDescriptor*>(created.segment->base() + header.rings_offset);
+  exobus::Result<std::unique_ptr<Segment>> created = Segment::create(name.str(), small_spec(64, 2), 0600);
+  ASSERT_TRUE(created) << created.error().message;
+  SegmentHeader& header = created.value()->header();
+  auto* rings = reinterpret_cast<RingDescriptor*>(created.value()->base() + header.rings_offset);
   GetParam().apply(header, rings);
-  EXPECT_TRUE(fails_with(Segment::open(name.str()), Code::corrupt));
+  EXPECT_TRUE(fails_with(Segment::open(name.str()), Code::corrupted));
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryHeaderField, TamperedSegment, ::testing::ValuesIn(kTamperings), tampering_name);
@@ -220,14 +205,14 @@ INSTANTIATE_TEST_SUITE_P(EveryHeaderField, TamperedSegment, ::testing::ValuesIn(
 // the object (a truncated file) must be refused before anything past the end is read.
 TEST(Segment, TruncatedSegmentIsRefusedWithoutReadingPastItsEnd) {
   SegmentName name("truncated");
-  SegmentResult created = Segment::create(name.str(), small_spec(64, 2), 0600);
-  ASSERT_TRUE(created) << created.error.message;
+  exobus::Result<std::unique_ptr<Segment>> created = Segment::create(name.str(), small_spec(64, 2), 0600);
+  ASSERT_TRUE(created) << created.error().message;
   const int fd = ::shm_open(("/" + name.str()).c_str(), O_RDWR, 0);
   ASSERT_GE(fd, 0);
   // Keep the header and ring table, cut the rest.
   ASSERT_EQ(::ftruncate(fd, 4096), 0);
   ::close(fd);
-  EXPECT_TRUE(fails_with(Segment::open(name.str()), Code::corrupt));
+  EXPECT_TRUE(fails_with(Segment::open(name.str()), Code::corrupted));
 }
 
 // Stale segments: the creator died, its object stays in /dev/shm. The next creator must
@@ -243,11 +228,11 @@ TEST(Segment, HalfBuiltSegmentOfAKilledCreatorIsDetectedAndReplaceable) {
   });
   ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "status " << status;
 
-  EXPECT_TRUE(fails_with(Segment::create(name.str(), small_spec(), 0600), Code::exists));
+  EXPECT_TRUE(fails_with(Segment::create(name.str(), small_spec(), 0600), Code::already_exists));
   EXPECT_TRUE(fails_with(Segment::open(name.str()), Code::not_initialised));
   ASSERT_TRUE(Segment::remove(name.str()));
-  SegmentResult recreated = Segment::create(name.str(), small_spec(), 0600);
-  ASSERT_TRUE(recreated) << recreated.error.message;
+  exobus::Result<std::unique_ptr<Segment>> recreated = Segment::create(name.str(), small_spec(), 0600);
+  ASSERT_TRUE(recreated) << recreated.error().message;
   EXPECT_TRUE(Segment::open(name.str()));
 }
 
@@ -256,9 +241,9 @@ TEST(Segment, CompleteSegmentOfAKilledCreatorIsReplacedByANewGeneration) {
   int pipe_fds[2];
   ASSERT_EQ(::pipe(pipe_fds), 0);
   const int status = run_in_child([&] {
-    SegmentResult created = Segment::create(name.str(), small_spec(), 0600);
+    exobus::Result<std::unique_ptr<Segment>> created = Segment::create(name.str(), small_spec(), 0600);
     if (!created) return 1;
-    const std::uint64_t generation = created.segment->header().bus_generation;
+    const std::uint64_t generation = created.value()->header().bus_generation;
     if (::write(pipe_fds[1], &generation, sizeof(generation)) != sizeof(generation)) return 2;
     ::raise(SIGKILL);
     return 3;
@@ -272,16 +257,16 @@ TEST(Segment, CompleteSegmentOfAKilledCreatorIsReplacedByANewGeneration) {
 
   // A complete segment outlives its creator and still opens: whether its bus is alive is
   // the daemon's call (its lock), the generation tells the old bus from the new one.
-  EXPECT_TRUE(fails_with(Segment::create(name.str(), small_spec(), 0600), Code::exists));
-  SegmentResult stale = Segment::open(name.str());
-  ASSERT_TRUE(stale) << stale.error.message;
-  EXPECT_EQ(stale.segment->header().bus_generation, dead_generation);
+  EXPECT_TRUE(fails_with(Segment::create(name.str(), small_spec(), 0600), Code::already_exists));
+  exobus::Result<std::unique_ptr<Segment>> stale = Segment::open(name.str());
+  ASSERT_TRUE(stale) << stale.error().message;
+  EXPECT_EQ(stale.value()->header().bus_generation, dead_generation);
   ASSERT_TRUE(Segment::remove(name.str()));
-  SegmentResult recreated = Segment::create(name.str(), small_spec(), 0600);
-  ASSERT_TRUE(recreated) << recreated.error.message;
-  EXPECT_NE(recreated.segment->header().bus_generation, dead_generation);
+  exobus::Result<std::unique_ptr<Segment>> recreated = Segment::create(name.str(), small_spec(), 0600);
+  ASSERT_TRUE(recreated) << recreated.error().message;
+  EXPECT_NE(recreated.value()->header().bus_generation, dead_generation);
   // The process that still maps the old segment keeps its own (unlinked) memory.
-  EXPECT_EQ(stale.segment->header().bus_generation, dead_generation);
+  EXPECT_EQ(stale.value()->header().bus_generation, dead_generation);
 }
 
 // The final mode is set with fchmod after creation, so the umask of the creating
@@ -307,7 +292,7 @@ TEST(Segment, ModesThatOpenTheSegmentToTheWorldOrLockOutTheOwnerAreRefused) {
   for (const mode_t mode : {mode_t{0666}, mode_t{0604}, mode_t{0602}, mode_t{0601}, mode_t{0777}, mode_t{0400},
                             mode_t{0200}, mode_t{0060}}) {
     SegmentName name("badmode");
-    EXPECT_TRUE(fails_with(Segment::create(name.str(), small_spec(), mode), Code::invalid_argument))
+    EXPECT_TRUE(fails_with(Segment::create(name.str(), small_spec(), mode), Code::config_error))
         << std::oct << "mode 0" << mode;
     EXPECT_EQ(::access(name.path().c_str(), F_OK), -1) << "a refused create left an object behind";
   }
@@ -316,15 +301,15 @@ TEST(Segment, ModesThatOpenTheSegmentToTheWorldOrLockOutTheOwnerAreRefused) {
 TEST(Segment, UserWithoutPermissionGetsPermissionDenied) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch to the user 'nobody'";
   SegmentName name("forbidden");
-  SegmentResult created = Segment::create(name.str(), small_spec(), 0600);
-  ASSERT_TRUE(created) << created.error.message;
+  exobus::Result<std::unique_ptr<Segment>> created = Segment::create(name.str(), small_spec(), 0600);
+  ASSERT_TRUE(created) << created.error().message;
   constexpr uid_t kNobody = 65534;
   const int status = run_in_child([&] {
     if (::setgid(kNobody) != 0 || ::setuid(kNobody) != 0) return 10;
-    const SegmentResult opened = Segment::open(name.str());
+    const exobus::Result<std::unique_ptr<Segment>> opened = Segment::open(name.str());
     if (opened) return 1;
-    if (opened.error.code != Code::permission_denied) return 2;
-    return opened.error.message.find("permission denied") != std::string::npos ? 0 : 3;
+    if (opened.error().code != Code::permission_denied) return 2;
+    return opened.error().message.find("permission denied") != std::string::npos ? 0 : 3;
   });
   ASSERT_TRUE(WIFEXITED(status)) << "status " << status;
   EXPECT_NE(WEXITSTATUS(status), 10) << "setuid(nobody) failed";
@@ -353,9 +338,9 @@ TEST(Segment, TooSmallDevShmIsNoSpaceNotSigbus) {
     }
     LayoutSpec spec = small_spec();
     spec.size_classes = {{4096, 4096, 0, 0, 0}};  // 4096 x (64 + 4096) B: about 16 MiB
-    const SegmentResult created = Segment::create(name, spec, 0600);
+    const exobus::Result<std::unique_ptr<Segment>> created = Segment::create(name, spec, 0600);
     if (created) return kSucceeded;
-    if (created.error.code != Code::no_space) return kWrongError;
+    if (created.error().code != Code::no_space) return kWrongError;
     // The failed creation removed its object: nothing occupies the small /dev/shm.
     return ::access(("/dev/shm/" + name).c_str(), F_OK) == 0 ? kLeftBehind : kOk;
   });

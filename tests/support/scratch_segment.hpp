@@ -30,9 +30,9 @@ class ScratchSegment {
  public:
   explicit ScratchSegment(const LayoutSpec& spec, const std::string& purpose = "bus")
       : name_(unique_segment_name(purpose)) {
-    SegmentResult created = Segment::create(name_, spec, 0600);
-    if (!created) throw std::runtime_error(created.error.message);
-    segment_ = std::move(created.segment);
+    exobus::Result<std::unique_ptr<Segment>> created = Segment::create(name_, spec, 0600);
+    if (!created) throw std::runtime_error(created.error().message);
+    segment_ = std::move(created).value();
     plane_ = std::make_unique<DataPlane>(*segment_);
   }
   ~ScratchSegment() { Segment::remove(name_); }

@@ -62,7 +62,11 @@ struct Received {
   bool redelivered() const { return deliveries > 0; }
 };
 
+namespace client {
 class ServiceCore;
+class Receiver;
+class Sender;
+}  // namespace client
 
 // A message being handled. Settle it once: ack (done), release (redeliver now, maybe to
 // another instance), reject (dead-letter), or let the handler return (ack) or throw
@@ -89,17 +93,19 @@ class Delivery {
   bool settled() const { return settled_; }
 
  private:
-  friend class ServiceCore;
-  Delivery(ServiceCore& core, std::uint64_t lease, std::uint64_t chunk, std::uint16_t reply_ring, Received message,
-           std::string_view payload)
+  friend class client::Receiver;
+  enum class Settlement : std::uint8_t;
+  Delivery(client::ServiceCore& core, std::uint64_t lease, std::uint64_t chunk, std::uint16_t reply_ring,
+           Received message, std::string_view payload)
       : core_(&core),
         lease_(lease),
         chunk_(chunk),
         reply_ring_(reply_ring),
         message_(std::move(message)),
         payload_(payload) {}
-  ServiceCore* core_;
-  std::uint64_t lease_;
+  Result<void> settle(Settlement how);
+  client::ServiceCore* core_;
+  std::uint64_t lease_;  // shm::LeaseToken::word()
   std::uint64_t chunk_;  // the message's handle in shared memory
   std::uint16_t reply_ring_;
   Received message_;
@@ -138,8 +144,8 @@ class Loan {
   Result<void> send();
 
  private:
-  friend class ServiceCore;
-  ServiceCore* core_ = nullptr;  // null once sent or given back
+  friend class client::Sender;
+  client::ServiceCore* core_ = nullptr;  // null once sent or given back
   std::uint64_t chunk_ = 0;
   std::uint32_t length_ = 0;
   const void* route_ = nullptr;
@@ -180,8 +186,8 @@ class Service {
   std::uint32_t instance() const;
 
  private:
-  explicit Service(std::unique_ptr<ServiceCore> core);
-  std::unique_ptr<ServiceCore> core_;
+  explicit Service(std::unique_ptr<client::ServiceCore> core);
+  std::unique_ptr<client::ServiceCore> core_;
 };
 
 }  // namespace exobus

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "exobus/error.hpp"
 #include "exobus/shm/chunk_pool.hpp"
 #include "exobus/shm/lane.hpp"
 #include "exobus/shm/ready_ring.hpp"
@@ -122,11 +123,7 @@ struct Layout {
   std::uint64_t total_size = 0;
 };
 
-// Validates the spec (powers of two, bounds) and lays it out; an error message otherwise.
-struct LayoutResult {
-  Layout layout;
-  std::string error;  // empty on success
-};
-LayoutResult compute_layout(const LayoutSpec& spec);
+// Validates the spec (powers of two, bounds) and lays it out; config_error otherwise.
+Result<Layout> compute_layout(const LayoutSpec& spec);
 
 }  // namespace exobus::shm

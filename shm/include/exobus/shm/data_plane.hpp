@@ -82,7 +82,9 @@ class DataPlane {
   Allocation allocate(LaneCursor& cursor, std::size_t size);
   SendResult publish(LaneCursor& cursor, MessageHandle handle, std::uint32_t length,
                      std::span<const std::uint16_t> target_rings);
-  void abandon(LaneCursor& cursor, MessageHandle handle);
+  void abandon(LaneCursor& cursor, MessageHandle handle) { abandon(instance_of(cursor.lane), handle); }
+  // The same for a chunk that `instance` holds on no lane (a loan).
+  void abandon(std::uint32_t instance, MessageHandle handle);
   SendResult send(LaneCursor& cursor, std::span<const std::byte> bytes,
                   std::span<const std::uint16_t> target_rings);
 

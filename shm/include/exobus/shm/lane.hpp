@@ -76,10 +76,23 @@ struct alignas(64) LaneHeader {
 static_assert(sizeof(LaneHeader) == 384 && alignof(LaneHeader) == 64);
 
 // Identifies one lease for ack/release/reject/renew: lane, entry and its generation.
+// As one word, for keeping outside shared memory:
+//  0                       24                      48              64
+//  +-----------------------+-----------------------+---------------+
+//  |  generation           |  entry                |  lane         |
+//  +-----------------------+-----------------------+---------------+
 struct LeaseToken {
   std::uint16_t lane = 0;
   std::uint32_t entry = 0;
   std::uint32_t generation = 0;
+
+  constexpr std::uint64_t word() const {
+    return std::uint64_t{lane} << 48 | std::uint64_t{entry & 0xffffff} << 24 | (generation & 0xffffff);
+  }
+  static constexpr LeaseToken from_word(std::uint64_t word) {
+    return {static_cast<std::uint16_t>(word >> 48), static_cast<std::uint32_t>(word >> 24) & 0xffffff,
+            static_cast<std::uint32_t>(word) & 0xffffff};
+  }
   friend bool operator==(const LeaseToken&, const LeaseToken&) = default;
 };
 

@@ -18,32 +18,22 @@
 #include <span>
 #include <string>
 
+#include "exobus/error.hpp"
 #include "exobus/shm/bus_layout.hpp"
 
 namespace exobus::shm {
-
-struct SegmentError {
-  enum class Code { exists, not_found, permission_denied, version_mismatch, not_initialised,
-                    corrupt, no_space, invalid_argument, io };
-  Code code;
-  std::string message;
-};
-
-class Segment;
-struct SegmentResult {
-  std::unique_ptr<Segment> segment;
-  SegmentError error;  // meaningful when segment is null
-  explicit operator bool() const { return segment != nullptr; }
-};
 
 class Segment {
  public:
   // name: the shm object name without the leading slash, e.g. "exobus.demo.data".
   // The segment gets exactly `mode`, whatever the umask, and belongs to `group` when given
   // (else to the creator's group).
-  static SegmentResult create(const std::string& name, const LayoutSpec& spec, mode_t mode,
+  // Errors: already_exists, not_found, permission_denied, version_mismatch, not_initialised
+  // (a creator has not finished, or died), corrupted, no_space, config_error (a bad spec or
+  // mode), io.
+  static Result<std::unique_ptr<Segment>> create(const std::string& name, const LayoutSpec& spec, mode_t mode,
                               std::optional<gid_t> group = std::nullopt);
-  static SegmentResult open(const std::string& name);
+  static Result<std::unique_ptr<Segment>> open(const std::string& name);
   static bool remove(const std::string& name);
 
   std::byte* base() const { return static_cast<std::byte*>(region_.get_address()); }

@@ -1,0 +1,61 @@
+#include "daemon_link.hpp"
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "exobus/uuid.hpp"
+
+namespace exobus::client {
+
+Result<DaemonLink> DaemonLink::register_instance(const std::string& bus, const std::string& service_type,
+                                                 const std::filesystem::path& runtime_dir) {
+  Result<control::RuntimePaths> paths = runtime_dir.empty()
+                                            ? control::runtime_paths(bus)
+                                            : control::runtime_paths(bus, control::RuntimeDir{runtime_dir, false});
+  if (!paths) return paths.error();
+  DaemonLink link(std::move(paths).value(), {service_type, ::getpid(), Uuid::generate().to_string()});
+  Result<control::InstanceRegistration> registered = control::register_instance(link.paths_, link.request_);
+  if (!registered) return registered.error();
+  Result<control::RegistrationReply> reply = control::decode_registration_reply(registered.value().reply);
+  if (!reply) return reply.error();
+  link.registration_ = std::move(reply).value();
+  link.connection_.emplace(std::move(registered.value().connection));
+  return link;
+}
+
+Result<control::RoutingReply> DaemonLink::fetch_routing() const {
+  Result<control::JsonText> reply = control::run_command(paths_, "routing", control::JsonText());
+  if (!reply) return reply.error();
+  return control::decode_routing_reply(reply.value());
+}
+
+void DaemonLink::watch() {
+  if (abandoned_) return;
+  if (connection_) {
+    pollfd watched{connection_->fd(), POLLIN | POLLRDHUP, 0};
+    if (::poll(&watched, 1, 0) <= 0 || (watched.revents & (POLLHUP | POLLRDHUP | POLLERR)) == 0) return;
+    connection_.reset();
+  }
+  // Giving up on a slow answer is safe: the daemon keeps the slot of a live, attached
+  // instance whose connection closed, and resumes it on the next try (same nonce).
+  Result<control::InstanceRegistration> again =
+      control::register_instance(paths_, request_, std::chrono::milliseconds(200));
+  if (!again) return;  // not back yet: try on a later round
+  const Result<control::RegistrationReply> reply = control::decode_registration_reply(again.value().reply);
+  if (!reply || reply.value().instance != registration_.instance) {
+    // Another slot: the daemon did not recognise this instance, and its lanes cannot move.
+    // Working on unregistered is all that is left; the slot is recovered when we exit.
+    std::fprintf(stderr,
+                 "exobus: exobusd of bus '%s' did not resume instance %u of '%s'; it keeps working "
+                 "unregistered\n",
+                 paths_.bus.c_str(), registration_.instance, request_.service_type.c_str());
+    abandoned_ = true;
+    return;
+  }
+  connection_.emplace(std::move(again.value().connection));
+}
+
+}  // namespace exobus::client

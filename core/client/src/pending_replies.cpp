@@ -1,0 +1,50 @@
+#include "pending_replies.hpp"
+
+#include <vector>
+
+namespace exobus::client {
+
+void PendingReplies::add(const Uuid& request, PendingReply pending) {
+  std::lock_guard lock(mutex_);
+  pending_.emplace(request, std::move(pending));
+  count();
+}
+
+void PendingReplies::cancel(const Uuid& request) { finish(request); }
+
+const ReplyHandler* PendingReplies::find(const Uuid& request) {
+  std::lock_guard lock(mutex_);
+  const auto found = pending_.find(request);
+  return found == pending_.end() ? nullptr : &found->second.handler;
+}
+
+void PendingReplies::finish(const Uuid& request) {
+  std::lock_guard lock(mutex_);
+  pending_.erase(request);
+  count();
+}
+
+void PendingReplies::expire(std::chrono::steady_clock::time_point now) {
+  std::vector<ReplyHandler> expired;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto entry = pending_.begin(); entry != pending_.end();) {
+      if (entry->second.deadline > now) {
+        ++entry;
+        continue;
+      }
+      expired.push_back(std::move(entry->second.handler));
+      entry = pending_.erase(entry);
+    }
+    count();
+  }
+  // Outside the lock: a handler may send another request.
+  for (const ReplyHandler& handler : expired) {
+    Reply reply;
+    reply.outcome = "timeout";
+    reply.timed_out = true;
+    handler(reply);
+  }
+}
+
+}  // namespace exobus::client

@@ -1,0 +1,41 @@
+#pragma once
+// Requests awaiting replies, by the id of the command sent. A sender adds its entry before
+// the command leaves (a reply may come back before send() returns) and cancels it if the
+// send fails. From then on only the reply thread uses or erases the entry (find, finish,
+// expire), so that thread may call the handler through the pointer find() gave without
+// holding the lock: senders only insert, and an insert never moves existing entries.
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <unordered_map>
+
+#include "exobus/service.hpp"
+
+namespace exobus::client {
+
+struct PendingReply {
+  ReplyHandler handler;
+  std::chrono::steady_clock::time_point deadline;
+};
+
+class PendingReplies {
+ public:
+  void add(const Uuid& request, PendingReply pending);
+  void cancel(const Uuid& request);
+  // The reply thread only, below.
+  const ReplyHandler* find(const Uuid& request);
+  void finish(const Uuid& request);
+  // Takes out every request past its deadline and calls its handler with a timed-out Reply.
+  void expire(std::chrono::steady_clock::time_point now);
+  // Without the lock: whether any request awaits a reply (the reply thread sleeps if none).
+  bool empty() const { return count_.load(std::memory_order_relaxed) == 0; }
+
+ private:
+  void count() { count_.store(pending_.size(), std::memory_order_relaxed); }  // with the lock held
+
+  std::mutex mutex_;
+  std::unordered_map<Uuid, PendingReply> pending_;
+  std::atomic<std::size_t> count_{0};
+};
+
+}  // namespace exobus::client

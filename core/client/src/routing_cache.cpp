@@ -1,0 +1,60 @@
+#include "routing_cache.hpp"
+
+namespace exobus::client {
+
+std::string RoutingState::type_of_ring(std::uint16_t ring) const {
+  for (std::size_t t = 0; t < ring_of_type.size(); ++t) {
+    if (ring_of_type[t] == ring) return config.services[t].name;
+  }
+  return {};
+}
+
+Result<void> RoutingCache::load(const control::RoutingReply& reply) {
+  Result<ApplicationConfig> config = load_application_config(reply.config_file);
+  if (!config) return config.error();
+  auto state = std::make_unique<RoutingState>();
+  state->config = std::move(config).value();
+  const std::optional<ServiceTypeIndex> type = state->config.find_service(service_type_);
+  if (!type) return Error{ErrorCode::config_error, "service type '" + service_type_ + "' left the configuration"};
+  state->type = *type;
+  for (const ServiceTypeConfig& service : state->config.services) {
+    const auto ring = reply.type_rings.find(service.name);
+    if (ring == reply.type_rings.end()) {
+      return Error{ErrorCode::config_error, "the daemon has no queue for service type '" + service.name +
+                                                "' yet; send exobusd SIGHUP after editing the configuration"};
+    }
+    state->ring_of_type.push_back(ring->second);
+  }
+  const RoutingTable& table = state->config.routing;
+  for (const std::string& public_name : table.sends(state->type)) {
+    SendRoute route{public_name, {}, table.schemas(public_name)};
+    for (const ServiceTypeIndex receiver : table.receivers(public_name)) {
+      route.rings.push_back(state->ring_of_type[receiver]);
+    }
+    state->send_routes.emplace(std::string(table.to_internal(state->type, public_name)), std::move(route));
+  }
+  state->generation = reply.routing_generation;
+  std::lock_guard lock(loading_);
+  current_.store(state.get(), std::memory_order_release);
+  history_.push_back(std::move(state));
+  return {};
+}
+
+Result<void> RoutingCache::refresh(std::uint64_t generation, const DaemonLink& daemon) {
+  if (generation == current().generation) return {};
+  Result<control::RoutingReply> reply = daemon.fetch_routing();
+  if (!reply) return reply.error();
+  return load(reply.value());
+}
+
+Result<const SendRoute*> RoutingCache::route(std::string_view name, bool is_reply) const {
+  const RoutingState& state = current();
+  const auto found = state.send_routes.find(name);
+  if (found == state.send_routes.end() || (!is_reply && found->second.rings.empty())) {
+    Result<RoutingTable::Route> route = state.config.routing.route_send(state.type, name, is_reply);
+    return route ? Error{ErrorCode::internal, "no send route for a routable name"} : route.error();
+  }
+  return &found->second;
+}
+
+}  // namespace exobus::client

@@ -1,0 +1,66 @@
+#pragma once
+// The routing a sender needs, kept per configuration generation. A service loads the same
+// application.yml the daemon serves; the segment holds the daemon's routing generation, and
+// a sender compares it with its own on every send (one acquire load) and reloads when it
+// moved. Reloads are rare, so old states are kept (never freed while the service lives)
+// and the current one is swapped in with one atomic pointer: senders never lock.
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "daemon_link.hpp"
+#include "exobus/config.hpp"
+#include "exobus/name_map.hpp"
+
+namespace exobus::client {
+
+// What a send of one of this type's declared names needs, found with one lookup by the name
+// the service uses for it.
+struct SendRoute {
+  std::string public_name;
+  std::vector<std::uint16_t> rings;  // the receiving types' queues; none: a reply outcome only
+  std::span<const Schema> schemas;
+};
+
+struct RoutingState {
+  ApplicationConfig config;
+  ServiceTypeIndex type = 0;                // this service's type
+  std::vector<std::uint16_t> ring_of_type;  // by the config's type index
+  NameMap<SendRoute> send_routes;           // by the service's own (internal) name
+  std::uint64_t generation = 0;
+
+  const ServiceTypeConfig& own_type() const { return config.services[type]; }
+  // The service type whose queue `ring` is, for error messages; empty for another ring.
+  std::string type_of_ring(std::uint16_t ring) const;
+};
+
+class RoutingCache {
+ public:
+  explicit RoutingCache(std::string service_type) : service_type_(std::move(service_type)) {}
+
+  // Loads the file the reply names and makes it the current state.
+  Result<void> load(const control::RoutingReply& reply);
+  // Reloads from the daemon when `generation` (the segment's) is not the current state's.
+  Result<void> refresh(std::uint64_t generation, const DaemonLink& daemon);
+  // Valid once load() succeeded, for the life of the cache.
+  const RoutingState& current() const { return *current_.load(std::memory_order_acquire); }
+  // The route of a name this service sends; for any other name the routing table's error
+  // (not declared, unknown, ...). A command needs a receiver; a reply outcome does not.
+  Result<const SendRoute*> route(std::string_view name, bool is_reply) const;
+
+ private:
+  std::string service_type_;
+  std::mutex loading_;  // serialises load(); senders only read current_
+  std::vector<std::unique_ptr<RoutingState>> history_;
+  // Release store in load() pairs with the acquire in current(): a state is complete before
+  // anyone sees it.
+  std::atomic<const RoutingState*> current_{nullptr};
+};
+
+}  // namespace exobus::client

@@ -1,0 +1,78 @@
+#pragma once
+// One connected instance: what the parts of the client library share. Service (the public
+// API) owns it; the sender, the receiver, deliveries and loans work on it.
+//
+//   DaemonLink     registration, the control connection, reconnection to a new daemon
+//   RoutingCache   the routing a sender needs, reloaded when the daemon's generation moves
+//   SendLanes      the lanes threads send, release and reject on
+//   PendingReplies requests awaiting replies
+//   Sender         the send path (send, try_send, replies, loans)
+//   Receiver       the receive loops (commands, replies) and the handler threads
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "daemon_link.hpp"
+#include "exobus/service.hpp"
+#include "exobus/shm/data_plane.hpp"
+#include "pending_replies.hpp"
+#include "receiver.hpp"
+#include "routing_cache.hpp"
+#include "send_lanes.hpp"
+#include "sender.hpp"
+
+namespace exobus::client {
+
+// An instance's lanes (shm/lane.hpp): one takes from its service type's queue, one from
+// its reply inbox, the rest are shared by the threads that send.
+inline constexpr std::uint16_t kHomeLane = 0;
+inline constexpr std::uint16_t kInboxLane = 1;
+inline constexpr std::uint16_t kFirstSendLane = 2;
+
+class ServiceCore {
+ public:
+  // Registers with the daemon, maps the segment, loads the routing and starts the reply
+  // thread (requests can be made before start()).
+  static Result<std::unique_ptr<ServiceCore>> connect(ServiceOptions options);
+  ServiceCore(const ServiceCore&) = delete;
+  ServiceCore& operator=(const ServiceCore&) = delete;
+
+  // Starts the receiving thread and the handler threads; nothing if no handler is registered.
+  void start();
+  // Stops every thread, releases what no handler took, and leaves the bus for good.
+  void stop();
+
+  std::uint32_t instance() const { return daemon.registration().instance; }
+  std::uint16_t home_ring() const { return daemon.registration().home_ring; }
+  std::uint16_t inbox_ring() const { return daemon.registration().inbox_ring; }
+  shm::InstanceSlot& slot() const { return segment->instance(instance()); }
+  // The service type's own configuration in the current routing.
+  const ServiceTypeConfig& own_type() const { return routing.current().own_type(); }
+
+  ServiceOptions options;
+  DaemonLink daemon;
+  std::unique_ptr<shm::Segment> segment;
+  std::unique_ptr<shm::DataPlane> plane;
+  RoutingCache routing;
+  SendLanes lanes;
+  PendingReplies pending;
+  NameMap<Handler> handlers;  // registered before start(), read-only after
+  // Commands taken from the home ring and not yet settled. The lease table of a lane is
+  // sized for the largest prefetch of any type, so the type's own prefetch is kept here.
+  // Only the receiving thread increments; settling decrements (release, pairs with the
+  // receiving thread's acquire).
+  std::atomic<std::uint32_t> held{0};
+  std::atomic<bool> running{false};
+  // Stopped for good: its lanes may belong to another instance by now.
+  std::atomic<bool> detached{false};
+  Sender sender{*this};
+  Receiver receiver{*this};
+
+ private:
+  ServiceCore(ServiceOptions options, DaemonLink daemon);
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace exobus::client
