@@ -98,7 +98,7 @@ Result<void> Coordinator::attach_or_create() {
       plane_ = std::make_unique<shm::DataPlane>(*segment_);
       lane_ = {plane_->lane_of(0, 0)};
       // Our previous incarnation may have died mid-operation: recover it first.
-      const shm::RecoveryReport report = plane_->recover_instance(0, lane_);
+      const shm::RecoveryReport report = shm::Recovery(*plane_, lane_).recover_instance(0);
       log_->info("re-attached to segment '{}' ({} tombstones, {} leases requeued from the previous daemon)",
                  segment_name_, report.tombstones, report.leases_requeued);
       adopt_existing_instances();
@@ -270,7 +270,7 @@ bool Coordinator::on_instance_disconnected(const InstanceHandle& handle) {
 bool Coordinator::recover(std::uint32_t slot) {
   shm::InstanceSlot& instance = segment_->instance(slot);
   instance.state.store(static_cast<std::uint32_t>(shm::InstanceState::recovering), std::memory_order_release);
-  const shm::RecoveryReport report = plane_->recover_instance(slot, lane_);
+  const shm::RecoveryReport report = shm::Recovery(*plane_, lane_).recover_instance(slot);
   reroute_inbox(slot);
   if (report.leases_requeued + report.dead_lettered + report.tombstones + report.chunks_reclaimed +
           report.undelivered_targets + report.reads_resolved >
@@ -315,7 +315,7 @@ void Coordinator::on_tick() {
   ++ticks_;
   const std::uint32_t now = shm::DataPlane::now_ms();
   if (ticks_ % 5 == 0) {
-    const shm::RecoveryReport expired = plane_->reclaim_expired(now, lane_);
+    const shm::RecoveryReport expired = shm::Recovery(*plane_, lane_).reclaim_expired(now);
     if (expired.leases_requeued + expired.dead_lettered > 0) {
       log_->info("lease expiry: {} messages redelivered, {} dead-lettered", expired.leases_requeued,
                  expired.dead_lettered);

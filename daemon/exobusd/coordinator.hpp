@@ -20,7 +20,7 @@
 #include "exobus/control/registration.hpp"
 #include "exobus/daemon/control_server.hpp"
 #include "exobus/daemon/peer_policy.hpp"
-#include "exobus/shm/data_plane.hpp"
+#include "exobus/shm/recovery.hpp"
 
 namespace exobus::daemon {
 

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "exobus/shm/data_plane.hpp"
+#include "exobus/shm/recovery.hpp"
 #include "exobus/shm/segment.hpp"
 
 namespace exobus::shm {
@@ -165,13 +165,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
       case 13: {
         LaneCursor daemon{plane.lane_of(0, 0)};
-        plane.recover_instance(select % kInstances, daemon);
+        Recovery(plane, daemon).recover_instance(select % kInstances);
         break;
       }
       case 14: {
         now += static_cast<std::uint32_t>(word % 5000);
         LaneCursor daemon{plane.lane_of(0, 0)};
-        plane.reclaim_expired(now, daemon);
+        Recovery(plane, daemon).reclaim_expired(now);
         break;
       }
       default: plane.audit(); break;

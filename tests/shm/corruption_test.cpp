@@ -363,12 +363,12 @@ class HonestLanes {
     LaneCursor& daemon = daemon_;
     if (pick(2) == 0) {
       const std::uint32_t instance = 1 + pick(3);
-      watchdog_.guard("recover_instance", [&] { return plane_.recover_instance(instance, daemon); });
+      watchdog_.guard("recover_instance", [&] { return Recovery(plane_, daemon).recover_instance(instance); });
       tally_.count("recover_instance");
       // The recovered instance's leases are gone: its held tokens are now stale (kept on
       // purpose, so later acks exercise the late path).
     } else {
-      watchdog_.guard("reclaim_expired", [&] { return plane_.reclaim_expired(now + pick(200), daemon); });
+      watchdog_.guard("reclaim_expired", [&] { return Recovery(plane_, daemon).reclaim_expired(now + pick(200)); });
       tally_.count("reclaim_expired");
     }
   }

@@ -34,7 +34,7 @@ std::vector<CrashCase> all_cases() {
 
 void recover_victim(DataPlane& plane) {
   LaneCursor daemon{plane.lane_of(0, 0)};
-  const RecoveryReport report = plane.recover_instance(kVictim, daemon);
+  const RecoveryReport report = Recovery(plane, daemon).recover_instance(kVictim);
   EXPECT_EQ(report.pending, 0u);
 }
 
@@ -116,7 +116,7 @@ TEST(HalfTakenSlotOfAFullRing, RecoveryUnwedgesTheRingAndLosesNothing) {
   }
 
   LaneCursor daemon{plane.lane_of(0, 0)};
-  const RecoveryReport report = plane.recover_instance(kVictim, daemon);
+  const RecoveryReport report = Recovery(plane, daemon).recover_instance(kVictim);
   EXPECT_EQ(report.pending, 0u);
   EXPECT_EQ(report.reads_resolved, 1u);
   const TakeOutcome requeued = plane.take(survivor, 0, 0);
@@ -153,13 +153,13 @@ TEST_P(RecoveryAbandoned, SecondRecoveryFinishesTheJob) {
   arm_fault(FaultPoint::recovery_step, GetParam().recovery_hits, FaultAction::throw_exception);
   LaneCursor first_daemon{plane.lane_of(0, 0)};
   try {
-    plane.recover_instance(kVictim, first_daemon);
+    Recovery(plane, first_daemon).recover_instance(kVictim);
   } catch (const FaultInjected&) {
   }
   disarm_fault();
   // The restarted daemon recovers its own dead incarnation, then the victim again.
   LaneCursor second_daemon{plane.lane_of(0, 1)};
-  plane.recover_instance(0, second_daemon);
+  Recovery(plane, second_daemon).recover_instance(0);
   recover_victim(plane);
   drain_and_check(plane, *journal, preloaded);
 }

@@ -203,8 +203,8 @@ TEST_F(DataPlaneTest, MovedDeadLetterIsAFreshDeliveryOnItsNewRing) {
 TEST_F(DataPlaneTest, ExpiredLeaseIsRequeuedAndLateAckIsHarmless) {
   plane.send(sender, bytes_of("slow"), kOneTarget);
   const Delivery slow = take_one(receiver, kRing, 100);  // deadline 100 + 1000
-  EXPECT_EQ(plane.reclaim_expired(1099, daemon).leases_requeued, 0u);
-  EXPECT_EQ(plane.reclaim_expired(1100, daemon).leases_requeued, 1u);
+  EXPECT_EQ(Recovery(plane, daemon).reclaim_expired(1099).leases_requeued, 0u);
+  EXPECT_EQ(Recovery(plane, daemon).reclaim_expired(1100).leases_requeued, 1u);
   LaneCursor other{plane.lane_of(3, 0)};
   const Delivery again = take_one(other, kRing, 1100);
   EXPECT_TRUE(again.redelivered());
@@ -228,7 +228,7 @@ TEST(DataPlaneReuse, ReaderWhoseLeaseWasLostSeesItsChunkReusedThroughIntact) {
   EXPECT_EQ(text_of(stale.payload), "first");
   EXPECT_TRUE(plane.intact(stale.handle));
 
-  ASSERT_EQ(plane.reclaim_expired(1000, daemon).leases_requeued, 1u);
+  ASSERT_EQ(Recovery(plane, daemon).reclaim_expired(1000).leases_requeued, 1u);
   const Delivery copy = plane.take(other, kRing, 1000).delivery;
   ASSERT_EQ(plane.ack(copy.lease), LeaseStatus::ok);
   EXPECT_TRUE(plane.intact(stale.handle));  // freed, not yet rewritten: still "first"
@@ -247,7 +247,7 @@ TEST_F(DataPlaneTest, RenewPushesTheDeadlineBack) {
   plane.send(sender, bytes_of("long"), kOneTarget);
   const Delivery delivery = take_one(receiver, kRing, 0);
   ASSERT_EQ(plane.renew(delivery.lease, 900), LeaseStatus::ok);  // deadline 1900
-  EXPECT_EQ(plane.reclaim_expired(1500, daemon).leases_requeued, 0u);
+  EXPECT_EQ(Recovery(plane, daemon).reclaim_expired(1500).leases_requeued, 0u);
   EXPECT_EQ(plane.ack(delivery.lease), LeaseStatus::ok);
 }
 

@@ -6,7 +6,7 @@
 #include <atomic>
 #include <string>
 
-#include "exobus/shm/data_plane.hpp"
+#include "exobus/shm/recovery.hpp"
 
 namespace exobus::shm::testing {
 

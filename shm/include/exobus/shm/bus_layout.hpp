@@ -20,6 +20,7 @@
 // the offsets it finds: it recomputes the whole layout from the header's counts and
 // refuses the segment unless every offset and the total size agree.
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -39,10 +40,10 @@ inline constexpr std::uint32_t kMaxLanes = 0xffff;
 
 // What one ring is for, decided by the daemon from the configuration.
 struct RingSpec {
-  std::uint32_t capacity;         // power of two
-  std::uint32_t lease_ms;         // ack deadline for messages taken from this ring
-  std::uint8_t delivery_limit;    // deliveries before a message is dead-lettered
-  std::uint16_t dead_letter_ring; // kNoRing: messages over the limit are dropped and counted
+  std::uint32_t capacity;          // power of two
+  std::uint32_t lease_ms;          // ack deadline for messages taken from this ring
+  std::uint8_t delivery_limit;     // deliveries before a message is dead-lettered
+  std::uint16_t dead_letter_ring;  // kNoRing: messages over the limit are dropped and counted
 };
 
 struct LayoutSpec {
@@ -53,6 +54,12 @@ struct LayoutSpec {
   std::uint32_t leases_per_lane = 256;
 };
 
+//  RingDescriptor (24 bytes): what one ring is for. Written once by the segment's creator;
+//  openers recompute the whole layout from these and the header's counts.
+//  0               8       12      16  17  18      20      24
+//  +---------------+-------+-------+---+---+-------+-------+
+//  |  offset       |capacity lease ms|lim| - |dead l.|  -    |
+//  +---------------+-------+-------+---+---+-------+-------+
 struct RingDescriptor {
   std::uint64_t offset;
   std::uint32_t capacity;
@@ -62,7 +69,12 @@ struct RingDescriptor {
   std::uint16_t dead_letter_ring;
   std::uint32_t reserved;
 };
-static_assert(sizeof(RingDescriptor) == 24 && std::is_trivially_copyable_v<RingDescriptor>);
+static_assert(sizeof(RingDescriptor) == 24 && alignof(RingDescriptor) == 8 &&
+              std::is_trivially_copyable_v<RingDescriptor> && std::is_standard_layout_v<RingDescriptor>);
+static_assert(offsetof(RingDescriptor, offset) == 0 && offsetof(RingDescriptor, capacity) == 8 &&
+              offsetof(RingDescriptor, lease_ms) == 12 && offsetof(RingDescriptor, delivery_limit) == 16 &&
+              offsetof(RingDescriptor, unused) == 17 && offsetof(RingDescriptor, dead_letter_ring) == 18 &&
+              offsetof(RingDescriptor, reserved) == 20);
 
 enum class InstanceState : std::uint32_t { free = 0, active = 1, recovering = 2 };
 
@@ -91,8 +103,24 @@ struct alignas(64) InstanceSlot {
   std::atomic<std::uint64_t> redelivered;
   std::atomic<std::uint32_t> attached;
 };
-static_assert(sizeof(InstanceSlot) == 128);
+static_assert(sizeof(InstanceSlot) == 128 && alignof(InstanceSlot) == 64 && std::is_standard_layout_v<InstanceSlot>);
+static_assert(offsetof(InstanceSlot, state) == 0 && offsetof(InstanceSlot, pid) == 4 &&
+              offsetof(InstanceSlot, start_time) == 8 && offsetof(InstanceSlot, home_ring) == 16 &&
+              offsetof(InstanceSlot, inbox_ring) == 18 && offsetof(InstanceSlot, nonce_hash) == 24 &&
+              offsetof(InstanceSlot, heartbeat_ms) == 64 && offsetof(InstanceSlot, sent) == 72 &&
+              offsetof(InstanceSlot, delivered) == 80 && offsetof(InstanceSlot, acked) == 88 &&
+              offsetof(InstanceSlot, redelivered) == 96 && offsetof(InstanceSlot, attached) == 104);
 
+//  SegmentHeader (272 bytes at offset 0): written once by the creator before it stores the
+//  magic (release); only routing_generation changes afterwards (the daemon, at reloads).
+//  0        8      12     16     20     24     28     32       40        48        56
+//  +--------+------+------+------+------+------+------+--------+---------+---------+---
+//  | magic  |layout|sizes |rings |insts |lanes |leases| total  | bus gen.| routing | ...
+//  +--------+------+------+------+------+------+------+--------+---------+---------+---
+//  56             64              72              80                                272
+//  +--------------+---------------+---------------+---------------------------------+
+//  | rings offset | insts offset  | lanes offset  | SizeClassLayout[8]              |
+//  +--------------+---------------+---------------+---------------------------------+
 struct SegmentHeader {
   std::atomic<std::uint64_t> magic;  // kSegmentMagic once initialised (stored last)
   std::uint32_t layout_version;
@@ -111,7 +139,14 @@ struct SegmentHeader {
   std::uint64_t lanes_offset;
   SizeClassLayout size_classes[kMaxSizeClasses];
 };
-static_assert(std::is_standard_layout_v<SegmentHeader>);
+static_assert(sizeof(SegmentHeader) == 272 && alignof(SegmentHeader) == 8 && std::is_standard_layout_v<SegmentHeader>);
+static_assert(offsetof(SegmentHeader, magic) == 0 && offsetof(SegmentHeader, layout_version) == 8 &&
+              offsetof(SegmentHeader, size_class_count) == 12 && offsetof(SegmentHeader, ring_count) == 16 &&
+              offsetof(SegmentHeader, max_instances) == 20 && offsetof(SegmentHeader, lanes_per_instance) == 24 &&
+              offsetof(SegmentHeader, leases_per_lane) == 28 && offsetof(SegmentHeader, total_size) == 32 &&
+              offsetof(SegmentHeader, bus_generation) == 40 && offsetof(SegmentHeader, routing_generation) == 48 &&
+              offsetof(SegmentHeader, rings_offset) == 56 && offsetof(SegmentHeader, instances_offset) == 64 &&
+              offsetof(SegmentHeader, lanes_offset) == 72 && offsetof(SegmentHeader, size_classes) == 80);
 
 // Offsets of everything, computed from the counts alone (by the creator and each opener).
 struct Layout {

@@ -53,17 +53,21 @@ inline constexpr std::uint32_t kMaxChunkSize = 1u << 20;
 enum class ChunkKind : std::uint8_t { free = 0, allocated = 1, published = 2 };
 
 struct ChunkState {
+  using Data = BitField<0, 32>;
+  using Kind = BitField<32, 4>;
+  using Generation = BitField<40, kGenerationBits>;
+  static_assert(fields_in_order<Data, Kind, Generation>());
+
   std::uint32_t data;
   ChunkKind kind;
   std::uint32_t generation;
 
   static constexpr ChunkState decode(std::uint64_t word) {
-    return {static_cast<std::uint32_t>(word), static_cast<ChunkKind>((word >> 32) & 0xf),
-            static_cast<std::uint32_t>(word >> 40)};
+    return {static_cast<std::uint32_t>(Data::get(word)), static_cast<ChunkKind>(Kind::get(word)),
+            static_cast<std::uint32_t>(Generation::get(word))};
   }
   constexpr std::uint64_t encode() const {
-    return std::uint64_t{data} | (std::uint64_t{static_cast<std::uint8_t>(kind)} << 32) |
-           (std::uint64_t{generation} << 40);
+    return Data::put(data) | Kind::put(static_cast<std::uint8_t>(kind)) | Generation::put(generation);
   }
 };
 
@@ -72,11 +76,17 @@ struct ChunkHeader {
   std::atomic<std::uint32_t> length;
   std::uint8_t unused[kChunkHeaderBytes - 12];
 };
-static_assert(sizeof(ChunkHeader) == kChunkHeaderBytes);
-static_assert(std::is_standard_layout_v<ChunkHeader>);
+static_assert(sizeof(ChunkHeader) == kChunkHeaderBytes && alignof(ChunkHeader) == 8 &&
+              std::is_standard_layout_v<ChunkHeader>);
+static_assert(offsetof(ChunkHeader, state) == 0 && offsetof(ChunkHeader, length) == 8 &&
+              offsetof(ChunkHeader, unused) == 12);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 
 // Where one size class lives in the segment; written once by the segment's creator.
+//  0       4       8       12      16              24
+//  +-------+-------+-------+-------+---------------+
+//  |size   |count  |first  |  -    |  offset       |
+//  +-------+-------+-------+-------+---------------+
 struct SizeClassLayout {
   std::uint32_t chunk_size;
   std::uint32_t chunk_count;
@@ -84,13 +94,17 @@ struct SizeClassLayout {
   std::uint32_t reserved;
   std::uint64_t offset;  // from the segment base
 };
-static_assert(sizeof(SizeClassLayout) == 24 && std::is_trivially_copyable_v<SizeClassLayout>);
+static_assert(sizeof(SizeClassLayout) == 24 && alignof(SizeClassLayout) == 8 &&
+              std::is_trivially_copyable_v<SizeClassLayout> && std::is_standard_layout_v<SizeClassLayout>);
+static_assert(offsetof(SizeClassLayout, chunk_size) == 0 && offsetof(SizeClassLayout, chunk_count) == 4 &&
+              offsetof(SizeClassLayout, first_chunk) == 8 && offsetof(SizeClassLayout, reserved) == 12 &&
+              offsetof(SizeClassLayout, offset) == 16);
 
 enum class PoolStatus : std::uint8_t { ok, too_large, exhausted, stale };
 
 struct Allocation {
   PoolStatus status;
-  MessageHandle handle;      // target 0; the sender sets targets when it fans out
+  MessageHandle handle;         // target 0; the sender sets targets when it fans out
   std::span<std::byte> buffer;  // the whole chunk payload area
 };
 
@@ -114,8 +128,7 @@ class ChunkPool {
   // Allocate a chunk for at least `size` bytes, owned by `owner` until published.
   // cursors[c] is the caller's scan position in class c (process-local, so concurrent
   // allocators start apart and a lone sender walks the pool in order).
-  Allocation allocate(std::size_t size, std::uint16_t owner,
-                      std::span<std::uint32_t, kMaxSizeClasses> cursors);
+  Allocation allocate(std::size_t size, std::uint16_t owner, std::span<std::uint32_t, kMaxSizeClasses> cursors);
   // Owner only: record the payload length and hand the chunk to `target_mask` targets.
   void publish(MessageHandle handle, std::uint32_t length, std::uint32_t target_mask);
   // Owner only: give back an allocated chunk that will not be sent.
@@ -141,9 +154,7 @@ class ChunkPool {
 
  private:
   ChunkHeader* header(std::uint32_t chunk) const;  // nullptr for an out-of-range index
-  std::byte* payload_of(ChunkHeader* header) const {
-    return reinterpret_cast<std::byte*>(header) + kChunkHeaderBytes;
-  }
+  std::byte* payload_of(ChunkHeader* header) const { return reinterpret_cast<std::byte*>(header) + kChunkHeaderBytes; }
   std::uint32_t class_of(std::uint32_t chunk) const;
 
   std::byte* base_ = nullptr;

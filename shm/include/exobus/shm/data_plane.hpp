@@ -1,7 +1,7 @@
 #pragma once
 // The message protocols over a mapped data segment: send (allocate, publish, fan out),
-// take (lease before release), ack, release, reject, renew, and the recovery of a dead
-// instance. The promise kept here: a message whose send returned ok is, at every instant,
+// take (lease before release), ack, release, reject, renew; the daemon's recovery of a dead
+// instance is in recovery.hpp. The promise kept here: a message whose send returned ok is, at every instant,
 // in a ring or in a lease of each target type until that type acknowledges it, whatever
 // process dies at whatever step (see the crash analysis at each fault point).
 //
@@ -10,11 +10,17 @@
 // deliveries > 0); a sender that dies inside send() may have delivered to some targets.
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <span>
 
 #include "exobus/shm/segment.hpp"
 
 namespace exobus::shm {
+
+// Deliveries counted once more, saturating (the count is a byte in slots and leases).
+constexpr std::uint8_t one_more(std::uint8_t deliveries) {
+  return deliveries == 0xff ? deliveries : static_cast<std::uint8_t>(deliveries + 1);
+}
 
 // A thread's process-local view of its lane: where it scans for chunks and leases.
 struct LaneCursor {
@@ -23,8 +29,15 @@ struct LaneCursor {
   std::uint32_t lease_cursor = 0;
 };
 
-enum class SendStatus : std::uint8_t { ok, too_large, pool_exhausted, queue_full, no_targets,
-                                       too_many_targets, corrupted };
+enum class SendStatus : std::uint8_t {
+  ok,
+  too_large,
+  pool_exhausted,
+  queue_full,
+  no_targets,
+  too_many_targets,
+  corrupted
+};
 struct SendResult {
   SendStatus status;
   std::uint16_t failed_ring = kNoRing;  // the ring that was full or corrupt
@@ -48,20 +61,12 @@ struct TakeOutcome {
 
 enum class LeaseStatus : std::uint8_t { ok, late, queue_full };
 
-struct RecoveryReport {
-  std::uint32_t undelivered_targets = 0;  // targets of an interrupted send, released
-  std::uint32_t tombstones = 0;           // unpublished ring claims turned into tombstones
-  std::uint32_t reads_resolved = 0;       // half-taken slots handed back
-  std::uint32_t leases_requeued = 0;
-  std::uint32_t dead_lettered = 0;
-  std::uint32_t chunks_reclaimed = 0;     // allocated, never published
-  std::uint32_t pending = 0;              // work left for a later pass (a ring was full)
-};
+struct RecoveryReport;  // recovery.hpp
 
 struct BusAudit {
   PoolAudit pool;
-  std::uint64_t queued = 0;  // FULL slots over all rings
-  std::uint64_t leased = 0;  // ACTIVE or RECLAIMING leases
+  std::uint64_t queued = 0;           // FULL slots over all rings
+  std::uint64_t leased = 0;           // ACTIVE or RECLAIMING leases
   std::uint64_t in_flight_slots = 0;  // WRITING or READING slots (operations under way)
 };
 
@@ -85,8 +90,7 @@ class DataPlane {
   void abandon(LaneCursor& cursor, MessageHandle handle) { abandon(instance_of(cursor.lane), handle); }
   // The same for a chunk that `instance` holds on no lane (a loan).
   void abandon(std::uint32_t instance, MessageHandle handle);
-  SendResult send(LaneCursor& cursor, std::span<const std::byte> bytes,
-                  std::span<const std::uint16_t> target_rings);
+  SendResult send(LaneCursor& cursor, std::span<const std::byte> bytes, std::span<const std::uint16_t> target_rings);
 
   TakeOutcome take(LaneCursor& cursor, std::uint16_t ring, std::uint32_t now_ms);
   LeaseStatus ack(const LeaseToken& lease);
@@ -101,30 +105,20 @@ class DataPlane {
   // False only when the lease was lost and the chunk reused meanwhile (see ChunkPool).
   bool intact(MessageHandle handle) const { return pool_.intact(handle); }
 
-  // --- recovery, run by the daemon on its own lane ---
-  RecoveryReport recover_instance(std::uint32_t instance, LaneCursor& recoverer);
-  // Requeue every lease past its deadline, and finish RECLAIMING leases left by a full ring.
-  RecoveryReport reclaim_expired(std::uint32_t now_ms, LaneCursor& recoverer);
   BusAudit audit() const;
 
   // Milliseconds of CLOCK_MONOTONIC_COARSE, modulo 2^32 (no system call: vDSO).
   static std::uint32_t now_ms();
 
  private:
+  friend class Recovery;  // the daemon's half: recovery.hpp
   enum class Requeue : std::uint8_t { to_ring, to_dead_letters, to_other_ring };
-  LeaseEntry* lease_entry(const LeaseToken& lease) const;
+  std::optional<LeaseTable> lease_table_of(const LeaseToken& lease) const;
   // Move a lease's message back to its ring (or the dead letters); entry must be ACTIVE or
   // RECLAIMING with `word` as its current state.
-  LeaseStatus reclaim(LeaseEntry& entry, std::uint64_t word, Requeue where, LaneCursor& cursor,
-                      RecoveryReport* report, std::uint16_t other_ring = kNoRing);
-  LeaseStatus reclaim_leased(const LeaseToken& lease, Requeue where, LaneCursor& cursor,
-                             std::uint16_t other_ring);
-  bool lease_holds(std::uint16_t lane, MessageHandle handle) const;
-  // Give a dead lane's half-taken message a RECLAIMING lease in that lane. There is always
-  // a FREE entry: the taker reserved one before claiming the slot, and only a lane's own
-  // (dead) thread turns its FREE entries ACTIVE.
-  bool park_in_lease(std::uint16_t lane, MessageHandle handle, std::uint16_t ring,
-                     std::uint8_t deliveries);
+  LeaseStatus reclaim(LeaseEntry& entry, std::uint64_t word, Requeue where, LaneCursor& cursor, RecoveryReport* report,
+                      std::uint16_t other_ring = kNoRing);
+  LeaseStatus reclaim_leased(const LeaseToken& lease, Requeue where, LaneCursor& cursor, std::uint16_t other_ring);
 
   const Segment& segment_;
   ChunkPool pool_;

@@ -14,6 +14,8 @@
 //               fails the generation check instead of touching the new message.
 #include <cstdint>
 
+#include "exobus/shm/packed_word.hpp"
+
 namespace exobus::shm {
 
 inline constexpr std::uint32_t kMaxTargets = 32;  // bits of the pending-target mask
@@ -28,10 +30,14 @@ constexpr std::uint32_t next_generation(std::uint32_t generation) {
 
 class MessageHandle {
  public:
+  using Chunk = BitField<0, 32>;
+  using Target = BitField<32, 8>;
+  using Generation = BitField<40, kGenerationBits>;
+  static_assert(fields_in_order<Chunk, Target, Generation>());
+
   constexpr MessageHandle() = default;
   constexpr MessageHandle(std::uint32_t chunk, std::uint32_t target, std::uint32_t generation)
-      : word_(std::uint64_t{chunk} | (std::uint64_t{target & 0xff} << 32) |
-              (std::uint64_t{generation & kGenerationMask} << 40)) {}
+      : word_(Chunk::put(chunk) | Target::put(target) | Generation::put(generation)) {}
   static constexpr MessageHandle from_word(std::uint64_t word) {
     MessageHandle handle;
     handle.word_ = word;
@@ -39,9 +45,9 @@ class MessageHandle {
   }
 
   constexpr std::uint64_t word() const { return word_; }
-  constexpr std::uint32_t chunk() const { return static_cast<std::uint32_t>(word_); }
-  constexpr std::uint32_t target() const { return static_cast<std::uint32_t>(word_ >> 32) & 0xff; }
-  constexpr std::uint32_t generation() const { return static_cast<std::uint32_t>(word_ >> 40); }
+  constexpr std::uint32_t chunk() const { return static_cast<std::uint32_t>(Chunk::get(word_)); }
+  constexpr std::uint32_t target() const { return static_cast<std::uint32_t>(Target::get(word_)); }
+  constexpr std::uint32_t generation() const { return static_cast<std::uint32_t>(Generation::get(word_)); }
   constexpr bool is_null() const { return word_ == 0; }
   constexpr MessageHandle with_target(std::uint32_t target) const {
     return MessageHandle(chunk(), target, generation());

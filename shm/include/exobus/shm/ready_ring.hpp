@@ -49,29 +49,36 @@
 // stops leaving WRITING unfinished (a hung, not dead, producer) stalls consumers of that
 // ring until the producer runs again or is declared dead.
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 #include "exobus/shm/futex.hpp"
 #include "exobus/shm/fault_point.hpp"
 #include "exobus/shm/message_handle.hpp"
+#include "exobus/shm/packed_word.hpp"
 
 namespace exobus::shm {
 
 enum class SlotKind : std::uint8_t { empty = 0, writing = 1, full = 2, reading = 3, tombstone = 4 };
 
 struct SlotState {
+  using Owner = BitField<0, 16>;
+  using Deliveries = BitField<16, 8>;
+  using Kind = BitField<24, 4>;
+  using Lap = BitField<32, 32>;
+  static_assert(fields_in_order<Owner, Deliveries, Kind, Lap>());
+
   std::uint16_t owner;
   std::uint8_t deliveries;
   SlotKind kind;
   std::uint32_t lap;
 
   static constexpr SlotState decode(std::uint64_t word) {
-    return {static_cast<std::uint16_t>(word), static_cast<std::uint8_t>(word >> 16),
-            static_cast<SlotKind>((word >> 24) & 0xf), static_cast<std::uint32_t>(word >> 32)};
+    return {static_cast<std::uint16_t>(Owner::get(word)), static_cast<std::uint8_t>(Deliveries::get(word)),
+            static_cast<SlotKind>(Kind::get(word)), static_cast<std::uint32_t>(Lap::get(word))};
   }
   constexpr std::uint64_t encode() const {
-    return std::uint64_t{owner} | (std::uint64_t{deliveries} << 16) |
-           (std::uint64_t{static_cast<std::uint8_t>(kind)} << 24) | (std::uint64_t{lap} << 32);
+    return Owner::put(owner) | Deliveries::put(deliveries) | Kind::put(static_cast<std::uint8_t>(kind)) | Lap::put(lap);
   }
 };
 
@@ -81,13 +88,16 @@ struct alignas(64) RingHeader {
   alignas(64) std::atomic<std::uint32_t> sleepers;
   std::atomic<std::uint32_t> signal;
 };
-static_assert(sizeof(RingHeader) == 192 && alignof(RingHeader) == 64);
+static_assert(sizeof(RingHeader) == 192 && alignof(RingHeader) == 64 && std::is_standard_layout_v<RingHeader>);
+static_assert(offsetof(RingHeader, tail) == 0 && offsetof(RingHeader, head) == 64 &&
+              offsetof(RingHeader, sleepers) == 128 && offsetof(RingHeader, signal) == 132);
 
 struct RingSlot {
   std::atomic<std::uint64_t> state;
   std::atomic<std::uint64_t> handle;
 };
-static_assert(sizeof(RingSlot) == 16 && std::is_standard_layout_v<RingSlot>);
+static_assert(sizeof(RingSlot) == 16 && alignof(RingSlot) == 8 && std::is_standard_layout_v<RingSlot>);
+static_assert(offsetof(RingSlot, state) == 0 && offsetof(RingSlot, handle) == 8);
 
 enum class PushStatus : std::uint8_t { ok, full, corrupted };
 enum class TakeStatus : std::uint8_t { ok, empty, corrupted };
@@ -112,8 +122,7 @@ class ReadyRing {
   // Push `handle` for `lane`. on_claim(position) runs once the slot is claimed, before the
   // handle is published, so the caller can record where its message went.
   template <class OnClaim>
-  PushStatus push(MessageHandle handle, std::uint8_t deliveries, std::uint16_t lane,
-                  OnClaim&& on_claim);
+  PushStatus push(MessageHandle handle, std::uint8_t deliveries, std::uint16_t lane, OnClaim&& on_claim);
 
   // Take the oldest published handle for `lane`. record_lease(handle, deliveries) runs
   // after the slot is claimed and before it is released: it must record the lease and
@@ -139,8 +148,7 @@ class ReadyRing {
   // somewhere safe (its lease, or a new push) and returns true; then the slot is released.
   // A slot it cannot resolve yet stays READING for the next recovery pass.
   template <class Resolve>
-  std::uint32_t release_reads_of(std::uint16_t first_lane, std::uint16_t lane_count,
-                                 Resolve&& resolve);
+  std::uint32_t release_reads_of(std::uint16_t first_lane, std::uint16_t lane_count, Resolve&& resolve);
   // Count slots per kind (tests and status).
   struct Census {
     std::uint32_t empty = 0, writing = 0, full = 0, reading = 0, tombstone = 0, corrupt = 0;
@@ -152,12 +160,8 @@ class ReadyRing {
 
  private:
   static std::uint32_t log2(std::uint32_t value) { return 31 - __builtin_clz(value); }
-  static std::int32_t lap_difference(std::uint32_t a, std::uint32_t b) {
-    return static_cast<std::int32_t>(a - b);
-  }
-  std::uint32_t lap_of(std::uint64_t position) const {
-    return static_cast<std::uint32_t>(position >> shift_);
-  }
+  static std::int32_t lap_difference(std::uint32_t a, std::uint32_t b) { return static_cast<std::int32_t>(a - b); }
+  std::uint32_t lap_of(std::uint64_t position) const { return static_cast<std::uint32_t>(position >> shift_); }
   RingSlot& slot_at(std::uint64_t position) const { return slots_[position & mask_]; }
   void wake_sleepers();
 
@@ -168,8 +172,7 @@ class ReadyRing {
 };
 
 template <class OnClaim>
-PushStatus ReadyRing::push(MessageHandle handle, std::uint8_t deliveries, std::uint16_t lane,
-                           OnClaim&& on_claim) {
+PushStatus ReadyRing::push(MessageHandle handle, std::uint8_t deliveries, std::uint16_t lane, OnClaim&& on_claim) {
   for (;;) {
     const std::uint64_t position = header_->tail.load(std::memory_order_acquire);
     RingSlot& slot = slot_at(position);
@@ -203,8 +206,7 @@ PushStatus ReadyRing::push(MessageHandle handle, std::uint8_t deliveries, std::u
       // chunk's own release, the payload) is visible before the slot is. seq_cst besides:
       // this store and wake_sleepers()' load of sleepers are one side of the Dekker pair
       // with wait() (a plain x86 store would let the load pass it).
-      slot.state.store(SlotState{0, deliveries, SlotKind::full, lap}.encode(),
-                       std::memory_order_seq_cst);
+      slot.state.store(SlotState{0, deliveries, SlotKind::full, lap}.encode(), std::memory_order_seq_cst);
       wake_sleepers();
       return PushStatus::ok;
     }
@@ -259,8 +261,7 @@ Taken ReadyRing::take(std::uint16_t lane, RecordLease&& record_lease) {
       record_lease(handle, state.deliveries);
       // Death here: READING(lane) with a lease; recovery releases the slot, requeues the lease.
       fault_point(FaultPoint::take_leased);
-      slot.state.store(SlotState{0, 0, SlotKind::empty, lap + 1}.encode(),
-                       std::memory_order_release);
+      slot.state.store(SlotState{0, 0, SlotKind::empty, lap + 1}.encode(), std::memory_order_release);
       std::uint64_t expected = position;
       header_->head.compare_exchange_strong(expected, position + 1, std::memory_order_release,
                                             std::memory_order_relaxed);
@@ -292,15 +293,13 @@ Taken ReadyRing::take(std::uint16_t lane, RecordLease&& record_lease) {
 }
 
 template <class Resolve>
-std::uint32_t ReadyRing::release_reads_of(std::uint16_t first_lane, std::uint16_t lane_count,
-                                          Resolve&& resolve) {
+std::uint32_t ReadyRing::release_reads_of(std::uint16_t first_lane, std::uint16_t lane_count, Resolve&& resolve) {
   std::uint32_t released = 0;
   for (std::uint32_t index = 0; index <= mask_; ++index) {
     RingSlot& slot = slots_[index];
     std::uint64_t word = slot.state.load(std::memory_order_acquire);
     const SlotState state = SlotState::decode(word);
-    if (state.kind != SlotKind::reading ||
-        static_cast<std::uint16_t>(state.owner - first_lane) >= lane_count) {
+    if (state.kind != SlotKind::reading || static_cast<std::uint16_t>(state.owner - first_lane) >= lane_count) {
       continue;
     }
     if (!resolve(state.owner, MessageHandle::from_word(slot.handle.load(std::memory_order_relaxed)),
@@ -310,8 +309,7 @@ std::uint32_t ReadyRing::release_reads_of(std::uint16_t first_lane, std::uint16_
     // Death of the recoverer here: the slot is still READING(lane) and is resolved again
     // on the next recovery; a second copy is flagged redelivered, never lost.
     fault_point(FaultPoint::recovery_step);
-    if (slot.state.compare_exchange_strong(word,
-                                           SlotState{0, 0, SlotKind::empty, state.lap + 1}.encode(),
+    if (slot.state.compare_exchange_strong(word, SlotState{0, 0, SlotKind::empty, state.lap + 1}.encode(),
                                            std::memory_order_release, std::memory_order_relaxed)) {
       ++released;
     }

@@ -32,7 +32,7 @@ class Segment {
   // (a creator has not finished, or died), corrupted, no_space, config_error (a bad spec or
   // mode), io.
   static Result<std::unique_ptr<Segment>> create(const std::string& name, const LayoutSpec& spec, mode_t mode,
-                              std::optional<gid_t> group = std::nullopt);
+                                                 std::optional<gid_t> group = std::nullopt);
   static Result<std::unique_ptr<Segment>> open(const std::string& name);
   static bool remove(const std::string& name);
 
@@ -48,6 +48,7 @@ class Segment {
   std::uint32_t instance_count() const { return layout_.max_instances; }
   LaneHeader& lane(std::uint32_t index) const;
   std::span<LeaseEntry> leases(std::uint32_t lane) const;
+  LeaseTable lease_table(std::uint32_t lane) const { return LeaseTable(leases(lane)); }
   InstanceSlot& instance(std::uint32_t index) const;
 
  private:
