@@ -16,6 +16,7 @@
 #include <string>
 
 #include "exobus/shm/data_plane.hpp"
+#include "scratch_segment.hpp"
 
 namespace exobus::shm::bench {
 
@@ -64,32 +65,8 @@ inline LayoutSpec bench_spec() {
   return spec;
 }
 
-// A segment created for one benchmark run and removed after it.
-class BenchBus {
- public:
-  BenchBus() : name_("exobus-bench." + std::to_string(::getpid()) + "." + std::to_string(counter()++)) {
-    exobus::Result<std::unique_ptr<Segment>> created = Segment::create(name_, bench_spec(), 0600);
-    if (!created) throw std::runtime_error(created.error().message);
-    segment_ = std::move(created).value();
-    plane_ = std::make_unique<DataPlane>(*segment_);
-  }
-  ~BenchBus() { Segment::remove(name_); }
-  BenchBus(const BenchBus&) = delete;
-  BenchBus& operator=(const BenchBus&) = delete;
-
-  const std::string& name() const { return name_; }
-  Segment& segment() { return *segment_; }
-  DataPlane& plane() { return *plane_; }
-
- private:
-  static int& counter() {
-    static int value = 0;
-    return value;
-  }
-  std::string name_;
-  std::unique_ptr<Segment> segment_;
-  std::unique_ptr<DataPlane> plane_;
-};
+// A segment of each benchmark run's own: tests/support/scratch_segment.hpp, with bench_spec().
+using testing::ScratchSegment;
 
 // Flags shared with a forked peer (anonymous shared mapping made before the fork).
 struct PeerControl {

@@ -43,7 +43,7 @@ std::uint64_t take_and_ack(DataPlane& plane, LaneCursor& lane) {
 // One thread does all three: the instruction cost of the protocol without any cache-line
 // transfer between cores.
 void BM_SendTakeAck(benchmark::State& state) {
-  BenchBus bus;
+  ScratchSegment bus(bench_spec(), "bench");
   DataPlane& plane = bus.plane();
   LaneCursor sender{plane.lane_of(1, 0)};
   LaneCursor receiver{plane.lane_of(2, 0)};
@@ -59,7 +59,7 @@ BENCHMARK(BM_SendTakeAck)->Arg(64)->Arg(1024);
 
 // Sender (this thread, core 0) and one receiver thread (core 1) busy-polling take + ack.
 void BM_SendTakeAckTwoThreads(benchmark::State& state) {
-  BenchBus bus;
+  ScratchSegment bus(bench_spec(), "bench");
   DataPlane& plane = bus.plane();
   LaneCursor sender{plane.lane_of(1, 0)};
   const std::vector<std::byte> payload = payload_of(state);
@@ -102,7 +102,7 @@ BENCHMARK(BM_SendTakeAckTwoThreads)->Arg(64)->UseRealTime();
 // Sender (this process, core 0) and a forked receiver process (core 1) that maps the
 // segment itself and busy-polls take + ack: the production shape of one-way traffic.
 void BM_SendTakeAckTwoProcesses(benchmark::State& state) {
-  BenchBus bus;
+  ScratchSegment bus(bench_spec(), "bench");
   DataPlane& plane = bus.plane();
   LaneCursor sender{plane.lane_of(1, 0)};
   const std::vector<std::byte> payload = payload_of(state);

@@ -8,7 +8,7 @@ namespace {
 // on the chunk's state word. The cursor moves on each time, as a sender's does, so the
 // loop walks the class instead of hitting one hot chunk.
 void BM_PoolAllocateFree(benchmark::State& state) {
-  BenchBus bus;
+  ScratchSegment bus(bench_spec(), "bench");
   ChunkPool pool = bus.segment().pool();
   std::uint32_t cursors[kMaxSizeClasses]{};
   const auto size = static_cast<std::size_t>(state.range(0));

@@ -13,7 +13,7 @@ const MessageHandle kHandle(1, 0, 1);
 // Push then take in one thread: the uncontended cost of the two CAS-claimed slot handoffs
 // (a lone thread always finds the slot it wants, so this is the floor of the protocol).
 void BM_RingPushTake(benchmark::State& state) {
-  BenchBus bus;
+  ScratchSegment bus(bench_spec(), "bench");
   ReadyRing ring = bus.segment().ring(0);
   for (auto _ : state) {
     if (ring.push(kHandle, 0, kProducerLane, [](std::uint64_t) {}) != PushStatus::ok) {
@@ -29,7 +29,7 @@ BENCHMARK(BM_RingPushTake);
 // A producer (this thread, core 0) and a consumer thread (core 1): every slot's cache line
 // moves between the cores twice per message. Items/s is the handoff rate.
 void BM_RingProducerConsumerThreads(benchmark::State& state) {
-  BenchBus bus;
+  ScratchSegment bus(bench_spec(), "bench");
   ReadyRing ring = bus.segment().ring(0);
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> taken_count{0};

@@ -28,7 +28,7 @@ bool await_one(DataPlane& plane, LaneCursor& lane, std::uint16_t ring, KeepWaiti
 }
 
 void BM_RoundTripTwoProcesses(benchmark::State& state) {
-  BenchBus bus;
+  ScratchSegment bus(bench_spec(), "bench");
   DataPlane& plane = bus.plane();
   const std::vector<std::byte> ping(kPayloadBytes, std::byte{1});
   PeerProcess ponger(bus.name(), [](DataPlane& peer, PeerControl& control) {

@@ -18,6 +18,7 @@
 
 #include "exobus/shm/recovery.hpp"
 #include "exobus/shm/segment.hpp"
+#include "scratch_segment.hpp"
 
 namespace exobus::shm {
 namespace {
@@ -36,36 +37,29 @@ LayoutSpec fuzz_spec() {
   return spec;
 }
 
+// A segment with some traffic in it, and a copy of it to start every input from.
 class LiveBus {
  public:
-  LiveBus() : name_("exobus-fuzz-handles-" + std::to_string(::getpid())) {
-    Segment::remove(name_);
-    exobus::Result<std::unique_ptr<Segment>> created = Segment::create(name_, fuzz_spec(), 0600);
-    if (!created) std::abort();
-    segment_ = std::move(created).value();
-    plane_ = std::make_unique<DataPlane>(*segment_);
+  LiveBus() : scratch_(fuzz_spec(), "fuzz-handles") {
     // Some live content: messages queued on both rings, one taken and held.
-    LaneCursor sender{plane_->lane_of(1, 0)};
+    LaneCursor sender{plane().lane_of(1, 0)};
     const std::uint16_t both[] = {0, 1};
     for (std::uint32_t k = 0; k < 6; ++k) {
       const std::uint32_t id = k;
-      plane_->send(sender, std::as_bytes(std::span(&id, 1)), both);
+      plane().send(sender, std::as_bytes(std::span(&id, 1)), both);
     }
-    LaneCursor taker{plane_->lane_of(2, 0)};
-    plane_->take(taker, 0, DataPlane::now_ms());
-    size_ = segment_->layout().total_size;
-    snapshot_.assign(segment_->base(), segment_->base() + size_);
+    LaneCursor taker{plane().lane_of(2, 0)};
+    plane().take(taker, 0, DataPlane::now_ms());
+    size_ = segment().layout().total_size;
+    snapshot_.assign(segment().base(), segment().base() + size_);
   }
-  ~LiveBus() { Segment::remove(name_); }
 
-  void reset() { std::memcpy(segment_->base(), snapshot_.data(), size_); }
-  Segment& segment() { return *segment_; }
-  DataPlane& plane() { return *plane_; }
+  void reset() { std::memcpy(scratch_.segment().base(), snapshot_.data(), size_); }
+  Segment& segment() { return scratch_.segment(); }
+  DataPlane& plane() { return scratch_.plane(); }
 
  private:
-  std::string name_;
-  std::unique_ptr<Segment> segment_;
-  std::unique_ptr<DataPlane> plane_;
+  testing::ScratchSegment scratch_;
   std::size_t size_ = 0;
   std::vector<std::byte> snapshot_;
 };
