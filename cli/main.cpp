@@ -5,12 +5,14 @@
 #include <functional>
 
 #include "dlq_command.hpp"
+#include "exobus/version.hpp"
 #include "lint_command.hpp"
 #include "send_command.hpp"
 #include "status_command.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"exobus: tools for ExoBus applications"};
+  app.set_version_flag("--version", "exobus " EXOBUS_VERSION);
   app.require_subcommand(1);
   std::function<int()> run;
   exobus::cli::add_lint_command(app, run);

@@ -5,7 +5,7 @@
 #include <thread>
 #include <vector>
 
-#include "bench_bus.hpp"
+#include "bench_support.hpp"
 
 namespace exobus::shm::bench {
 namespace {
@@ -52,8 +52,7 @@ void BM_SendTakeAck(benchmark::State& state) {
     if (plane.send(sender, payload, kTarget).status != SendStatus::ok) return fail(state, "send failed");
     if (take_and_ack(plane, receiver) != 1) return fail(state, "take found nothing");
   }
-  state.counters["msgs"] = benchmark::Counter(static_cast<double>(state.iterations()),
-                                              benchmark::Counter::kIsRate);
+  state.counters["msgs"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_SendTakeAck)->Arg(64)->Arg(1024);
 
@@ -93,8 +92,7 @@ void BM_SendTakeAckTwoThreads(benchmark::State& state) {
   if (received.load(std::memory_order_acquire) != static_cast<std::uint64_t>(state.iterations())) {
     return fail(state, "the receiver thread did not get every message");
   }
-  state.counters["msgs"] = benchmark::Counter(static_cast<double>(state.iterations()),
-                                              benchmark::Counter::kIsRate);
+  state.counters["msgs"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
   state.SetLabel(pinning_label("receiver thread", pinned));
 }
 BENCHMARK(BM_SendTakeAckTwoThreads)->Arg(64)->UseRealTime();
@@ -128,8 +126,7 @@ void BM_SendTakeAckTwoProcesses(benchmark::State& state) {
   if (receiver.control().handled.load(std::memory_order_acquire) != sent) {
     return fail(state, "the receiver process did not get every message");
   }
-  state.counters["msgs"] = benchmark::Counter(static_cast<double>(state.iterations()),
-                                              benchmark::Counter::kIsRate);
+  state.counters["msgs"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
   state.SetLabel(pinning_label("receiver process", pinned));
 }
 BENCHMARK(BM_SendTakeAckTwoProcesses)->Arg(64)->Arg(1024)->UseRealTime();

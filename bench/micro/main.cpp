@@ -2,7 +2,7 @@
 // (the ctest smoke run relies on it).
 #include <benchmark/benchmark.h>
 
-#include "bench_bus.hpp"
+#include "bench_support.hpp"
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);

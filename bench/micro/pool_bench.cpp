@@ -1,5 +1,5 @@
 // The chunk pool alone: allocate a chunk and give it back.
-#include "bench_bus.hpp"
+#include "bench_support.hpp"
 
 namespace exobus::shm::bench {
 namespace {

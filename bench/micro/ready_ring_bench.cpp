@@ -1,7 +1,7 @@
 // The ready ring alone: one push and one take, in one thread and across two cores.
 #include <thread>
 
-#include "bench_bus.hpp"
+#include "bench_support.hpp"
 
 namespace exobus::shm::bench {
 namespace {

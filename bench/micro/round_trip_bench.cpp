@@ -3,7 +3,7 @@
 // round trip: two full send + take + ack paths and two cache-line handoffs each way.
 #include <vector>
 
-#include "bench_bus.hpp"
+#include "bench_support.hpp"
 
 namespace exobus::shm::bench {
 namespace {
@@ -54,8 +54,8 @@ void BM_RoundTripTwoProcesses(benchmark::State& state) {
   }
   unpin();
   if (!ponger.stop() || failed) return fail(state, "a ping or pong was lost or the peer process failed");
-  state.counters["round_trips"] = benchmark::Counter(static_cast<double>(state.iterations()),
-                                                     benchmark::Counter::kIsRate);
+  state.counters["round_trips"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
   state.SetLabel(pinning_label("ponger process", pinned));
 }
 BENCHMARK(BM_RoundTripTwoProcesses)->UseRealTime();

@@ -20,12 +20,40 @@ shm::RingSpec spare_ring_spec(const ApplicationConfig& config, std::uint16_t dea
   return type_ring_spec(defaults, dead_letters);
 }
 
+// What differs between the ring a type has and the one its configuration asks for, or
+// nothing. A spare ring may hold more than a new type asks for (spares have the largest
+// capacity of the bus), never less.
+std::string ring_difference(const shm::RingSpec& has, const shm::RingSpec& wants, bool spare) {
+  if (spare ? has.capacity < wants.capacity : has.capacity != wants.capacity) {
+    return "queue-capacity " + std::to_string(has.capacity) + " (asks for " + std::to_string(wants.capacity) + ")";
+  }
+  if (has.lease_ms != wants.lease_ms) {
+    return "ack-timeout-ms " + std::to_string(has.lease_ms) + " (asks for " + std::to_string(wants.lease_ms) + ")";
+  }
+  if (has.delivery_limit != wants.delivery_limit) {
+    return "delivery-limit " + std::to_string(has.delivery_limit) + " (asks for " +
+           std::to_string(wants.delivery_limit) + ")";
+  }
+  return {};
+}
+
 }  // namespace
 
-BusPlan plan_bus(const ApplicationConfig& config) {
+Result<BusPlan> plan_bus(const ApplicationConfig& config) {
   BusPlan plan;
   plan.type_slots = static_cast<std::uint32_t>(config.services.size()) + kSpareServiceTypes;
   plan.instance_slots = config.bus.max_instances + 1;
+  // Rings: a queue and a dead-letter queue per type slot, an inbox per instance slot. (Lanes
+  // then fit too: see kLanesPerInstance.)
+  const std::uint64_t rings = 2 * std::uint64_t{plan.type_slots} + plan.instance_slots;
+  if (rings > shm::kMaxRings) {
+    const std::uint64_t most = shm::kMaxRings - std::min<std::uint64_t>(shm::kMaxRings, 2 * plan.type_slots + 1);
+    return Error{ErrorCode::config_error,
+                 "bus.max-instances " + std::to_string(config.bus.max_instances) + " with " +
+                     std::to_string(config.services.size()) + " service types needs " + std::to_string(rings) +
+                     " queues, and a bus holds " + std::to_string(shm::kMaxRings) + "; lower bus.max-instances to " +
+                     std::to_string(most) + " or fewer, or split the application into several buses"};
+  }
   std::uint32_t leases = 1;
   for (std::uint32_t t = 0; t < plan.type_slots; ++t) {
     const std::uint16_t dead_letters = plan.dead_letter_ring(static_cast<std::uint16_t>(t));
@@ -55,21 +83,38 @@ BusPlan plan_bus(const ApplicationConfig& config) {
 }
 
 Result<void> replan_types(BusPlan& plan, const ApplicationConfig& config) {
+  constexpr const char* kRestart =
+      "; a running bus keeps the queues it was laid out with: restart exobusd with "
+      "--reset (services stopped, queued messages discarded) to lay it out anew";
+  BusPlan next = plan;
   // Types that left the configuration keep their ring: what waits there stays for them.
-  std::vector<bool> taken(plan.type_slots, false);
-  for (const auto& [name, ring] : plan.type_rings) taken[ring] = true;
+  std::vector<bool> taken(next.type_slots, false);
+  for (const auto& [name, ring] : next.type_rings) taken[ring] = true;
   std::uint16_t next_spare = 0;
   for (const ServiceTypeConfig& type : config.services) {
-    if (plan.type_rings.contains(type.name)) continue;
-    while (next_spare < plan.type_slots && taken[next_spare]) ++next_spare;
-    if (next_spare == plan.type_slots) {
-      return Error{ErrorCode::config_error,
-                   "no spare queue left for new service type '" + type.name +
-                       "'; restart exobusd (with services stopped) to lay out the bus anew"};
+    const auto known = next.type_rings.find(type.name);
+    const bool spare = known == next.type_rings.end();
+    std::uint16_t ring = 0;
+    if (!spare) {
+      ring = known->second;
+    } else {
+      while (next_spare < next.type_slots && taken[next_spare]) ++next_spare;
+      if (next_spare == next.type_slots) {
+        return Error{ErrorCode::config_error,
+                     "no spare queue left for new service type '" + type.name + "'" + kRestart};
+      }
+      ring = next_spare;
+      next.type_rings[type.name] = ring;
+      taken[ring] = true;
     }
-    plan.type_rings[type.name] = next_spare;
-    taken[next_spare] = true;
+    const std::string difference =
+        ring_difference(next.layout.rings[ring], type_ring_spec(type, next.dead_letter_ring(ring)), spare);
+    if (!difference.empty()) {
+      return Error{ErrorCode::config_error,
+                   "the queue of service type '" + type.name + "' has " + difference + kRestart};
+    }
   }
+  plan = std::move(next);
   return {};
 }
 

@@ -17,11 +17,12 @@ namespace exobus::daemon {
 
 inline constexpr std::uint32_t kSpareServiceTypes = 8;
 inline constexpr std::uint32_t kLanesPerInstance = 8;
+static_assert(shm::kMaxRings * kLanesPerInstance <= shm::kMaxLanes, "a plan within the ring limit has lanes enough");
 inline constexpr std::uint32_t kDeadLetterCapacity = 1024;
 
 struct BusPlan {
-  std::uint32_t type_slots = 0;      // T
-  std::uint32_t instance_slots = 0;  // I, including the daemon's slot 0
+  std::uint32_t type_slots = 0;                     // T
+  std::uint32_t instance_slots = 0;                 // I, including the daemon's slot 0
   std::map<std::string, std::uint16_t> type_rings;  // service type name -> its ring
 
   std::uint16_t dead_letter_ring(std::uint16_t type_ring) const {
@@ -33,10 +34,14 @@ struct BusPlan {
   shm::LayoutSpec layout;
 };
 
-BusPlan plan_bus(const ApplicationConfig& config);
+// config_error when the service types and instance slots need more rings than a segment
+// holds (shm::kMaxRings), naming the largest max-instances that fits.
+Result<BusPlan> plan_bus(const ApplicationConfig& config);
 
-// After a reload: keep the rings of known types, give new types spare rings. Fails when
-// the spares run out or a type's ring would need a different capacity.
+// After a reload: keep the rings of known types, give new types spare rings. A ring is laid
+// out once, with its capacity, ack timeout and delivery limit, so fails (config_error, the
+// running plan untouched) when a known type changed one of them, when a new type asks for
+// other ones than the spare rings have, or when the spares run out.
 Result<void> replan_types(BusPlan& plan, const ApplicationConfig& config);
 
 }  // namespace exobus::daemon

@@ -65,7 +65,9 @@ Result<std::unique_ptr<Coordinator>> Coordinator::start(CoordinatorOptions optio
   if (Result<void> policies = coordinator->load_policies(coordinator->config_); !policies) {
     return policies.error();
   }
-  coordinator->plan_ = plan_bus(coordinator->config_);
+  Result<BusPlan> plan = plan_bus(coordinator->config_);
+  if (!plan) return plan.error();
+  coordinator->plan_ = std::move(plan).value();
   if (Result<void> attached = coordinator->attach_or_create(); !attached) return attached.error();
   return coordinator;
 }

@@ -7,10 +7,12 @@
 #include "bus_access.hpp"
 #include "coordinator.hpp"
 #include "exobus/daemon/control_server.hpp"
+#include "exobus/version.hpp"
 #include "exobus/shm/segment.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"exobusd: the ExoBus coordinator daemon (registration, liveness, recovery; off the data path)"};
+  app.set_version_flag("--version", "exobusd " EXOBUS_VERSION);
   exobus::daemon::CoordinatorOptions options;
   std::string runtime_dir;
   std::string log_level = "info";

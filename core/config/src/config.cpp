@@ -14,6 +14,8 @@ namespace {
 using detail::YamlReader;
 
 constexpr std::uint32_t kMaxRingCapacity = 1u << 20;
+// With the queues of the service types, one segment holds 4096 rings (exobusd's bus plan).
+constexpr std::uint32_t kMaxInstances = 4000;
 
 // Propagates the error of a Result-returning expression out of the enclosing function.
 #define EXOBUS_TRY(expression)                           \
@@ -85,7 +87,7 @@ Result<BusConfig> parse_bus(const YamlReader& reader, const YAML::Node& node) {
     bus.group = std::move(*value);
   }
   if (const auto max = node["max-instances"]) {
-    auto value = reader.number(max, "max-instances", 1, 65536);
+    auto value = reader.number(max, "max-instances", 1, kMaxInstances);
     if (!value) return std::move(value).error();
     bus.max_instances = *value;
   }
