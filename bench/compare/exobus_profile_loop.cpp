@@ -73,7 +73,7 @@ int run_round_trips(std::size_t payload, std::size_t messages) {
   RunBus bus;
   bus.start("profile-" + std::to_string(::getpid()),
             "name: bench\nbus:\n  max-instances: 8\n  size-classes:\n" + size_classes_yaml(payload, 65536) +
-                "services:\n  bench-sender:\n    config:\n      sends: [bench.ping]\n"
+                "services:\n  bench-sender:\n    config:\n      sends: [bench.ping]\n      receives: [bench.pong]\n"
                 "  bench-receiver:\n    config:\n      receives: [bench.ping]\n      sends: [bench.pong]\n");
   auto client = bus.connect("bench-sender", WaitMode::adaptive);
   auto server = bus.connect("bench-receiver", WaitMode::adaptive);

@@ -139,6 +139,7 @@ std::string application_yml(std::size_t max_payload) {
          "  bench-sender:\n"
          "    config:\n"
          "      sends: [bench.msg, bench.ping]\n"
+         "      receives: [bench.pong]\n"
          "  bench-receiver:\n"
          "    config:\n"
          "      receives: [bench.msg, bench.ping]\n"

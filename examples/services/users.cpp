@@ -10,11 +10,12 @@ int main() {
   auto users = demo::connect_or_exit("users");
   std::atomic<int> next_id{1};
   users->on("create", [&](exobus::Delivery& delivery) {
-    const std::string account = R"({"id":)" + std::to_string(next_id++) + R"(,"request":)" + delivery.message().payload + "}";
+    const std::string account =
+        R"({"id":)" + std::to_string(next_id++) + R"(,"request":)" + delivery.message().payload + "}";
     std::printf("users: creating account from %s\n", delivery.message().payload.c_str());
     std::fflush(stdout);
     (void)delivery.reply("create.ok", account);
-    (void)users->send("user.created", account);
+    (void)delivery.send("user.created", account);  // part of the request that created the user
   });
   demo::run_until_signal(*users);
 }

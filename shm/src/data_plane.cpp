@@ -133,16 +133,11 @@ TakeOutcome DataPlane::take(LaneCursor& cursor, std::uint16_t ring_index, std::u
   }
 }
 
-std::optional<LeaseTable> DataPlane::lease_table_of(const LeaseToken& lease) const {
-  if (lease.lane >= segment_.lane_count()) return std::nullopt;
-  return segment_.lease_table(lease.lane);
-}
-
 LeaseStatus DataPlane::ack(const LeaseToken& lease) {
-  const std::optional<LeaseTable> leases = lease_table_of(lease);
-  if (!leases) return LeaseStatus::late;
+  LeaseEntry* entry = lease_entry(lease);
+  if (entry == nullptr) return LeaseStatus::late;
   std::uint64_t word = 0;
-  const std::optional<MessageHandle> handle = leases->active_handle(lease, word);
+  const std::optional<MessageHandle> handle = LeaseTable::active_handle(*entry, lease, word);
   if (!handle) return LeaseStatus::late;
   // Bit first, lease second. Death between the two: the lease is requeued by recovery, and
   // the copy is found stale (bit clear) and skipped. The other order could leak the chunk.
@@ -150,7 +145,7 @@ LeaseStatus DataPlane::ack(const LeaseToken& lease) {
   fault_point(FaultPoint::ack_cleared);
   // A reclaim that won meanwhile makes the ack late, but it still counts: the bit is clear,
   // so the reclaimed copy is stale.
-  return leases->free_active(lease, word) ? LeaseStatus::ok : LeaseStatus::late;
+  return LeaseTable::free_active(*entry, lease, word) ? LeaseStatus::ok : LeaseStatus::late;
 }
 
 LeaseStatus DataPlane::renew(const LeaseToken& lease, std::uint32_t now_ms) {
@@ -178,8 +173,7 @@ LeaseStatus DataPlane::move(const LeaseToken& lease, std::uint16_t ring, LaneCur
 
 LeaseStatus DataPlane::reclaim_leased(const LeaseToken& lease, Requeue where, LaneCursor& cursor,
                                       std::uint16_t other_ring) {
-  const std::optional<LeaseTable> leases = lease_table_of(lease);
-  LeaseEntry* entry = leases ? leases->find(lease) : nullptr;
+  LeaseEntry* entry = lease_entry(lease);
   if (entry == nullptr) return LeaseStatus::late;
   const std::uint64_t word = entry->state.load(std::memory_order_acquire);
   const LeaseState state = LeaseState::decode(word);

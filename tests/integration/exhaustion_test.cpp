@@ -23,9 +23,7 @@ constexpr const char* kServices = R"(
     config: { receives: [job.run], queue-capacity: 64, prefetch: 4 }
 )";
 
-std::string small_pool() {
-  return "size-classes:\n  - { size: 256, count: " + std::to_string(kChunks) + " }\n";
-}
+std::string small_pool() { return "size-classes:\n  - { size: 256, count: " + std::to_string(kChunks) + " }\n"; }
 
 // Blocks handlers until opened.
 class Gate {
@@ -48,7 +46,7 @@ class Gate {
   bool open_ = false;
 };
 
-TEST(Exhaustion, EmptyPoolRefusesWithQueueFullAndRecoversWhenMessagesAreAcked) {
+TEST(Exhaustion, EmptyPoolRefusesWithPoolExhaustedAndRecoversWhenMessagesAreAcked) {
   Bus bus(kServices, small_pool());
   auto web = bus.connect("web");
   ASSERT_TRUE(web);
@@ -58,7 +56,7 @@ TEST(Exhaustion, EmptyPoolRefusesWithQueueFullAndRecoversWhenMessagesAreAcked) {
   const Result<void> refused = web->try_send("job.run", numbered(kChunks));
 
   ASSERT_FALSE(refused.ok());
-  EXPECT_EQ(refused.error().code, ErrorCode::queue_full);
+  EXPECT_EQ(refused.error().code, ErrorCode::pool_exhausted);
   EXPECT_NE(refused.error().message.find("no free message buffer"), std::string::npos) << refused.error().message;
 
   // send() waits for room: a worker that starts meanwhile frees chunks by acking.
@@ -137,8 +135,8 @@ int run_daemon_briefly(const Bus& bus) {
     const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd != -1) ::dup2(fd, STDERR_FILENO);
     const std::string config = bus.config_file().string(), runtime = bus.runtime_dir().string();
-    const char* argv[] = {EXOBUSD_PATH, "--config", config.c_str(), "--bus", bus.name().c_str(), "--runtime-dir",
-                          runtime.c_str(), "--remove-segment", nullptr};
+    const char* argv[] = {EXOBUSD_PATH,    "--config",      config.c_str(),     "--bus", bus.name().c_str(),
+                          "--runtime-dir", runtime.c_str(), "--remove-segment", nullptr};
     ::execv(EXOBUSD_PATH, const_cast<char* const*>(argv));
     ::_exit(127);
   }

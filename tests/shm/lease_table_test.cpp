@@ -96,7 +96,7 @@ TEST_F(LeaseTableTest, ReserveGivesTheGenerationTheLeaseWillHave) {
 TEST_F(LeaseTableTest, ActivatedLeaseGivesItsHandleToItsToken) {
   const Lease lease = take_lease(table, handle_for(5), 0, 2);
   std::uint64_t word = 0;
-  EXPECT_EQ(table.active_handle(lease.token, word), handle_for(5));
+  EXPECT_EQ(LeaseTable::active_handle(*table.find(lease.token), lease.token, word), handle_for(5));
   EXPECT_EQ(word, lease.word);
   const LeaseState state = state_of(entries[lease.token.entry]);
   EXPECT_EQ(state.kind, LeaseKind::active);
@@ -110,25 +110,23 @@ TEST_F(LeaseTableTest, TokenOfAnotherGenerationGetsNothing) {
   LeaseToken other = lease.token;
   other.generation += 1;
   std::uint64_t word = 0;
-  EXPECT_FALSE(table.active_handle(other, word));
+  EXPECT_FALSE(LeaseTable::active_handle(*table.find(other), other, word));
   EXPECT_FALSE(table.renew(other, [](std::uint32_t) { return std::optional<std::uint32_t>(5000); }));
   EXPECT_EQ(entries[lease.token.entry].state.load(), lease.word);
 }
 
 TEST_F(LeaseTableTest, TokenOfAnEntryOutsideTheTableGetsNothing) {
   const LeaseToken outside{kLane, table.size(), 0};
-  std::uint64_t word = 0;
   EXPECT_EQ(table.find(outside), nullptr);
-  EXPECT_FALSE(table.active_handle(outside, word));
-  EXPECT_FALSE(table.free_active(outside, 0));
+  EXPECT_EQ(table.find(outside), nullptr) << "no entry to read or free";
   EXPECT_FALSE(table.renew(outside, [](std::uint32_t) { return std::optional<std::uint32_t>(1); }));
 }
 
 TEST_F(LeaseTableTest, FreeActiveFreesTheLeaseAndMovesItsGenerationOn) {
   const Lease lease = take_lease(table, handle_for(5));
   std::uint64_t word = 0;
-  ASSERT_TRUE(table.active_handle(lease.token, word));
-  EXPECT_TRUE(table.free_active(lease.token, word));
+  ASSERT_TRUE(LeaseTable::active_handle(*table.find(lease.token), lease.token, word));
+  EXPECT_TRUE(LeaseTable::free_active(*table.find(lease.token), lease.token, word));
   const LeaseState state = state_of(entries[lease.token.entry]);
   EXPECT_EQ(state.kind, LeaseKind::free);
   EXPECT_EQ(state.generation, lease.token.generation + 1);
@@ -136,27 +134,28 @@ TEST_F(LeaseTableTest, FreeActiveFreesTheLeaseAndMovesItsGenerationOn) {
 
 TEST_F(LeaseTableTest, TokenOfAFreedLeaseIsLate) {
   const Lease lease = take_lease(table, handle_for(5));
-  ASSERT_TRUE(table.free_active(lease.token, lease.word));
+  ASSERT_TRUE(LeaseTable::free_active(*table.find(lease.token), lease.token, lease.word));
   std::uint64_t word = 0;
-  EXPECT_FALSE(table.active_handle(lease.token, word));
-  EXPECT_FALSE(table.free_active(lease.token, lease.word));
+  EXPECT_FALSE(LeaseTable::active_handle(*table.find(lease.token), lease.token, word));
+  EXPECT_FALSE(LeaseTable::free_active(*table.find(lease.token), lease.token, lease.word));
 }
 
 TEST_F(LeaseTableTest, TokenOfAFreedLeaseDoesNotReachTheEntrysNextLease) {
   const Lease first = take_lease(table, handle_for(5));
-  ASSERT_TRUE(table.free_active(first.token, first.word));
+  ASSERT_TRUE(LeaseTable::free_active(*table.find(first.token), first.token, first.word));
   const Lease second = take_lease(table, handle_for(6), first.token.entry);
   ASSERT_EQ(second.token.entry, first.token.entry);
   std::uint64_t word = 0;
-  EXPECT_FALSE(table.active_handle(first.token, word));
-  EXPECT_FALSE(table.free_active(first.token, first.word));
-  EXPECT_EQ(table.active_handle(second.token, word), handle_for(6));
+  EXPECT_FALSE(LeaseTable::active_handle(*table.find(first.token), first.token, word));
+  EXPECT_FALSE(LeaseTable::free_active(*table.find(first.token), first.token, first.word));
+  EXPECT_EQ(LeaseTable::active_handle(*table.find(second.token), second.token, word), handle_for(6));
 }
 
 TEST_F(LeaseTableTest, FreeActiveRetriesPastARenewal) {
   const Lease lease = take_lease(table, handle_for(5));
   ASSERT_TRUE(table.renew(lease.token, [](std::uint32_t) { return std::optional<std::uint32_t>(kDeadline + 1); }));
-  EXPECT_TRUE(table.free_active(lease.token, lease.word)) << "the word read before the renewal";
+  EXPECT_TRUE(LeaseTable::free_active(*table.find(lease.token), lease.token, lease.word))
+      << "the word read before the renewal";
   EXPECT_EQ(state_of(entries[lease.token.entry]).kind, LeaseKind::free);
 }
 
@@ -195,8 +194,8 @@ TEST_F(LeaseTableTest, MarkReclaimingTakesTheLeaseFromItsToken) {
   EXPECT_EQ(LeaseState::decode(word).kind, LeaseKind::reclaiming);
   EXPECT_EQ(word, entries[lease.token.entry].state.load()) << "word becomes the RECLAIMING state";
   std::uint64_t read = 0;
-  EXPECT_FALSE(table.active_handle(lease.token, read));
-  EXPECT_FALSE(table.free_active(lease.token, lease.word));
+  EXPECT_FALSE(LeaseTable::active_handle(*table.find(lease.token), lease.token, read));
+  EXPECT_FALSE(LeaseTable::free_active(*table.find(lease.token), lease.token, lease.word));
 }
 
 TEST_F(LeaseTableTest, MarkReclaimingOfAFreeEntryFails) {
@@ -208,7 +207,7 @@ TEST_F(LeaseTableTest, MarkReclaimingOfAFreeEntryFails) {
 TEST_F(LeaseTableTest, MarkReclaimingFromAWordAckedMeanwhileFails) {
   const Lease lease = take_lease(table, handle_for(5));
   std::uint64_t word = entries[lease.token.entry].state.load();
-  ASSERT_TRUE(table.free_active(lease.token, lease.word));
+  ASSERT_TRUE(LeaseTable::free_active(*table.find(lease.token), lease.token, lease.word));
   EXPECT_FALSE(LeaseTable::mark_reclaiming(entries[lease.token.entry], word));
   EXPECT_EQ(state_of(entries[lease.token.entry]).kind, LeaseKind::free);
 }
@@ -233,7 +232,7 @@ TEST_F(LeaseTableTest, FreeReclaimedWithAnEarlierLifesWordLeavesTheNewLeaseAlone
   ASSERT_EQ(second.token.entry, first.token.entry);
   LeaseTable::free_reclaimed(entry, word);  // a recoverer repeating its last step
   std::uint64_t read = 0;
-  EXPECT_EQ(table.active_handle(second.token, read), handle_for(6));
+  EXPECT_EQ(LeaseTable::active_handle(*table.find(second.token), second.token, read), handle_for(6));
 }
 
 TEST_F(LeaseTableTest, HoldsSeesActiveAndReclaimingLeasesOnly) {
@@ -272,7 +271,7 @@ TEST(LeaseTable, ForEachHeldVisitsExactlyTheActiveAndReclaimingEntries) {
   const LeaseTable table{entries};
   take_lease(table, handle_for(0), 0);  // 0: ACTIVE
   const Lease freed = take_lease(table, handle_for(1), 1);
-  table.free_active(freed.token, freed.word);  // 1: FREE again
+  LeaseTable::free_active(*table.find(freed.token), freed.token, freed.word);  // 1: FREE again
   take_lease(table, handle_for(2), 2);
   std::uint64_t word = 0;
   reclaim(entries[2], word);               // 2: RECLAIMING
@@ -311,7 +310,7 @@ TEST_F(LeaseTableTest, GenerationWrapsAtTwentyBitsWithoutAnOldTokenMatching) {
   entries[0].state.store(LeaseState{0, 0, LeaseKind::free, kLast}.encode());
   const Lease last = take_lease(table, handle_for(1));
   ASSERT_EQ(last.token.generation, kLast);
-  ASSERT_TRUE(table.free_active(last.token, last.word));
+  ASSERT_TRUE(LeaseTable::free_active(*table.find(last.token), last.token, last.word));
   EXPECT_EQ(entries[0].state.load(), LeaseState::decode(last.word).freed());
   EXPECT_EQ(state_of(entries[0]).generation, 0u);
 
@@ -319,11 +318,12 @@ TEST_F(LeaseTableTest, GenerationWrapsAtTwentyBitsWithoutAnOldTokenMatching) {
   ASSERT_EQ(wrapped.token.entry, last.token.entry);
   EXPECT_EQ(wrapped.token.generation, 0u);
   std::uint64_t word = 0;
-  EXPECT_FALSE(table.active_handle(last.token, word));
-  EXPECT_FALSE(table.free_active(last.token, last.word));
+  EXPECT_FALSE(LeaseTable::active_handle(*table.find(last.token), last.token, word));
+  EXPECT_FALSE(LeaseTable::free_active(*table.find(last.token), last.token, last.word));
   // A token's generation is 24 bits wide: the 20-bit generation must not alias its upper values.
-  EXPECT_FALSE(table.active_handle(LeaseToken{kLane, 0, kLast + 1}, word));
-  EXPECT_EQ(table.active_handle(wrapped.token, word), handle_for(2));
+  const LeaseToken too_new{kLane, 0, kLast + 1};
+  EXPECT_FALSE(LeaseTable::active_handle(*table.find(too_new), too_new, word));
+  EXPECT_EQ(LeaseTable::active_handle(*table.find(wrapped.token), wrapped.token, word), handle_for(2));
 }
 
 TEST(LeaseState, FreedStateIsFreeWithTheNextGenerationAndNothingElse) {
@@ -426,8 +426,8 @@ TEST(LeaseTableThreads, AckRacingAReclaimIsWonByExactlyOneOfThem) {
     // few steps. Not a wait: each outcome is checked whatever the order.
     for (volatile std::uint32_t spin = 0; spin < round % 1024;) spin = spin + 1;
     std::uint64_t word = 0;
-    const bool acked =
-        table.active_handle(lease.token, word) == handle_for(round) && table.free_active(lease.token, word);
+    const bool acked = LeaseTable::active_handle(*table.find(lease.token), lease.token, word) == handle_for(round) &&
+                       LeaseTable::free_active(*table.find(lease.token), lease.token, word);
     wait_for(finished, round);
     acks_won += acked;
     if (acked == reclaimed) ++bad_rounds;

@@ -136,7 +136,7 @@ EXOBUS_API int exobus_try_send(exobus_service* service, const char* name, const 
 
 /* One reply to a command, valid until the callback returns. */
 typedef struct exobus_received_reply {
-  const char* outcome; /* the reply's name in the requester's terms; "timeout" */
+  const char* outcome; /* the reply's name in the requester's terms; "" on timeout */
   const char* payload; /* JSON text or "" */
   size_t payload_length;
   const char* id; /* canonical UUID text; "" on timeout */

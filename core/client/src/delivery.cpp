@@ -1,17 +1,66 @@
 // A delivery is settled once: its lease is acked, released (requeued now) or rejected
 // (dead-lettered); renew() only extends it. Settling frees the delivery's place in the
-// type's prefetch.
+// type's prefetch. A delivery moved out of its handler is held (held_deliveries.hpp) until
+// it is settled.
+#include <utility>
+
 #include "service_core.hpp"
 
 namespace exobus {
 
+namespace {
+
+Error detached_error(const Received& message) {
+  return Error{ErrorCode::closed, "delivery of '" + message.name +
+                                      "' is no longer this object's: it was moved from, or its service stopped"};
+}
+
+}  // namespace
+
 enum class Delivery::Settlement : std::uint8_t { ack, release, reject };
 
+Delivery::Delivery(Delivery&& other) noexcept { take(other); }
+
+Delivery& Delivery::operator=(Delivery&& other) noexcept {
+  if (this == &other) return *this;
+  if (core_ != nullptr && !settled_) (void)release();  // what this one held goes back
+  take(other);
+  return *this;
+}
+
+void Delivery::take(Delivery& other) noexcept {
+  core_ = std::exchange(other.core_, nullptr);
+  lease_ = other.lease_;
+  chunk_ = other.chunk_;
+  reply_ring_ = other.reply_ring_;
+  message_ = std::move(other.message_);
+  payload_ = other.payload_;
+  settled_ = std::exchange(other.settled_, true);
+  held_ = false;
+  if (core_ == nullptr || settled_) return;
+  if (other.held_) {
+    core_->held_deliveries.move(other, *this);
+  } else {
+    core_->held_deliveries.hold(*this);  // taken out of its handler
+  }
+}
+
+Delivery::~Delivery() {
+  if (core_ != nullptr && !settled_) (void)release();
+}
+
+void Delivery::detach() noexcept {
+  settled_ = true;
+  core_ = nullptr;
+}
+
 Result<void> Delivery::settle(Settlement how) {
+  if (core_ == nullptr) return detached_error(message_);
   if (settled_) {
     return Error{ErrorCode::closed, "message '" + message_.name + "' was already acked, released or rejected"};
   }
   settled_ = true;
+  if (held_) core_->held_deliveries.forget(*this);
   const shm::LeaseToken lease = shm::LeaseToken::from_word(lease_);
   shm::LeaseStatus status;
   if (how == Settlement::ack) {
@@ -32,19 +81,51 @@ Result<void> Delivery::settle(Settlement how) {
   return {};
 }
 
-Result<void> Delivery::reply(std::string_view outcome, std::string_view payload) {
+SendOptions Delivery::on_behalf(const SendOptions& options) const {
+  if (options.request_id()) return options;
+  SendOptions in_request = options;
+  return in_request.request_id(message_.request_id);
+}
+
+Result<void> Delivery::reply(std::string_view outcome, std::string_view payload, const SendOptions& options) {
+  if (core_ == nullptr) return detached_error(message_);
   if (message_.response_to) {
     return Error{ErrorCode::not_declared, "'" + message_.name + "' is a reply; replies are not replied to"};
   }
-  return core_->sender.send(client::Outgoing::reply(message_, reply_ring_, outcome, payload));
+  return core_->sender.send(client::Outgoing::reply(message_, reply_ring_, outcome, payload, on_behalf(options)));
 }
 
-bool Delivery::payload_intact() const { return core_->plane->intact(shm::MessageHandle::from_word(chunk_)); }
+Result<void> Delivery::send(std::string_view name, std::string_view payload, const SendOptions& options) {
+  if (core_ == nullptr) return detached_error(message_);
+  return core_->sender.send(client::Outgoing::command(name, payload, on_behalf(options)));
+}
+
+Result<void> Delivery::send(std::string_view name, std::string_view payload, ReplyHandler on_reply,
+                            std::chrono::milliseconds timeout, const SendOptions& options) {
+  if (core_ == nullptr) return detached_error(message_);
+  return core_->sender.send(client::Outgoing::request(
+      name, payload, on_behalf(options), {std::move(on_reply), std::chrono::steady_clock::now() + timeout}));
+}
+
+std::future<Result<Reply>> Delivery::request(std::string_view name, std::string_view payload,
+                                             std::chrono::milliseconds timeout, const SendOptions& options) {
+  if (core_ == nullptr) {
+    std::promise<Result<Reply>> failed;
+    failed.set_value(detached_error(message_));
+    return failed.get_future();
+  }
+  return core_->sender.request(name, payload, timeout, on_behalf(options));
+}
+
+bool Delivery::payload_intact() const {
+  return core_ != nullptr && core_->plane->intact(shm::MessageHandle::from_word(chunk_));
+}
 Result<void> Delivery::ack() { return settle(Settlement::ack); }
 Result<void> Delivery::release() { return settle(Settlement::release); }
 Result<void> Delivery::reject() { return settle(Settlement::reject); }
 
 Result<void> Delivery::renew() {
+  if (core_ == nullptr) return detached_error(message_);
   if (settled_) return Error{ErrorCode::closed, "message '" + message_.name + "' is already settled"};
   if (core_->plane->renew(shm::LeaseToken::from_word(lease_), shm::DataPlane::now_ms()) != shm::LeaseStatus::ok) {
     return Error{ErrorCode::timeout, "the lease on message '" + message_.name + "' already expired"};

@@ -9,6 +9,7 @@ Loan::Loan(Loan&& other) noexcept
     : core_(std::exchange(other.core_, nullptr)),
       chunk_(other.chunk_),
       length_(other.length_),
+      version_route_(other.version_route_),
       route_(other.route_),
       payload_(other.payload_) {}
 
@@ -17,6 +18,7 @@ Loan& Loan::operator=(Loan&& other) noexcept {
   std::swap(core_, taken.core_);
   std::swap(chunk_, taken.chunk_);
   std::swap(length_, taken.length_);
+  std::swap(version_route_, taken.version_route_);
   std::swap(route_, taken.route_);
   std::swap(payload_, taken.payload_);
   return *this;

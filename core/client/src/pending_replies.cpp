@@ -40,8 +40,7 @@ void PendingReplies::expire(std::chrono::steady_clock::time_point now) {
   }
   // Outside the lock: a handler may send another request.
   for (const ReplyHandler& handler : expired) {
-    Reply reply;
-    reply.outcome = "timeout";
+    Reply reply;  // no outcome: a timeout is not a reply
     reply.timed_out = true;
     handler(reply);
   }

@@ -9,7 +9,8 @@
 #include <mutex>
 #include <unordered_map>
 
-#include "exobus/service.hpp"
+#include "exobus/reply.hpp"
+#include "exobus/uuid.hpp"
 
 namespace exobus::client {
 

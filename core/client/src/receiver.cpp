@@ -41,17 +41,15 @@ void Receiver::run_commands() { receive_loop(core_.home_ring(), home_cursor_, fa
 void Receiver::run_replies() { receive_loop(core_.inbox_ring(), inbox_cursor_, true); }
 
 void Receiver::run_handlers() {
-  std::unique_ptr<Delivery> delivery;
+  Work work;
   while (core_.running.load(std::memory_order_relaxed)) {
-    if (work_.wait_dequeue_timed(delivery, std::chrono::milliseconds(100))) {
-      run_handler(*delivery, core_.handlers.find(delivery->message().name)->second);
-    }
+    if (work_.wait_dequeue_timed(work, std::chrono::milliseconds(100))) run_handler(*work.delivery, *work.handler);
   }
 }
 
 void Receiver::release_unhandled() {
-  std::unique_ptr<Delivery> left;
-  while (work_.try_dequeue(left)) (void)left->release();
+  Work left;
+  while (work_.try_dequeue(left)) (void)left.delivery->release();
 }
 
 void Receiver::receive_loop(std::uint16_t ring_index, shm::LaneCursor& cursor, bool inbox) {
@@ -130,12 +128,11 @@ void Receiver::handle_command(const shm::Delivery& taken) {
   const bool inline_handler = core_.options.handler_threads == 0;
   Received received = inline_handler ? std::move(inline_received_) : Received{};
   if (decoded) {
-    const std::string_view internal_name = state.config.routing.to_internal(state.type, decoded.value().message.name);
+    const MessageView& view = decoded.value().message;
+    const std::string_view internal_name = state.config.routing.to_internal(state.type, view.name);
     const auto found = core_.handlers.find(internal_name);
-    if (found != core_.handlers.end()) {
-      handler = &found->second;
-      fill(received, internal_name, decoded.value().message, taken.deliveries, core_.options.copy_payloads);
-    }
+    if (found != core_.handlers.end()) handler = found->second.find(view.version);
+    if (handler != nullptr) fill(received, internal_name, view, taken.deliveries, core_.options.copy_payloads);
   }
   // Everything this delivery is made of has been read (and, by default, copied). If the
   // lease was lost meanwhile, the chunk may have been reused and the bytes be another
@@ -165,27 +162,28 @@ void Receiver::handle_command(const shm::Delivery& taken) {
     inline_received_ = std::move(delivery.message_);
   } else {
     work_.enqueue(
-        std::unique_ptr<Delivery>(new Delivery(core_, lease.word(), chunk, reply_ring, std::move(received), payload)));
+        {std::unique_ptr<Delivery>(new Delivery(core_, lease.word(), chunk, reply_ring, std::move(received), payload)),
+         handler});
   }
 }
 
 void Receiver::run_handler(Delivery& delivery, const Handler& handler) {
-  message_being_handled = &delivery.message();
   try {
     handler(delivery);
     if (!delivery.settled()) (void)delivery.ack();
   } catch (...) {
     if (!delivery.settled()) (void)delivery.release();
   }
-  message_being_handled = nullptr;
 }
 
 void Receiver::handle_reply(const shm::Delivery& taken) {
   const Result<EnvelopedMessage> decoded = decode_enveloped(taken.payload);
-  if (decoded && decoded.value().message.response_to) {
+  const RoutingState& state = core_.routing.current();
+  // A reply is taken only under a name this type receives, as for commands (lint's rule).
+  if (decoded && decoded.value().message.response_to &&
+      state.config.routing.receives_name(state.type, decoded.value().message.name)) {
     const MessageView& view = decoded.value().message;
     if (const ReplyHandler* handler = core_.pending.find(*view.response_to)) {
-      const RoutingState& state = core_.routing.current();
       // Reused from reply to reply, so its strings keep their capacity.
       Reply& reply = inbox_reply_;
       fill(reply.message, state.config.routing.to_internal(state.type, view.name), view, taken.deliveries);

@@ -11,7 +11,8 @@
 #include <cstdint>
 #include <memory>
 
-#include "exobus/service.hpp"
+#include "exobus/delivery.hpp"
+#include "exobus/reply.hpp"
 #include "exobus/shm/data_plane.hpp"
 
 namespace exobus::client {
@@ -36,8 +37,9 @@ class Receiver {
   void housekeeping();
   void handle_command(const shm::Delivery& taken);
   void handle_reply(const shm::Delivery& taken);
-  // `handler` is the one registered for the delivery's name (handlers do not change once
-  // started, so a found handler stays valid).
+  // `handler` is the one registered for the delivery's name and version (handlers do not
+  // change once started, so a found handler stays valid). A delivery the handler left in
+  // place unsettled is acked, or released if it threw; one it moved out is the holder's.
   void run_handler(Delivery& delivery, const Handler& handler);
 
   ServiceCore& core_;
@@ -46,9 +48,14 @@ class Receiver {
   // its handler, so its strings keep their capacity: no allocation per message when
   // handlers run on the receiving thread.
   Received inline_received_;
-  Reply inbox_reply_;                                                    // likewise for replies, on the reply thread
-  std::uint32_t housekeeping_ms_ = 0;                                    // the reply thread's last heartbeat and checks
-  moodycamel::BlockingConcurrentQueue<std::unique_ptr<Delivery>> work_;  // for handler threads
+  Reply inbox_reply_;                  // likewise for replies, on the reply thread
+  std::uint32_t housekeeping_ms_ = 0;  // the reply thread's last heartbeat and checks
+  // A delivery for a handler thread, with the handler found for it.
+  struct Work {
+    std::unique_ptr<Delivery> delivery;
+    const Handler* handler = nullptr;
+  };
+  moodycamel::BlockingConcurrentQueue<Work> work_;
 };
 
 }  // namespace exobus::client

@@ -1,5 +1,7 @@
 #include "routing_cache.hpp"
 
+#include "exobus/message_name.hpp"
+
 namespace exobus::client {
 
 std::string RoutingState::type_of_ring(std::uint16_t ring) const {
@@ -27,7 +29,10 @@ Result<void> RoutingCache::load(const control::RoutingReply& reply) {
   }
   const RoutingTable& table = state->config.routing;
   for (const std::string& public_name : table.sends(state->type)) {
-    SendRoute route{public_name, {}, table.schemas(public_name)};
+    const MessageVersions& versions = table.versions(state->type, public_name);
+    SendRoute route{public_name, {}, {}, versions.default_version};
+    for (const double version : versions.known)
+      route.versions.push_back({version, table.schemas(public_name, version)});
     for (const ServiceTypeIndex receiver : table.receivers(public_name)) {
       route.rings.push_back(state->ring_of_type[receiver]);
     }
@@ -47,12 +52,30 @@ Result<void> RoutingCache::refresh(std::uint64_t generation, const DaemonLink& d
   return load(reply.value());
 }
 
-Result<const SendRoute*> RoutingCache::route(std::string_view name, bool is_reply) const {
+Result<const SendRoute*> RoutingCache::command_route(std::string_view name) const {
   const RoutingState& state = current();
   const auto found = state.send_routes.find(name);
-  if (found == state.send_routes.end() || (!is_reply && found->second.rings.empty())) {
-    Result<RoutingTable::Route> route = state.config.routing.route_send(state.type, name, is_reply);
+  if (found == state.send_routes.end() || found->second.rings.empty()) {
+    Result<RoutingTable::Route> route = state.config.routing.route_send(state.type, name, false);
     return route ? Error{ErrorCode::internal, "no send route for a routable name"} : route.error();
+  }
+  return &found->second;
+}
+
+Result<const SendRoute*> RoutingCache::reply_route(std::string_view outcome, std::string_view requester) const {
+  const RoutingState& state = current();
+  const auto found = state.send_routes.find(outcome);
+  if (found == state.send_routes.end()) {
+    Result<RoutingTable::Route> route = state.config.routing.route_send(state.type, outcome, true);
+    return route ? Error{ErrorCode::internal, "no send route for a routable name"} : route.error();
+  }
+  // The same rule as lint's: a service receives what it declares, replies included.
+  const std::optional<ServiceTypeIndex> requester_type = state.config.find_service(requester);
+  if (!requester_type || !state.config.routing.receives_name(*requester_type, found->second.public_name)) {
+    return Error{ErrorCode::unknown_message, "service type '" + std::string(requester) + "' does not receive " +
+                                                 quote_name(found->second.public_name) +
+                                                 ", so it cannot be its reply; add it to the receives of '" +
+                                                 std::string(requester) + "'"};
   }
   return &found->second;
 }

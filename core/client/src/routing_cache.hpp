@@ -23,9 +23,23 @@ namespace exobus::client {
 // What a send of one of this type's declared names needs, found with one lookup by the name
 // the service uses for it.
 struct SendRoute {
+  // One version the sender declares, and what a payload of it must satisfy.
+  struct Version {
+    double version;
+    std::span<const Schema> schemas;
+  };
   std::string public_name;
   std::vector<std::uint16_t> rings;  // the receiving types' queues; none: a reply outcome only
-  std::span<const Schema> schemas;
+  std::vector<Version> versions;     // ascending
+  double default_version = 1.0;
+
+  // The declared version, or null.
+  const Version* find(double version) const {
+    for (const Version& known : versions) {
+      if (known.version == version) return &known;
+    }
+    return nullptr;
+  }
 };
 
 struct RoutingState {
@@ -50,9 +64,12 @@ class RoutingCache {
   Result<void> refresh(std::uint64_t generation, const DaemonLink& daemon);
   // Valid once load() succeeded, for the life of the cache.
   const RoutingState& current() const { return *current_.load(std::memory_order_acquire); }
-  // The route of a name this service sends; for any other name the routing table's error
-  // (not declared, unknown, ...). A command needs a receiver; a reply outcome does not.
-  Result<const SendRoute*> route(std::string_view name, bool is_reply) const;
+  // The route of a name this service sends as a command; for any other name the routing
+  // table's error (not declared, no receiver).
+  Result<const SendRoute*> command_route(std::string_view name) const;
+  // The route of an outcome this service sends as a reply to `requester` (a service type):
+  // the outcome must be in this service's sends and in the requester's receives.
+  Result<const SendRoute*> reply_route(std::string_view outcome, std::string_view requester) const;
 
  private:
   std::string service_type_;

@@ -2,13 +2,18 @@
 // The send path, from a name and a payload to a message in the queue of every receiving
 // type: route (the sender's `sends`), check (JSON, the name's schemas), identify (id and
 // requestId), encode straight into a chunk of shared memory, publish to every target.
+#include <chrono>
 #include <cstddef>
+#include <future>
 #include <cstdint>
 #include <optional>
 #include <string_view>
 
 #include "exobus/envelope.hpp"
-#include "exobus/service.hpp"
+#include "exobus/loan.hpp"
+#include "exobus/received.hpp"
+#include "exobus/reply.hpp"
+#include "exobus/send_options.hpp"
 #include "exobus/shm/data_plane.hpp"
 #include "pending_replies.hpp"
 #include "routing_cache.hpp"
@@ -21,6 +26,7 @@ class ServiceCore;
 struct Outgoing {
   std::string_view name;  // the sender's own name for it
   std::string_view payload;
+  SendOptions options;  // version and request; a new request unless it names one
   // A reply: the command it answers, and the requester's inbox it goes to.
   const Received* replying_to = nullptr;
   std::uint16_t reply_ring = 0;
@@ -29,48 +35,52 @@ struct Outgoing {
   // Wait up to send_timeout for room in a full queue (else fail at once).
   bool wait_for_room = true;
 
-  static Outgoing command(std::string_view name, std::string_view payload) {
+  static Outgoing command(std::string_view name, std::string_view payload, const SendOptions& options) {
     Outgoing outgoing;
     outgoing.name = name;
     outgoing.payload = payload;
+    outgoing.options = options;
     return outgoing;
   }
-  static Outgoing command_without_waiting(std::string_view name, std::string_view payload) {
-    Outgoing outgoing = command(name, payload);
+  static Outgoing command_without_waiting(std::string_view name, std::string_view payload, const SendOptions& options) {
+    Outgoing outgoing = command(name, payload, options);
     outgoing.wait_for_room = false;
     return outgoing;
   }
-  static Outgoing request(std::string_view name, std::string_view payload, PendingReply awaiting) {
-    Outgoing outgoing = command(name, payload);
+  static Outgoing request(std::string_view name, std::string_view payload, const SendOptions& options,
+                          PendingReply awaiting) {
+    Outgoing outgoing = command(name, payload, options);
     outgoing.awaiting = std::move(awaiting);
     return outgoing;
   }
   static Outgoing reply(const Received& command, std::uint16_t reply_ring, std::string_view outcome,
-                        std::string_view payload) {
-    Outgoing outgoing = Outgoing::command(outcome, payload);
+                        std::string_view payload, const SendOptions& options) {
+    Outgoing outgoing = Outgoing::command(outcome, payload, options);
     outgoing.replying_to = &command;
     outgoing.reply_ring = reply_ring;
     return outgoing;
   }
 };
 
-// Whose message is being handled on this thread: what is sent meanwhile carries its
-// requestId. Set by the receiver around each handler.
-extern thread_local const Received* message_being_handled;
-
 class Sender {
  public:
   explicit Sender(ServiceCore& core) : core_(core) {}
 
   Result<void> send(Outgoing message);
-  Result<Loan> loan(std::string_view name, std::size_t payload_size);
+  // A command whose first reply (or a timeout error) the future gets.
+  std::future<Result<Reply>> request(std::string_view name, std::string_view payload, std::chrono::milliseconds timeout,
+                                     const SendOptions& options);
+  Result<Loan> loan(std::string_view name, std::size_t payload_size, const SendOptions& options);
   Result<void> send_loan(Loan& loan);
   void abandon_loan(Loan& loan);
 
  private:
   // The route for `name`, after a reload of the routing if the daemon's moved on.
-  Result<const SendRoute*> route_for(std::string_view name, bool is_reply);
-  MessageView message_for(const SendRoute& route, std::string_view payload, const Received* replying_to) const;
+  Result<const SendRoute*> route_for(const Outgoing& outgoing);
+  // The version the message carries: the one asked for, or the name's default.
+  Result<const SendRoute::Version*> version_for(const SendRoute& route, const SendOptions& options) const;
+  MessageView message_for(const SendRoute& route, double version, std::string_view payload,
+                          const Outgoing& outgoing) const;
   Result<void> fits(const SendRoute& route, std::size_t size) const;
   // Where a message sent from this instance says replies go, and who sent it.
   Envelope envelope() const;

@@ -16,7 +16,13 @@ Service::Service(std::unique_ptr<client::ServiceCore> core) : core_(std::move(co
 
 Service::~Service() { stop(); }
 
-void Service::on(std::string name, Handler handler) { core_->handlers[std::move(name)] = std::move(handler); }
+void Service::on(std::string name, Handler handler) {
+  core_->handlers[std::move(name)].any_version = std::move(handler);
+}
+
+void Service::on(std::string name, double version, Handler handler) {
+  core_->handlers[std::move(name)].set(version, std::move(handler));
+}
 
 Result<void> Service::start() {
   core_->start();
@@ -25,43 +31,27 @@ Result<void> Service::start() {
 
 void Service::stop() { core_->stop(); }
 
-Result<void> Service::send(std::string_view name, std::string_view payload) {
-  return core_->sender.send(client::Outgoing::command(name, payload));
+Result<void> Service::send(std::string_view name, std::string_view payload, const SendOptions& options) {
+  return core_->sender.send(client::Outgoing::command(name, payload, options));
 }
 
-Result<void> Service::try_send(std::string_view name, std::string_view payload) {
-  return core_->sender.send(client::Outgoing::command_without_waiting(name, payload));
+Result<void> Service::try_send(std::string_view name, std::string_view payload, const SendOptions& options) {
+  return core_->sender.send(client::Outgoing::command_without_waiting(name, payload, options));
 }
 
-Result<Loan> Service::loan(std::string_view name, std::size_t payload_size) {
-  return core_->sender.loan(name, payload_size);
+Result<Loan> Service::loan(std::string_view name, std::size_t payload_size, const SendOptions& options) {
+  return core_->sender.loan(name, payload_size, options);
 }
 
 Result<void> Service::send(std::string_view name, std::string_view payload, ReplyHandler on_reply,
-                           std::chrono::milliseconds timeout) {
-  return core_->sender.send(
-      client::Outgoing::request(name, payload, {std::move(on_reply), std::chrono::steady_clock::now() + timeout}));
+                           std::chrono::milliseconds timeout, const SendOptions& options) {
+  return core_->sender.send(client::Outgoing::request(
+      name, payload, options, {std::move(on_reply), std::chrono::steady_clock::now() + timeout}));
 }
 
 std::future<Result<Reply>> Service::request(std::string_view name, std::string_view payload,
-                                            std::chrono::milliseconds timeout) {
-  auto promise = std::make_shared<std::promise<Result<Reply>>>();
-  std::future<Result<Reply>> future = promise->get_future();
-  const std::string what(name);
-  Result<void> sent = send(
-      name, payload,
-      [promise, what, timeout](const Reply& reply) {
-        if (reply.timed_out) {
-          promise->set_value(Error{ErrorCode::timeout,
-                                   "no reply to '" + what + "' within " + std::to_string(timeout.count()) + " ms"});
-        } else {
-          promise->set_value(reply);
-        }
-        return ReplyControl::done;
-      },
-      timeout);
-  if (!sent) promise->set_value(sent.error());
-  return future;
+                                            std::chrono::milliseconds timeout, const SendOptions& options) {
+  return core_->sender.request(name, payload, timeout, options);
 }
 
 const std::string& Service::service_type() const { return core_->options.service; }

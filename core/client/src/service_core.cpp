@@ -59,6 +59,7 @@ void ServiceCore::stop() {
   for (std::thread& thread : threads_) thread.join();
   threads_.clear();
   receiver.release_unhandled();
+  held_deliveries.release_all();
   // Release: the lanes' last use comes before the daemon, seeing 0 after the hang-up,
   // recovers what is left and hands the slot to another instance.
   detached.store(true, std::memory_order_relaxed);

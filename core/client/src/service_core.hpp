@@ -6,6 +6,7 @@
 //   RoutingCache   the routing a sender needs, reloaded when the daemon's generation moves
 //   SendLanes      the lanes threads send, release and reject on
 //   PendingReplies requests awaiting replies
+//   HeldDeliveries deliveries the application took out of their handlers
 //   Sender         the send path (send, try_send, replies, loans)
 //   Receiver       the receive loops (commands, replies) and the handler threads
 #include <atomic>
@@ -17,6 +18,8 @@
 #include "daemon_link.hpp"
 #include "exobus/service.hpp"
 #include "exobus/shm/data_plane.hpp"
+#include "handlers.hpp"
+#include "held_deliveries.hpp"
 #include "pending_replies.hpp"
 #include "receiver.hpp"
 #include "routing_cache.hpp"
@@ -58,7 +61,8 @@ class ServiceCore {
   RoutingCache routing;
   SendLanes lanes;
   PendingReplies pending;
-  NameMap<Handler> handlers;  // registered before start(), read-only after
+  NameMap<Handlers> handlers;  // registered before start(), read-only after
+  HeldDeliveries held_deliveries;
   // Commands taken from the home ring and not yet settled. The lease table of a lane is
   // sized for the largest prefetch of any type, so the type's own prefetch is kept here.
   // Only the receiving thread increments; settling decrements (release, pairs with the

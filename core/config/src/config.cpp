@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "exobus/message_name.hpp"
+#include "exobus/message_version.hpp"
 #include "exobus/service_name.hpp"
 #include "yaml_reader.hpp"
 
@@ -218,6 +219,82 @@ Result<std::string> read_text_file(const std::filesystem::path& path) {
   return text.str();
 }
 
+Result<double> parse_version_node(const YamlReader& reader, const YAML::Node& node) {
+  auto text = reader.scalar(node, "version");
+  if (!text) return std::move(text).error();
+  Result<double> version = parse_version(*text);
+  if (!version) return reader.error(node, version.error().message);
+  return version;
+}
+
+// versions: {name: [1, 1.2]} (the default is the highest), or
+//           {name: {known: [1, 1.2], default: 1}}.
+Result<void> parse_versions(const YamlReader& reader, const YAML::Node& node, ServiceTypeConfig& service) {
+  EXOBUS_TRY(reader.check_unique_keys(node, "versions"));
+  for (const auto& entry : node) {
+    const std::string& name = entry.first.Scalar();
+    if (!declares(service, name)) {
+      return reader.error(entry.first, "versions of " + quote_name(name) + ", which service '" + service.name +
+                                           "' neither sends nor receives; add it to sends or receives");
+    }
+    MessageVersions versions{name, {}, kDefaultVersion};
+    YAML::Node known = entry.second;
+    YAML::Node default_node;
+    if (entry.second.IsMap()) {
+      EXOBUS_TRY(reader.check_mapping(entry.second, "versions of " + quote_name(name), {"known", "default"}));
+      known = entry.second["known"];
+      default_node = entry.second["default"];
+      if (!known) return reader.error(entry.second, "versions of " + quote_name(name) + " need 'known: [...]'");
+    }
+    if (!known.IsSequence() || known.size() == 0) {
+      return reader.error(known, "versions of " + quote_name(name) + " are a non-empty list such as [1, 1.2]");
+    }
+    for (const auto& item : known) {
+      Result<double> version = parse_version_node(reader, item);
+      if (!version) return version.error();
+      if (std::find(versions.known.begin(), versions.known.end(), *version) != versions.known.end()) {
+        return reader.error(item, "version " + version_text(*version) + " of " + quote_name(name) + " is listed twice");
+      }
+      versions.known.push_back(*version);
+    }
+    std::sort(versions.known.begin(), versions.known.end());
+    versions.default_version = versions.known.back();
+    if (default_node) {
+      Result<double> version = parse_version_node(reader, default_node);
+      if (!version) return version.error();
+      if (std::find(versions.known.begin(), versions.known.end(), *version) == versions.known.end()) {
+        return reader.error(default_node, "default version " + version_text(*version) + " of " + quote_name(name) +
+                                              " is not among its known versions");
+      }
+      versions.default_version = *version;
+    }
+    service.versions.push_back(std::move(versions));
+  }
+  return {};
+}
+
+Result<Schema> parse_schema(const YamlReader& reader, const YAML::Node& node, const std::string& label) {
+  std::string json;
+  if (node.IsMap()) {
+    json = detail::yaml_to_json(node);
+  } else if (node.IsScalar()) {
+    const std::filesystem::path path = reader.file().parent_path() / node.Scalar();
+    std::error_code ignored;
+    if (!std::filesystem::is_regular_file(path, ignored)) {
+      return reader.error(node, "schema file " + path.string() + " for " + label +
+                                    " does not exist; paths are relative to " + reader.file().string());
+    }
+    auto text = read_text_file(path);
+    if (!text) return reader.error(node, text.error().message);
+    json = std::move(*text);
+  } else {
+    return reader.error(node, "the schema for " + label + " must be a JSON Schema mapping or the path of a .json file");
+  }
+  return Schema::compile(json, "schema for " + label + " (" + detail::location(reader.file(), node.Mark()) + ")");
+}
+
+// schemas: {name: <schema>} for every version, or {name: {by-version: {"1": <schema>, ...}}}.
+// A JSON Schema has no keyword 'by-version', so the two forms never collide.
 Result<void> parse_schemas(const YamlReader& reader, const YAML::Node& node, ServiceTypeConfig& service) {
   EXOBUS_TRY(reader.check_unique_keys(node, "schemas"));
   for (const auto& entry : node) {
@@ -227,36 +304,40 @@ Result<void> parse_schemas(const YamlReader& reader, const YAML::Node& node, Ser
                                            "' neither sends nor receives; add it to sends or receives, or "
                                            "remove the schema");
     }
-    const std::string label =
-        "schema for " + quote_name(name) + " (" + detail::location(reader.file(), entry.second.Mark()) + ")";
-    std::string json;
-    if (entry.second.IsMap()) {
-      json = detail::yaml_to_json(entry.second);
-    } else if (entry.second.IsScalar()) {
-      const std::filesystem::path path = reader.file().parent_path() / entry.second.Scalar();
-      std::error_code ignored;
-      if (!std::filesystem::is_regular_file(path, ignored)) {
-        return reader.error(entry.second, "schema file " + path.string() + " for " + quote_name(name) +
-                                              " does not exist; paths are relative to " + reader.file().string());
-      }
-      auto text = read_text_file(path);
-      if (!text) return reader.error(entry.second, text.error().message);
-      json = std::move(*text);
-    } else {
-      return reader.error(entry.second, "schema for " + quote_name(name) +
-                                            " must be a JSON Schema mapping or the path of a .json file");
+    if (!entry.second.IsMap() || !entry.second["by-version"]) {
+      auto schema = parse_schema(reader, entry.second, quote_name(name));
+      if (!schema) return std::move(schema).error();
+      service.schemas.push_back({name, std::nullopt, std::move(*schema)});
+      continue;
     }
-    auto schema = Schema::compile(json, label);
-    if (!schema) return std::move(schema).error();
-    service.schemas.push_back({name, std::move(*schema)});
+    EXOBUS_TRY(reader.check_mapping(entry.second, "schemas of " + quote_name(name), {"by-version"}));
+    const YAML::Node by_version = entry.second["by-version"];
+    if (!by_version.IsMap() || by_version.size() == 0) {
+      return reader.error(by_version, "by-version of " + quote_name(name) + " maps versions to schemas");
+    }
+    EXOBUS_TRY(reader.check_unique_keys(by_version, "by-version"));
+    const MessageVersions versions = service.versions_of(name);
+    for (const auto& version_entry : by_version) {
+      Result<double> version = parse_version_node(reader, version_entry.first);
+      if (!version) return version.error();
+      if (std::find(versions.known.begin(), versions.known.end(), *version) == versions.known.end()) {
+        return reader.error(version_entry.first, "schema for version " + version_text(*version) + " of " +
+                                                     quote_name(name) + ", a version service '" + service.name +
+                                                     "' does not list under versions");
+      }
+      auto schema = parse_schema(reader, version_entry.second, quote_name(name) + " version " + version_text(*version));
+      if (!schema) return std::move(schema).error();
+      service.schemas.push_back({name, *version, std::move(*schema)});
+    }
   }
   return {};
 }
 
 Result<void> parse_service_config(const YamlReader& reader, const YAML::Node& node, ServiceTypeConfig& service) {
-  EXOBUS_TRY(reader.check_mapping(node, "service '" + service.name + "' config",
-                                  {"sends", "receives", "message-translation", "queue-capacity", "ack-timeout-ms",
-                                   "delivery-limit", "prefetch", "allowed-users", "allowed-groups", "schemas"}));
+  EXOBUS_TRY(
+      reader.check_mapping(node, "service '" + service.name + "' config",
+                           {"sends", "receives", "message-translation", "queue-capacity", "ack-timeout-ms",
+                            "delivery-limit", "prefetch", "allowed-users", "allowed-groups", "versions", "schemas"}));
   for (const auto& [key, list] : {std::pair{"sends", &service.sends}, std::pair{"receives", &service.receives}}) {
     if (const auto names_node = node[key]) {
       auto names = parse_names(reader, names_node, key);
@@ -291,6 +372,10 @@ Result<void> parse_service_config(const YamlReader& reader, const YAML::Node& no
       if (!principals) return std::move(principals).error();
       *list = std::move(*principals);
     }
+  }
+  // Versions first: a schema by version names versions of its name.
+  if (const auto versions = node["versions"]) {
+    EXOBUS_TRY(parse_versions(reader, versions, service));
   }
   if (const auto schemas = node["schemas"]) {
     EXOBUS_TRY(parse_schemas(reader, schemas, service));
@@ -333,6 +418,13 @@ Result<ServiceTypeConfig> parse_service(const YamlReader& reader, const YAML::No
 }
 
 }  // namespace
+
+MessageVersions ServiceTypeConfig::versions_of(std::string_view name) const {
+  for (const MessageVersions& entry : versions) {
+    if (entry.name == name) return entry;
+  }
+  return {std::string(name), {kDefaultVersion}, kDefaultVersion};
+}
 
 std::optional<ServiceTypeIndex> ApplicationConfig::find_service(std::string_view name) const noexcept {
   for (ServiceTypeIndex index = 0; index < services.size(); ++index) {

@@ -1,8 +1,33 @@
 #include "exobus/routing_table.hpp"
 
+#include <algorithm>
+
 #include "exobus/message_name.hpp"
+#include "exobus/message_version.hpp"
 
 namespace exobus {
+
+namespace {
+
+const MessageVersions kVersionOneAlone{{}, {kDefaultVersion}, kDefaultVersion};
+
+// The schemas one type gives for one name at one version: its own for that version, else
+// its schema for every version (or none).
+std::vector<const Schema*> schemas_of_type(const ServiceTypeConfig& config, const std::string& internal_name,
+                                           std::optional<double> version) {
+  const Schema* general = nullptr;
+  const Schema* specific = nullptr;
+  for (const MessageSchema& schema : config.schemas) {
+    if (schema.name != internal_name) continue;
+    if (!schema.version) general = &schema.schema;
+    if (version && schema.version == version) specific = &schema.schema;
+  }
+  if (specific != nullptr) return {specific};
+  if (general != nullptr) return {general};
+  return {};
+}
+
+}  // namespace
 
 RoutingTable::RoutingTable(std::span<const ServiceTypeConfig> types) {
   types_.reserve(types.size());
@@ -32,10 +57,40 @@ RoutingTable::RoutingTable(std::span<const ServiceTypeConfig> types) {
       receivers.push_back(index);
       type.receives.push_back(std::move(public_name));
     }
-    for (const MessageSchema& schema : config.schemas) {
-      schemas_[public_of(schema.name)].push_back(schema.schema);
+    for (const MessageVersions& versions : config.versions) {
+      type.versions.try_emplace(public_of(versions.name), versions);
     }
     types_.push_back(std::move(type));
+  }
+  // Schemas need every type read first: a version one type gives a schema of its own
+  // takes the other types' schemas for every version too.
+  NameMap<std::vector<double>> specific_versions;
+  for (ServiceTypeIndex index = 0; index < types.size(); ++index) {
+    for (const MessageSchema& schema : types[index].schemas) {
+      if (!schema.version) continue;
+      std::vector<double>& versions = specific_versions[std::string(to_public(index, schema.name))];
+      if (std::find(versions.begin(), versions.end(), *schema.version) == versions.end()) {
+        versions.push_back(*schema.version);
+      }
+    }
+  }
+  for (ServiceTypeIndex index = 0; index < types.size(); ++index) {
+    const ServiceTypeConfig& config = types[index];
+    NameSet named;  // each name of this type once, whatever its number of schemas
+    for (const MessageSchema& schema : config.schemas) {
+      if (!named.insert(schema.name).second) continue;
+      const std::string public_name(to_public(index, schema.name));
+      NameSchemas& entry = schemas_[public_name];
+      for (const Schema* general : schemas_of_type(config, schema.name, std::nullopt)) {
+        entry.other_versions.push_back(*general);
+      }
+      for (const double version : specific_versions[public_name]) {
+        auto slot = std::find_if(entry.by_version.begin(), entry.by_version.end(),
+                                 [&](const auto& pair) { return pair.first == version; });
+        if (slot == entry.by_version.end()) slot = entry.by_version.insert(entry.by_version.end(), {version, {}});
+        for (const Schema* applies : schemas_of_type(config, schema.name, version)) slot->second.push_back(*applies);
+      }
+    }
   }
 }
 
@@ -64,6 +119,11 @@ bool RoutingTable::may_send(ServiceTypeIndex type, std::string_view public_name)
   return type < types_.size() && types_[type].sends_set.contains(public_name);
 }
 
+bool RoutingTable::receives_name(ServiceTypeIndex type, std::string_view public_name) const noexcept {
+  const std::span<const ServiceTypeIndex> types = receivers(public_name);
+  return std::binary_search(types.begin(), types.end(), type);
+}
+
 Result<RoutingTable::Route> RoutingTable::route_send(ServiceTypeIndex type, std::string_view internal_name,
                                                      bool is_reply) const {
   if (type >= types_.size()) {
@@ -84,10 +144,19 @@ Result<RoutingTable::Route> RoutingTable::route_send(ServiceTypeIndex type, std:
   return Route{public_name, targets};
 }
 
-std::span<const Schema> RoutingTable::schemas(std::string_view public_name) const noexcept {
+std::span<const Schema> RoutingTable::schemas(std::string_view public_name, double version) const noexcept {
   const auto found = schemas_.find(public_name);
   if (found == schemas_.end()) return {};
-  return found->second;
+  for (const auto& [specific, schemas] : found->second.by_version) {
+    if (specific == version) return schemas;
+  }
+  return found->second.other_versions;
+}
+
+const MessageVersions& RoutingTable::versions(ServiceTypeIndex type, std::string_view public_name) const noexcept {
+  if (type >= types_.size()) return kVersionOneAlone;
+  const auto found = types_[type].versions.find(public_name);
+  return found == types_[type].versions.end() ? kVersionOneAlone : found->second;
 }
 
 std::span<const std::string> RoutingTable::sends(ServiceTypeIndex type) const noexcept {

@@ -7,7 +7,7 @@ namespace exobus {
 
 namespace {
 
-constexpr std::array<std::pair<ErrorCode, std::string_view>, 25> kCodeNames{{
+constexpr std::array<std::pair<ErrorCode, std::string_view>, 29> kCodeNames{{
     {ErrorCode::invalid_name, "invalid_name"},
     {ErrorCode::invalid_uuid, "invalid_uuid"},
     {ErrorCode::invalid_version, "invalid_version"},
@@ -33,6 +33,10 @@ constexpr std::array<std::pair<ErrorCode, std::string_view>, 25> kCodeNames{{
     {ErrorCode::already_exists, "already_exists"},
     {ErrorCode::not_initialised, "not_initialised"},
     {ErrorCode::no_space, "no_space"},
+    {ErrorCode::unknown_version, "unknown_version"},
+    {ErrorCode::pool_exhausted, "pool_exhausted"},
+    {ErrorCode::quota_exceeded, "quota_exceeded"},
+    {ErrorCode::partially_delivered, "partially_delivered"},
 }};
 
 }  // namespace

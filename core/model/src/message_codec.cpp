@@ -7,6 +7,7 @@
 #include <string>
 
 #include "exobus/message_name.hpp"
+#include "exobus/message_version.hpp"
 #include "exobus/service_name.hpp"
 
 namespace exobus {
@@ -53,8 +54,6 @@ Uuid load_uuid(const std::byte* base, std::size_t at) noexcept {
   std::memcpy(bytes.data(), base + at, 16);
   return Uuid(bytes);
 }
-
-bool is_valid_version(double version) noexcept { return std::isfinite(version) && version >= 0.0; }
 
 Error corrupted(std::string what) {
   return Error{ErrorCode::corrupted, "message record is corrupted: " + std::move(what)};
@@ -105,7 +104,7 @@ Result<std::size_t> encode_around_payload(const MessageView& message, std::size_
                                           std::span<std::byte> out) {
   if (!is_valid_version(message.version)) {
     return Error{ErrorCode::invalid_version, "message " + quote_name(message.name) + " has version " +
-                                                 std::to_string(message.version) +
+                                                 version_text(message.version) +
                                                  "; a version is a finite number of at least 0"};
   }
   if (payload_size > std::numeric_limits<std::uint32_t>::max()) {

@@ -115,14 +115,16 @@ TEST(RoutingTable, ReplyNobodySubscribesToIsStillRoutable) {
 
 TEST(RoutingTable, SchemasAreCollectedUnderThePublicName) {
   auto types = demo_types();
-  types[4].schemas.push_back({"save", Schema::compile(R"({"type": "object"})", "store schema").value()});
-  types[0].schemas.push_back({"user.create", Schema::compile(R"({"type": "object"})", "web schema").value()});
-  types[1].schemas.push_back({"user.create", Schema::compile(R"({"required": ["name"]})", "users schema").value()});
+  types[4].schemas.push_back({"save", std::nullopt, Schema::compile(R"({"type": "object"})", "store schema").value()});
+  types[0].schemas.push_back(
+      {"user.create", std::nullopt, Schema::compile(R"({"type": "object"})", "web schema").value()});
+  types[1].schemas.push_back(
+      {"user.create", std::nullopt, Schema::compile(R"({"required": ["name"]})", "users schema").value()});
   const RoutingTable routing(types);
-  ASSERT_EQ(routing.schemas("user.save").size(), 1u);
-  EXPECT_EQ(routing.schemas("user.save")[0].label(), "store schema");
-  EXPECT_EQ(routing.schemas("user.create").size(), 2u);
-  EXPECT_TRUE(routing.schemas("save").empty());
+  ASSERT_EQ(routing.schemas("user.save", 1).size(), 1u);
+  EXPECT_EQ(routing.schemas("user.save", 1)[0].label(), "store schema");
+  EXPECT_EQ(routing.schemas("user.create", 1).size(), 2u);
+  EXPECT_TRUE(routing.schemas("save", 1).empty());
 }
 
 TEST(RoutingTable, ListsPublicSendsAndReceivesPerType) {

@@ -48,8 +48,9 @@ class RoutingTable {
   std::string_view to_public(ServiceTypeIndex type, std::string_view internal_name) const noexcept;
   std::string_view to_internal(ServiceTypeIndex type, std::string_view public_name) const noexcept;
 
-  // Whether `type` declared the public name in its sends.
+  // Whether `type` declared the public name in its sends / its receives.
   bool may_send(ServiceTypeIndex type, std::string_view public_name) const noexcept;
+  bool receives_name(ServiceTypeIndex type, std::string_view public_name) const noexcept;
 
   // The check made on every send by `type` of a name it uses internally.
   // ErrorCode::not_declared if the name is not in its sends; for a command,
@@ -58,8 +59,14 @@ class RoutingTable {
   // receivers.
   Result<Route> route_send(ServiceTypeIndex type, std::string_view internal_name, bool is_reply) const;
 
-  // Schemas declared for a public name by any type; a payload must satisfy all of them.
-  std::span<const Schema> schemas(std::string_view public_name) const noexcept;
+  // Schemas a payload of the public name at `version` must satisfy: every type's that gives
+  // one for the name, the one for that version where the type has one, else its schema for
+  // every version.
+  std::span<const Schema> schemas(std::string_view public_name, double version) const noexcept;
+
+  // The versions `type` declares for a public name it sends or receives (version 1 alone
+  // when it declares none).
+  const MessageVersions& versions(ServiceTypeIndex type, std::string_view public_name) const noexcept;
 
   // Public names a type sends / receives, in declaration order.
   std::span<const std::string> sends(ServiceTypeIndex type) const noexcept;
@@ -74,11 +81,18 @@ class RoutingTable {
     std::vector<std::string> sends;
     std::vector<std::string> receives;
     NameSet sends_set;
+    NameMap<MessageVersions> versions;  // by public name; names without an entry know version 1
+  };
+  // The schemas of one public name: for versions some type gives a schema of its own, and
+  // for every other version.
+  struct NameSchemas {
+    std::vector<std::pair<double, std::vector<Schema>>> by_version;
+    std::vector<Schema> other_versions;
   };
 
   std::vector<Type> types_;
   NameMap<std::vector<ServiceTypeIndex>> receivers_;
-  NameMap<std::vector<Schema>> schemas_;
+  NameMap<NameSchemas> schemas_;
 };
 
 }  // namespace exobus

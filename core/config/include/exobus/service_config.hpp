@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "exobus/schema.hpp"
@@ -28,10 +29,20 @@ struct Principal {
   std::optional<std::uint32_t> id;  // set when given as a number
 };
 
-// A payload schema for a name the service sends or receives (its internal name).
+// A payload schema for a name the service sends or receives (its internal name), for one
+// version of it or for all.
 struct MessageSchema {
   std::string name;
+  std::optional<double> version;  // unset: every version without a schema of its own
   Schema schema;
+};
+
+// The versions of a name the service sends or receives (its internal name). A name
+// without an entry knows version 1 alone.
+struct MessageVersions {
+  std::string name;
+  std::vector<double> known;     // ascending, each once
+  double default_version = 1.0;  // what a send carries unless it names a version; in known
 };
 
 struct ServiceTypeConfig {
@@ -54,7 +65,11 @@ struct ServiceTypeConfig {
   std::vector<Principal> allowed_users;
   std::vector<Principal> allowed_groups;
 
+  std::vector<MessageVersions> versions;
   std::vector<MessageSchema> schemas;
+
+  // The versions of an internal name: its entry, or version 1 alone.
+  MessageVersions versions_of(std::string_view name) const;
 };
 
 }  // namespace exobus

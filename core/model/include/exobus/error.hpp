@@ -24,7 +24,7 @@ enum class ErrorCode : int {
   payload_too_large,  // payload does not fit the largest size class / target buffer
   unknown_message,    // no service type receives this name
   not_declared,       // name is not in the sender's `sends`
-  queue_full,         // back-pressure: the receiving type's ready ring is full
+  queue_full,         // back-pressure: a receiving type's queue is full; no type has the message
   timeout,
   daemon_not_running,
   permission_denied,
@@ -34,13 +34,17 @@ enum class ErrorCode : int {
   corrupted,  // bytes read from shared memory fail validation
   closed,
   internal,
-  refused,          // the daemon refused a valid request (unknown service type, no free slot)
-  protocol,         // a control datagram was malformed, oversized or unexpected
-  io,               // a system call failed or timed out
-  not_found,        // the named shared-memory object does not exist
-  already_exists,   // the named shared-memory object exists already
-  not_initialised,  // a segment whose creator has not finished it (or died doing so)
-  no_space,         // the system has no room for the segment (/dev/shm is full)
+  refused,              // the daemon refused a valid request (unknown service type, no free slot)
+  protocol,             // a control datagram was malformed, oversized or unexpected
+  io,                   // a system call failed or timed out
+  not_found,            // the named shared-memory object does not exist
+  already_exists,       // the named shared-memory object exists already
+  not_initialised,      // a segment whose creator has not finished it (or died doing so)
+  no_space,             // the system has no room for the segment (/dev/shm is full)
+  unknown_version,      // the sender's configuration does not know this version of the name
+  pool_exhausted,       // back-pressure: no free message buffer of the size needed on the bus
+  quota_exceeded,       // a limit of the sender's own (buffers, loans, in flight) is reached
+  partially_delivered,  // some receiving types have the message, others refused it
 };
 
 // The code's name ("queue_full"): what the C ABI's exobus_error_name and the control

@@ -113,7 +113,15 @@ class DataPlane {
  private:
   friend class Recovery;  // the daemon's half: recovery.hpp
   enum class Requeue : std::uint8_t { to_ring, to_dead_letters, to_other_ring };
-  std::optional<LeaseTable> lease_table_of(const LeaseToken& lease) const;
+  std::optional<LeaseTable> lease_table_of(const LeaseToken& lease) const {
+    if (lease.lane >= segment_.lane_count()) return std::nullopt;
+    return segment_.lease_table(lease.lane);
+  }
+  // The token's entry, or null for a lane or entry out of range.
+  LeaseEntry* lease_entry(const LeaseToken& lease) const {
+    const std::optional<LeaseTable> leases = lease_table_of(lease);
+    return leases ? leases->find(lease) : nullptr;
+  }
   // Move a lease's message back to its ring (or the dead letters); entry must be ACTIVE or
   // RECLAIMING with `word` as its current state.
   LeaseStatus reclaim(LeaseEntry& entry, std::uint64_t word, Requeue where, LaneCursor& cursor, RecoveryReport* report,

@@ -1,0 +1,110 @@
+#pragma once
+// A message being handled. Its lease holds the message for this instance until it is
+// settled, once: ack (done), release (redeliver now, maybe to another instance), reject
+// (dead-letter). renew() extends the lease for long work.
+//
+// A handler settles in place, or by returning (ack) or throwing (release); or it keeps the
+// delivery to settle later, from any thread, by moving it out:
+//
+//   service->on("user.create", [&](exobus::Delivery& delivery) {
+//     pending.push(std::move(delivery));     // the handler returns; nothing is settled
+//   });
+//   ...  // later, on a database callback:
+//   held.reply("user.create.ok", row);       // part of the command's request
+//   held.ack();
+//
+// The lease keeps running meanwhile (renew() it past ack-timeout-ms), the delivery counts
+// against the type's prefetch, and its payload stays readable until it is settled. A
+// delivery destroyed unsettled is released; one still held when its Service stops is
+// released by the stop, and every call on it then fails with closed. A Delivery is one
+// object like any other: one thread at a time.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <string_view>
+
+#include "exobus/error.hpp"
+#include "exobus/received.hpp"
+#include "exobus/reply.hpp"
+#include "exobus/send_options.hpp"
+
+namespace exobus {
+
+namespace client {
+class ServiceCore;
+class Receiver;
+class HeldDeliveries;
+}  // namespace client
+
+class Delivery {
+ public:
+  Delivery(Delivery&& other) noexcept;
+  Delivery& operator=(Delivery&& other) noexcept;
+  Delivery(const Delivery&) = delete;
+  Delivery& operator=(const Delivery&) = delete;
+  // Releases the delivery if it is still unsettled.
+  ~Delivery();
+
+  const Received& message() const { return message_; }
+  // The payload where it lies in shared memory, with no copy. Valid until the delivery is
+  // settled, or its lease expires (then it may be redelivered, acknowledged elsewhere and
+  // its memory reused): copy what must outlive that.
+  std::string_view payload() const { return payload_; }
+  // Asked after reading payload(): whether every byte read was this message's. False only
+  // when the lease was lost meanwhile (the process stopped or ran past ack-timeout-ms) and
+  // the memory reused; the message was redelivered, so drop what was read. (message() is
+  // checked by the library before the handler runs.)
+  bool payload_intact() const;
+
+  // Replies to this command with an outcome (a name in the replier's `sends` and the
+  // requester's `receives`); may be called any number of times for a streaming reply.
+  Result<void> reply(std::string_view outcome, std::string_view payload = {}, const SendOptions& options = {});
+  // Sends on behalf of this message: part of its request unless options name another.
+  Result<void> send(std::string_view name, std::string_view payload = {}, const SendOptions& options = {});
+  Result<void> send(std::string_view name, std::string_view payload, ReplyHandler on_reply,
+                    std::chrono::milliseconds timeout, const SendOptions& options = {});
+  std::future<Result<Reply>> request(std::string_view name, std::string_view payload, std::chrono::milliseconds timeout,
+                                     const SendOptions& options = {});
+
+  Result<void> ack();
+  Result<void> release();
+  Result<void> reject();
+  Result<void> renew();
+  bool settled() const { return settled_; }
+
+ private:
+  friend class client::Receiver;
+  friend class client::HeldDeliveries;
+  enum class Settlement : std::uint8_t;
+  Delivery(client::ServiceCore& core, std::uint64_t lease, std::uint64_t chunk, std::uint16_t reply_ring,
+           Received message, std::string_view payload)
+      : core_(&core),
+        lease_(lease),
+        chunk_(chunk),
+        reply_ring_(reply_ring),
+        message_(std::move(message)),
+        payload_(payload) {}
+  Result<void> settle(Settlement how);
+  SendOptions on_behalf(const SendOptions& options) const;
+  // Leaves the delivery settled and unowned: after its service released it at stop.
+  void detach() noexcept;
+  // This delivery becomes what `other` was; `other` is left empty.
+  void take(Delivery& other) noexcept;
+
+  client::ServiceCore* core_ = nullptr;  // null once moved from, or its service stopped
+  std::uint64_t lease_ = 0;              // shm::LeaseToken::word()
+  std::uint64_t chunk_ = 0;              // the message's handle in shared memory
+  std::uint16_t reply_ring_ = 0;
+  Received message_;
+  std::string_view payload_;
+  bool settled_ = false;
+  // Taken out of its handler: the service tracks it until it is settled, to release it at
+  // stop. A delivery in its handler is the receiver's to settle.
+  bool held_ = false;
+};
+
+// Handles one delivery; see Delivery for how it settles.
+using Handler = std::function<void(Delivery&)>;
+
+}  // namespace exobus
