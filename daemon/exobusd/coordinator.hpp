@@ -15,7 +15,7 @@
 #include <optional>
 #include <set>
 
-#include "bus_plan.hpp"
+#include "exobus/bus_plan.hpp"
 #include "exobus/config.hpp"
 #include "exobus/control/registration.hpp"
 #include "exobus/daemon/control_server.hpp"

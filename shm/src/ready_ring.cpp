@@ -8,13 +8,12 @@ void ReadyRing::initialise(RingHeader* header, RingSlot* slots, std::uint32_t ca
   header->sleepers.store(0, std::memory_order_relaxed);
   header->signal.store(0, std::memory_order_relaxed);
   for (std::uint32_t index = 0; index < capacity; ++index) {
-    slots[index].state.store(SlotState{0, 0, SlotKind::empty, 0}.encode(),
-                             std::memory_order_relaxed);
+    slots[index].state.store(SlotState{0, 0, SlotKind::empty, 0}.encode(), std::memory_order_relaxed);
     slots[index].handle.store(0, std::memory_order_relaxed);
   }
 }
 
-void ReadyRing::wake_sleepers() {
+void ReadyRing::wake() {
   // Dekker pairing with wait(): we stored FULL (seq_cst), then read sleepers; a sleeper
   // increments sleepers, then reads the slot, both seq_cst. In the single total order of
   // seq_cst operations at least one of us sees the other: no sleeper is left behind.
@@ -32,10 +31,8 @@ void ReadyRing::wait(std::chrono::nanoseconds timeout) {
 
 bool ReadyRing::looks_empty() const {
   const std::uint64_t position = header_->head.load(std::memory_order_seq_cst);
-  const SlotState state =
-      SlotState::decode(slot_at(position).state.load(std::memory_order_seq_cst));
-  return state.lap == lap_of(position) &&
-         (state.kind == SlotKind::empty || state.kind == SlotKind::writing);
+  const SlotState state = SlotState::decode(slot_at(position).state.load(std::memory_order_seq_cst));
+  return state.lap == lap_of(position) && (state.kind == SlotKind::empty || state.kind == SlotKind::writing);
 }
 
 bool ReadyRing::looks_full() const {
@@ -55,13 +52,11 @@ std::uint32_t ReadyRing::tombstone_writes_of(std::uint16_t first_lane, std::uint
   for (std::uint32_t index = 0; index <= mask_; ++index) {
     std::uint64_t word = slots_[index].state.load(std::memory_order_acquire);
     const SlotState state = SlotState::decode(word);
-    if (state.kind != SlotKind::writing ||
-        static_cast<std::uint16_t>(state.owner - first_lane) >= lane_count) {
+    if (state.kind != SlotKind::writing || static_cast<std::uint16_t>(state.owner - first_lane) >= lane_count) {
       continue;
     }
-    if (slots_[index].state.compare_exchange_strong(
-            word, SlotState{0, 0, SlotKind::tombstone, state.lap}.encode(),
-            std::memory_order_release, std::memory_order_relaxed)) {
+    if (slots_[index].state.compare_exchange_strong(word, SlotState{0, 0, SlotKind::tombstone, state.lap}.encode(),
+                                                    std::memory_order_release, std::memory_order_relaxed)) {
       ++tombstoned;
     }
   }
@@ -69,10 +64,8 @@ std::uint32_t ReadyRing::tombstone_writes_of(std::uint16_t first_lane, std::uint
 }
 
 bool ReadyRing::is_unpublished_claim(std::uint64_t position, std::uint16_t lane) const {
-  const SlotState state =
-      SlotState::decode(slot_at(position).state.load(std::memory_order_acquire));
-  return state.kind == SlotKind::writing && state.owner == lane &&
-         state.lap == lap_of(position);
+  const SlotState state = SlotState::decode(slot_at(position).state.load(std::memory_order_acquire));
+  return state.kind == SlotKind::writing && state.owner == lane && state.lap == lap_of(position);
 }
 
 ReadyRing::Census ReadyRing::census() const {

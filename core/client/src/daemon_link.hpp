@@ -1,42 +1,26 @@
 #pragma once
-// An instance's link to the daemon of its bus: the registration that made it an instance,
-// the connection whose hang-up the daemon takes for its death, and re-registration with a
-// restarted daemon. Only the control plane travels here, never a message.
-#include <filesystem>
-#include <optional>
-#include <string>
-
-#include "exobus/control/control_client.hpp"
+// An instance's link to whoever plays the daemon of its bus: it made the instance (the
+// registration), it is asked for the routing after a reload, it is watched for a restart,
+// and closing it is how the instance leaves. Only the control plane goes through it, never a
+// message, so a virtual call here costs nothing on the data path.
+//
+// Two kinds: the control socket to exobusd (socket_daemon_link.hpp), and the test bus,
+// which plays the daemon inside the test's process (exobus/test_bus.hpp).
 #include "exobus/control/registration.hpp"
+#include "exobus/error.hpp"
 
 namespace exobus::client {
 
 class DaemonLink {
  public:
-  // Registers a new instance of `service_type` on `bus`. runtime_dir empty: from the
-  // environment (control/runtime_paths.hpp).
-  static Result<DaemonLink> register_instance(const std::string& bus, const std::string& service_type,
-                                              const std::filesystem::path& runtime_dir);
-
-  const control::RegistrationReply& registration() const { return registration_; }
-  // The daemon's routing now (after a reload, say).
-  Result<control::RoutingReply> fetch_routing() const;
-  // When the daemon's connection hung up (the daemon died), registers again with its
-  // successor and resumes the same instance slot; a no-op while the daemon is there. Called
-  // now and then by the reply thread; messages keep flowing meanwhile.
-  void watch();
-  // Leaves the bus: the daemon sees the hang-up of a detached instance and frees its slot.
-  void close() { connection_.reset(); }
-
- private:
-  DaemonLink(control::RuntimePaths paths, control::RegisterRequest request)
-      : paths_(std::move(paths)), request_(std::move(request)) {}
-
-  control::RuntimePaths paths_;
-  control::RegisterRequest request_;  // the same nonce on every try: how the daemon knows us
-  control::RegistrationReply registration_;
-  std::optional<control::ControlConnection> connection_;
-  bool abandoned_ = false;  // a restarted daemon did not resume our slot
+  virtual ~DaemonLink() = default;
+  virtual const control::RegistrationReply& registration() const = 0;
+  // The routing now (after a reload, say).
+  virtual Result<control::RoutingReply> fetch_routing() const = 0;
+  // Called now and then by the reply thread; reconnects to a daemon that restarted.
+  virtual void watch() = 0;
+  // Leaves the bus: the instance's slot is freed once the daemon sees it gone.
+  virtual void close() = 0;
 };
 
 }  // namespace exobus::client

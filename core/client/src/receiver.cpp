@@ -84,7 +84,7 @@ void Receiver::receive_loop(std::uint16_t ring_index, shm::LaneCursor& cursor, b
 void Receiver::housekeeping() {
   core_.slot().heartbeat_ms.store(shm::DataPlane::now_ms(), std::memory_order_relaxed);
   core_.pending.expire(std::chrono::steady_clock::now());
-  core_.daemon.watch();
+  core_.daemon->watch();
 }
 
 void Receiver::idle(shm::ReadyRing& ring, std::uint32_t& idle_rounds, bool inbox) {

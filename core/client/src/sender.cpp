@@ -28,7 +28,7 @@ Result<void> check_payload_of(const SendRoute::Version& version, std::string_vie
 Result<const SendRoute*> Sender::route_for(const Outgoing& outgoing) {
   if (core_.detached.load(std::memory_order_relaxed)) return stopped_error();
   const std::uint64_t generation = core_.segment->header().routing_generation.load(std::memory_order_acquire);
-  if (Result<void> refreshed = core_.routing.refresh(generation, core_.daemon); !refreshed) return refreshed.error();
+  if (Result<void> refreshed = core_.routing.refresh(generation, *core_.daemon); !refreshed) return refreshed.error();
   return outgoing.replying_to != nullptr ? core_.routing.reply_route(outgoing.name, outgoing.replying_to->sender)
                                          : core_.routing.command_route(outgoing.name);
 }

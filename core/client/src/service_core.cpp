@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "exobus/envelope.hpp"
+#include "socket_daemon_link.hpp"
 
 namespace exobus::client {
 
@@ -16,7 +17,7 @@ std::string from_environment(const std::string& given, const char* variable) {
 
 }  // namespace
 
-ServiceCore::ServiceCore(ServiceOptions options_in, DaemonLink daemon_in)
+ServiceCore::ServiceCore(ServiceOptions options_in, std::unique_ptr<DaemonLink> daemon_in)
     : options(std::move(options_in)), daemon(std::move(daemon_in)), routing(options.service) {}
 
 Result<std::unique_ptr<ServiceCore>> ServiceCore::connect(ServiceOptions options) {
@@ -26,10 +27,15 @@ Result<std::unique_ptr<ServiceCore>> ServiceCore::connect(ServiceOptions options
     return Error{ErrorCode::config_error,
                  "name the bus and the service type (ServiceOptions, or $EXOBUS_BUS and $EXOBUS_SERVICE)"};
   }
-  Result<DaemonLink> daemon = DaemonLink::register_instance(options.bus, options.service, options.runtime_dir);
+  Result<std::unique_ptr<SocketDaemonLink>> daemon =
+      SocketDaemonLink::register_instance(options.bus, options.service, options.runtime_dir);
   if (!daemon) return daemon.error();
-  std::unique_ptr<ServiceCore> core(new ServiceCore(std::move(options), std::move(daemon).value()));
-  const control::RegistrationReply& registration = core->daemon.registration();
+  return attach(std::move(options), std::move(daemon).value());
+}
+
+Result<std::unique_ptr<ServiceCore>> ServiceCore::attach(ServiceOptions options, std::unique_ptr<DaemonLink> daemon) {
+  std::unique_ptr<ServiceCore> core(new ServiceCore(std::move(options), std::move(daemon)));
+  const control::RegistrationReply& registration = core->daemon->registration();
   Result<std::unique_ptr<shm::Segment>> segment = shm::Segment::open(registration.segment);
   if (!segment) return segment.error();
   core->segment = std::move(segment).value();
@@ -56,6 +62,9 @@ void ServiceCore::start() {
 
 void ServiceCore::stop() {
   if (!running.exchange(false)) return;
+  // Sleeping receive loops see the stop now, not at their next timeout.
+  plane->ring(home_ring()).wake();
+  plane->ring(inbox_ring()).wake();
   for (std::thread& thread : threads_) thread.join();
   threads_.clear();
   receiver.release_unhandled();
@@ -64,7 +73,7 @@ void ServiceCore::stop() {
   // recovers what is left and hands the slot to another instance.
   detached.store(true, std::memory_order_relaxed);
   slot().attached.store(0, std::memory_order_release);
-  daemon.close();
+  daemon->close();
 }
 
 }  // namespace exobus::client

@@ -2,7 +2,7 @@
 // One connected instance: what the parts of the client library share. Service (the public
 // API) owns it; the sender, the receiver, deliveries and loans work on it.
 //
-//   DaemonLink     registration, the control connection, reconnection to a new daemon
+//   DaemonLink     registration, the routing after reloads, reconnection to a new daemon
 //   RoutingCache   the routing a sender needs, reloaded when the daemon's generation moves
 //   SendLanes      the lanes threads send, release and reject on
 //   PendingReplies requests awaiting replies
@@ -36,9 +36,11 @@ inline constexpr std::uint16_t kFirstSendLane = 2;
 
 class ServiceCore {
  public:
-  // Registers with the daemon, maps the segment, loads the routing and starts the reply
-  // thread (requests can be made before start()).
+  // Registers with the bus's daemon, then attaches.
   static Result<std::unique_ptr<ServiceCore>> connect(ServiceOptions options);
+  // Maps the segment the link's registration names, loads the routing and starts the reply
+  // thread (requests can be made before start()).
+  static Result<std::unique_ptr<ServiceCore>> attach(ServiceOptions options, std::unique_ptr<DaemonLink> daemon);
   ServiceCore(const ServiceCore&) = delete;
   ServiceCore& operator=(const ServiceCore&) = delete;
 
@@ -47,15 +49,15 @@ class ServiceCore {
   // Stops every thread, releases what no handler took, and leaves the bus for good.
   void stop();
 
-  std::uint32_t instance() const { return daemon.registration().instance; }
-  std::uint16_t home_ring() const { return daemon.registration().home_ring; }
-  std::uint16_t inbox_ring() const { return daemon.registration().inbox_ring; }
+  std::uint32_t instance() const { return daemon->registration().instance; }
+  std::uint16_t home_ring() const { return daemon->registration().home_ring; }
+  std::uint16_t inbox_ring() const { return daemon->registration().inbox_ring; }
   shm::InstanceSlot& slot() const { return segment->instance(instance()); }
   // The service type's own configuration in the current routing.
   const ServiceTypeConfig& own_type() const { return routing.current().own_type(); }
 
   ServiceOptions options;
-  DaemonLink daemon;
+  std::unique_ptr<DaemonLink> daemon;
   std::unique_ptr<shm::Segment> segment;
   std::unique_ptr<shm::DataPlane> plane;
   RoutingCache routing;
@@ -75,7 +77,7 @@ class ServiceCore {
   Receiver receiver{*this};
 
  private:
-  ServiceCore(ServiceOptions options, DaemonLink daemon);
+  ServiceCore(ServiceOptions options, std::unique_ptr<DaemonLink> daemon);
   std::vector<std::thread> threads_;
 };
 

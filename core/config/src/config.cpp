@@ -238,14 +238,16 @@ Result<void> parse_versions(const YamlReader& reader, const YAML::Node& node, Se
                                            "' neither sends nor receives; add it to sends or receives");
     }
     MessageVersions versions{name, {}, kDefaultVersion};
-    YAML::Node known = entry.second;
-    YAML::Node default_node;
-    if (entry.second.IsMap()) {
+    // Never assigned to after construction: assigning a YAML::Node writes into the tree.
+    const bool long_form = entry.second.IsMap();
+    if (long_form) {
       EXOBUS_TRY(reader.check_mapping(entry.second, "versions of " + quote_name(name), {"known", "default"}));
-      known = entry.second["known"];
-      default_node = entry.second["default"];
-      if (!known) return reader.error(entry.second, "versions of " + quote_name(name) + " need 'known: [...]'");
+      if (!entry.second["known"]) {
+        return reader.error(entry.second, "versions of " + quote_name(name) + " need 'known: [...]'");
+      }
     }
+    const YAML::Node known = long_form ? entry.second["known"] : entry.second;
+    const YAML::Node default_node = long_form ? entry.second["default"] : YAML::Node();
     if (!known.IsSequence() || known.size() == 0) {
       return reader.error(known, "versions of " + quote_name(name) + " are a non-empty list such as [1, 1.2]");
     }
@@ -259,7 +261,7 @@ Result<void> parse_versions(const YamlReader& reader, const YAML::Node& node, Se
     }
     std::sort(versions.known.begin(), versions.known.end());
     versions.default_version = versions.known.back();
-    if (default_node) {
+    if (long_form && default_node) {
       Result<double> version = parse_version_node(reader, default_node);
       if (!version) return version.error();
       if (std::find(versions.known.begin(), versions.known.end(), *version) == versions.known.end()) {

@@ -466,5 +466,114 @@ services:
                "application.yml", 7, "neither sends nor receives");
 }
 
+// --- versions ---
+
+TEST_F(Config, ANameWithoutVersionsKnowsVersionOneAlone) {
+  const auto config = load(kMinimal);
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  const MessageVersions versions = config->services[0].versions_of("user.create");
+  EXPECT_EQ(versions.known, std::vector<double>{1.0});
+  EXPECT_EQ(versions.default_version, 1.0);
+}
+
+TEST_F(Config, AListOfVersionsDefaultsToTheHighest) {
+  const auto config = load(R"(name: demo
+services:
+  users:
+    config:
+      receives: [user.create]
+      versions:
+        user.create: [1.2, 1, 1.10]
+)");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  const MessageVersions versions = config->services[0].versions_of("user.create");
+  EXPECT_EQ(versions.known, (std::vector<double>{1.0, 1.1, 1.2})) << "ascending; 1.10 is the number 1.1";
+  EXPECT_EQ(versions.default_version, 1.2);
+}
+
+TEST_F(Config, AMappingOfVersionsNamesItsDefault) {
+  const auto config = load(R"(name: demo
+services:
+  users:
+    config:
+      sends: [user.create]
+      versions:
+        user.create: { known: [1, 2], default: 1 }
+)");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->services[0].versions_of("user.create").default_version, 1.0);
+}
+
+TEST_F(Config, VersionMistakesAreErrorsWithTheirLine) {
+  const std::pair<std::string, std::string> mistakes[] = {
+      {"user.other: [1]", "neither sends nor receives"},
+      {"user.create: [1, 1.0]", "listed twice"},
+      {"user.create: [-1]", "not a number of at least 0"},
+      {"user.create: [one]", "not a number of at least 0"},
+      {"user.create: []", "non-empty list"},
+      {"user.create: { known: [1], default: 2 }", "is not among its known versions"},
+      {"user.create: { default: 2 }", "need 'known"},
+      {"user.create: { known: [1], latest: 1 }", "latest"},
+  };
+  for (const auto& [line, text] : mistakes) {
+    expect_error(
+        load("name: demo\nservices:\n  users:\n    config:\n      receives: [user.create]\n      versions:\n        " +
+             line + "\n"),
+        "application.yml", 7, text);
+  }
+}
+
+TEST_F(Config, SchemasByVersionAreKeptPerVersion) {
+  const auto config = load(R"(name: demo
+services:
+  users:
+    config:
+      receives: [user.create]
+      versions:
+        user.create: [1, 2]
+      schemas:
+        user.create:
+          by-version:
+            1: { type: object, required: [name] }
+            2: { type: object, required: [email] }
+)");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  const auto& schemas = config->services[0].schemas;
+  ASSERT_EQ(schemas.size(), 2u);
+  EXPECT_EQ(schemas[0].version, 1.0);
+  EXPECT_EQ(schemas[1].version, 2.0);
+  EXPECT_TRUE(schemas[0].schema.validate(R"({"name":"x"})").ok());
+  EXPECT_FALSE(schemas[1].schema.validate(R"({"name":"x"})").ok());
+}
+
+TEST_F(Config, ASchemaForAVersionTheNameDoesNotListIsAnError) {
+  expect_error(load(R"(name: demo
+services:
+  users:
+    config:
+      receives: [user.create]
+      schemas:
+        user.create:
+          by-version:
+            2: { type: object }
+)"),
+               "application.yml", 9, "does not list under versions");
+}
+
+TEST_F(Config, ByVersionBesideSchemaKeywordsIsAnError) {
+  expect_error(load(R"(name: demo
+services:
+  users:
+    config:
+      receives: [user.create]
+      schemas:
+        user.create:
+          type: object
+          by-version:
+            1: { type: object }
+)"),
+               "application.yml", 8, "type");
+}
+
 }  // namespace
 }  // namespace exobus

@@ -136,5 +136,41 @@ TEST(RoutingTable, ListsPublicSendsAndReceivesPerType) {
   EXPECT_EQ(routing.type_count(), 5u);
 }
 
+TEST(RoutingTable, ASchemaOfAVersionReplacesItsTypesSchemaForEveryVersionAtThatVersion) {
+  auto types = demo_types();
+  const auto schema = [](const char* json, const char* label) { return Schema::compile(json, label).value(); };
+  types[0].versions.push_back({"user.create", {1, 2}, 2});
+  types[1].versions.push_back({"user.create", {1, 2}, 2});
+  types[0].schemas.push_back({"user.create", std::nullopt, schema(R"({"type": "object"})", "web, every version")});
+  types[1].schemas.push_back(
+      {"user.create", std::nullopt, schema(R"({"required": ["name"]})", "users, every version")});
+  types[1].schemas.push_back({"user.create", 2.0, schema(R"({"required": ["email"]})", "users, version 2")});
+  const RoutingTable routing(types);
+
+  const auto labels = [&](double version) {
+    std::vector<std::string> seen;
+    for (const Schema& each : routing.schemas("user.create", version)) seen.push_back(each.label());
+    return seen;
+  };
+  EXPECT_EQ(labels(1), (std::vector<std::string>{"web, every version", "users, every version"}));
+  EXPECT_EQ(labels(2), (std::vector<std::string>{"web, every version", "users, version 2"}));
+  EXPECT_EQ(labels(7), labels(1)) << "a version no type gives a schema of its own: the schemas for every version";
+}
+
+TEST(RoutingTable, VersionsAreTheSendersOwnUnderThePublicName) {
+  auto types = demo_types();
+  types[4].versions.push_back({"save", {1, 1.5}, 1.5});
+  const RoutingTable routing(types);
+  EXPECT_EQ(routing.versions(4, "user.save").known, (std::vector<double>{1, 1.5}));
+  EXPECT_EQ(routing.versions(4, "user.save").default_version, 1.5);
+  EXPECT_EQ(routing.versions(0, "user.create").known, std::vector<double>{1}) << "no entry: version 1 alone";
+}
+
+TEST(RoutingTable, ATypeReceivesExactlyTheNamesItDeclares) {
+  const RoutingTable routing(demo_types());
+  EXPECT_TRUE(routing.receives_name(1, "user.create"));
+  EXPECT_FALSE(routing.receives_name(0, "user.create"));
+}
+
 }  // namespace
 }  // namespace exobus

@@ -132,6 +132,8 @@ class ReadyRing {
 
   // Sleep until a message may be there, at most `timeout`. Spinning is the caller's job.
   void wait(std::chrono::nanoseconds timeout);
+  // Wakes every consumer sleeping in wait() (a push does it; so does a consumer stopping).
+  void wake();
   bool looks_empty() const;
   // Whether a push would now find the ring full. It reads the tail and the slot there, the
   // lines a push reads anyway, not the consumers' head.
@@ -163,7 +165,6 @@ class ReadyRing {
   static std::int32_t lap_difference(std::uint32_t a, std::uint32_t b) { return static_cast<std::int32_t>(a - b); }
   std::uint32_t lap_of(std::uint64_t position) const { return static_cast<std::uint32_t>(position >> shift_); }
   RingSlot& slot_at(std::uint64_t position) const { return slots_[position & mask_]; }
-  void wake_sleepers();
 
   RingHeader* header_ = nullptr;
   RingSlot* slots_ = nullptr;
@@ -204,10 +205,10 @@ PushStatus ReadyRing::push(MessageHandle handle, std::uint8_t deliveries, std::u
       slot.handle.store(handle.word(), std::memory_order_relaxed);
       // Release pairs with the consumer's acquire of FULL: the handle (and, through the
       // chunk's own release, the payload) is visible before the slot is. seq_cst besides:
-      // this store and wake_sleepers()' load of sleepers are one side of the Dekker pair
+      // this store and wake()'s load of sleepers are one side of the Dekker pair
       // with wait() (a plain x86 store would let the load pass it).
       slot.state.store(SlotState{0, deliveries, SlotKind::full, lap}.encode(), std::memory_order_seq_cst);
-      wake_sleepers();
+      wake();
       return PushStatus::ok;
     }
     if (ahead >= 0 && state.kind <= SlotKind::tombstone) {

@@ -1,4 +1,4 @@
-#include "daemon_link.hpp"
+#include "socket_daemon_link.hpp"
 
 #include <poll.h>
 #include <unistd.h>
@@ -10,29 +10,30 @@
 
 namespace exobus::client {
 
-Result<DaemonLink> DaemonLink::register_instance(const std::string& bus, const std::string& service_type,
-                                                 const std::filesystem::path& runtime_dir) {
+Result<std::unique_ptr<SocketDaemonLink>> SocketDaemonLink::register_instance(
+    const std::string& bus, const std::string& service_type, const std::filesystem::path& runtime_dir) {
   Result<control::RuntimePaths> paths = runtime_dir.empty()
                                             ? control::runtime_paths(bus)
                                             : control::runtime_paths(bus, control::RuntimeDir{runtime_dir, false});
   if (!paths) return paths.error();
-  DaemonLink link(std::move(paths).value(), {service_type, ::getpid(), Uuid::generate().to_string()});
-  Result<control::InstanceRegistration> registered = control::register_instance(link.paths_, link.request_);
+  std::unique_ptr<SocketDaemonLink> link(
+      new SocketDaemonLink(std::move(paths).value(), {service_type, ::getpid(), Uuid::generate().to_string()}));
+  Result<control::InstanceRegistration> registered = control::register_instance(link->paths_, link->request_);
   if (!registered) return registered.error();
   Result<control::RegistrationReply> reply = control::decode_registration_reply(registered.value().reply);
   if (!reply) return reply.error();
-  link.registration_ = std::move(reply).value();
-  link.connection_.emplace(std::move(registered.value().connection));
+  link->registration_ = std::move(reply).value();
+  link->connection_.emplace(std::move(registered.value().connection));
   return link;
 }
 
-Result<control::RoutingReply> DaemonLink::fetch_routing() const {
+Result<control::RoutingReply> SocketDaemonLink::fetch_routing() const {
   Result<control::JsonText> reply = control::run_command(paths_, "routing", control::JsonText());
   if (!reply) return reply.error();
   return control::decode_routing_reply(reply.value());
 }
 
-void DaemonLink::watch() {
+void SocketDaemonLink::watch() {
   if (abandoned_) return;
   if (connection_) {
     pollfd watched{connection_->fd(), POLLIN | POLLRDHUP, 0};

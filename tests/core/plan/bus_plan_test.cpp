@@ -1,15 +1,15 @@
 // How the daemon turns a configuration into the data segment's plan: ring numbering, each
 // ring's settings, spares for reloads, lanes, leases, size classes and instance slots, and
 // how a reload fits new service types into the rings laid out at creation.
-#include "bus_plan.hpp"
+#include "exobus/bus_plan.hpp"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-#include "../core/config/config_files.hpp"
+#include "../config/config_files.hpp"
 
-namespace exobus::daemon {
+namespace exobus {
 namespace {
 
 // T = 2 configured + 8 spare types = 10; I = 4 + 1 instance slots.
@@ -358,4 +358,4 @@ TEST_F(BusPlanTest, ReplanRefusesANewTypeWhoseDeliveryLimitTheSpareRingsDoNotHav
 }
 
 }  // namespace
-}  // namespace exobus::daemon
+}  // namespace exobus

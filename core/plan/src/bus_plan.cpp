@@ -1,9 +1,9 @@
-#include "bus_plan.hpp"
+#include "exobus/bus_plan.hpp"
 
 #include <algorithm>
 #include <bit>
 
-namespace exobus::daemon {
+namespace exobus {
 
 namespace {
 
@@ -118,4 +118,4 @@ Result<void> replan_types(BusPlan& plan, const ApplicationConfig& config) {
   return {};
 }
 
-}  // namespace exobus::daemon
+}  // namespace exobus

@@ -13,7 +13,7 @@
 #include "exobus/config.hpp"
 #include "exobus/shm/bus_layout.hpp"
 
-namespace exobus::daemon {
+namespace exobus {
 
 inline constexpr std::uint32_t kSpareServiceTypes = 8;
 inline constexpr std::uint32_t kLanesPerInstance = 8;
@@ -44,4 +44,4 @@ Result<BusPlan> plan_bus(const ApplicationConfig& config);
 // other ones than the spare rings have, or when the spares run out.
 Result<void> replan_types(BusPlan& plan, const ApplicationConfig& config);
 
-}  // namespace exobus::daemon
+}  // namespace exobus

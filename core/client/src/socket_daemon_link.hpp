@@ -1,0 +1,42 @@
+#pragma once
+// The link to exobusd over its control socket: the registration whose connection the daemon
+// takes for the instance's life (its hang-up is the instance's death), and re-registration
+// with a restarted daemon, which resumes the same slot.
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "daemon_link.hpp"
+#include "exobus/control/control_client.hpp"
+
+namespace exobus::client {
+
+class SocketDaemonLink final : public DaemonLink {
+ public:
+  // Registers a new instance of `service_type` on `bus`. runtime_dir empty: from the
+  // environment (control/runtime_paths.hpp).
+  static Result<std::unique_ptr<SocketDaemonLink>> register_instance(const std::string& bus,
+                                                                     const std::string& service_type,
+                                                                     const std::filesystem::path& runtime_dir);
+
+  const control::RegistrationReply& registration() const override { return registration_; }
+  Result<control::RoutingReply> fetch_routing() const override;
+  // When the daemon's connection hung up (the daemon died), registers again with its
+  // successor and resumes the same instance slot; a no-op while the daemon is there.
+  void watch() override;
+  // The daemon sees the hang-up of a detached instance and frees its slot.
+  void close() override { connection_.reset(); }
+
+ private:
+  SocketDaemonLink(control::RuntimePaths paths, control::RegisterRequest request)
+      : paths_(std::move(paths)), request_(std::move(request)) {}
+
+  control::RuntimePaths paths_;
+  control::RegisterRequest request_;  // the same nonce on every try: how the daemon knows us
+  control::RegistrationReply registration_;
+  std::optional<control::ControlConnection> connection_;
+  bool abandoned_ = false;  // a restarted daemon did not resume our slot
+};
+
+}  // namespace exobus::client

@@ -1,0 +1,356 @@
+// The test bus plays exobusd inside the test's process: it lays out a segment of its own
+// with the same plan the daemon uses, registers instances into its slots, recovers an
+// instance that leaves, and expires leases on a tick. The services it plays are ordinary
+// Services connected to it.
+#include "exobus/test_bus.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "exobus/bus_plan.hpp"
+#include "exobus/config.hpp"
+#include "exobus/message_name.hpp"
+#include "exobus/shm/recovery.hpp"
+#include "service_core.hpp"
+
+namespace exobus {
+
+class TestBus::State : public std::enable_shared_from_this<TestBus::State> {
+ public:
+  static Result<std::shared_ptr<State>> create(const std::filesystem::path& application_file);
+  ~State();
+
+  Result<std::unique_ptr<Service>> connect_under_test(ServiceOptions options);
+  Result<Service*> played(std::string_view type);
+  void script(std::string_view receiver, std::string name, Handler handler);
+  std::vector<ObservedMessage> received();
+  Result<ObservedMessage> wait_for(std::string_view name, std::chrono::milliseconds timeout);
+  void reset();
+  // Stops the played services (before the State can go: they hold it).
+  void stop_playing();
+
+  // The daemon's side of a registration and a leave.
+  Result<control::RegistrationReply> register_instance(const std::string& type);
+  void instance_left(std::uint32_t slot);
+  control::RoutingReply routing() const;
+
+ private:
+  State() = default;
+  void play_all();  // under mutex_
+  void observe(const std::string& receiver, Delivery& delivery);
+  void tick();
+  // Recovers a slot (under recovery_mutex_); true when nothing is left to do.
+  bool recover(std::uint32_t slot);
+
+  ApplicationConfig config_;
+  BusPlan plan_;
+  std::string segment_name_;
+  std::unique_ptr<shm::Segment> segment_;
+  std::unique_ptr<shm::DataPlane> plane_;
+
+  // Recovery and expiry run on the daemon's lane (instance 0, lane 0), one at a time.
+  std::mutex recovery_mutex_;
+  shm::LaneCursor lane_;
+  std::set<std::uint32_t> recovering_;  // left with work pending (a ring was full)
+
+  std::mutex mutex_;
+  std::condition_variable arrived_;
+  std::set<std::string, std::less<>> under_test_;
+  std::map<std::string, std::unique_ptr<Service>, std::less<>> played_;
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<Handler>> scripts_;
+  std::vector<ObservedMessage> received_;
+  std::map<std::string, std::size_t, std::less<>> waited_;  // wait_for's count per name
+
+  std::atomic<bool> ticking_{true};
+  std::thread ticker_;
+};
+
+namespace {
+
+// The link of an instance of the test bus: the bus plays the daemon.
+class TestBusLink final : public client::DaemonLink {
+ public:
+  TestBusLink(std::shared_ptr<TestBus::State> bus, control::RegistrationReply registration)
+      : bus_(std::move(bus)), registration_(std::move(registration)) {}
+  const control::RegistrationReply& registration() const override { return registration_; }
+  Result<control::RoutingReply> fetch_routing() const override { return bus_->routing(); }
+  void watch() override {}
+  void close() override {
+    if (bus_) bus_->instance_left(registration_.instance);
+    bus_.reset();
+  }
+
+ private:
+  std::shared_ptr<TestBus::State> bus_;
+  control::RegistrationReply registration_;
+};
+
+std::string unique_segment_name() {
+  static std::atomic<unsigned> counter{0};
+  return "exobus-testbus." + std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1));
+}
+
+}  // namespace
+
+Result<std::shared_ptr<TestBus::State>> TestBus::State::create(const std::filesystem::path& application_file) {
+  Result<ApplicationConfig> config = load_application_config(application_file);
+  if (!config) return config.error();
+  Result<BusPlan> plan = plan_bus(config.value());
+  if (!plan) return plan.error();
+  std::shared_ptr<State> state(new State());
+  state->config_ = std::move(config).value();
+  state->plan_ = std::move(plan).value();
+  state->segment_name_ = unique_segment_name();
+  Result<std::unique_ptr<shm::Segment>> segment = shm::Segment::create(state->segment_name_, state->plan_.layout, 0600);
+  if (!segment) return segment.error();
+  state->segment_ = std::move(segment).value();
+  state->segment_->header().routing_generation.store(1, std::memory_order_release);
+  state->plane_ = std::make_unique<shm::DataPlane>(*state->segment_);
+  state->lane_ = {state->plane_->lane_of(0, 0)};
+  State* raw = state.get();
+  state->ticker_ = std::thread([raw] {
+    while (raw->ticking_.load(std::memory_order_relaxed)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      raw->tick();
+    }
+  });
+  return state;
+}
+
+TestBus::State::~State() {
+  ticking_.store(false, std::memory_order_relaxed);
+  if (ticker_.joinable()) ticker_.join();
+  shm::Segment::remove(segment_name_);
+}
+
+control::RoutingReply TestBus::State::routing() const {
+  control::RoutingReply routing;
+  routing.config_file = std::filesystem::absolute(config_.file);
+  routing.type_rings.insert(plan_.type_rings.begin(), plan_.type_rings.end());
+  routing.routing_generation = segment_->header().routing_generation.load(std::memory_order_acquire);
+  return routing;
+}
+
+Result<control::RegistrationReply> TestBus::State::register_instance(const std::string& type) {
+  const auto ring = plan_.type_rings.find(type);
+  if (ring == plan_.type_rings.end()) {
+    return Error{ErrorCode::config_error,
+                 "unknown service type '" + type + "'; declare it under services: in " + config_.file.string()};
+  }
+  std::lock_guard lock(recovery_mutex_);
+  for (std::uint32_t slot = 1; slot < plan_.instance_slots; ++slot) {
+    shm::InstanceSlot& instance = segment_->instance(slot);
+    if (instance.state.load(std::memory_order_acquire) != static_cast<std::uint32_t>(shm::InstanceState::free)) {
+      continue;
+    }
+    instance.pid.store(::getpid(), std::memory_order_relaxed);
+    instance.home_ring.store(ring->second, std::memory_order_relaxed);
+    instance.inbox_ring.store(plan_.inbox_ring(slot), std::memory_order_relaxed);
+    instance.heartbeat_ms.store(shm::DataPlane::now_ms(), std::memory_order_relaxed);
+    for (auto* counter : {&instance.sent, &instance.delivered, &instance.acked, &instance.redelivered}) {
+      counter->store(0, std::memory_order_relaxed);
+    }
+    instance.attached.store(0, std::memory_order_relaxed);
+    instance.state.store(static_cast<std::uint32_t>(shm::InstanceState::active), std::memory_order_release);
+    return control::RegistrationReply{slot, segment_name_, ring->second, plan_.inbox_ring(slot), routing()};
+  }
+  return Error{ErrorCode::config_error, "the test bus has no free instance slot (max-instances " +
+                                            std::to_string(plan_.instance_slots - 1) +
+                                            "); raise bus.max-instances in " + config_.file.string()};
+}
+
+bool TestBus::State::recover(std::uint32_t slot) {
+  shm::InstanceSlot& instance = segment_->instance(slot);
+  instance.state.store(static_cast<std::uint32_t>(shm::InstanceState::recovering), std::memory_order_release);
+  const shm::RecoveryReport report = shm::Recovery(*plane_, lane_).recover_instance(slot);
+  if (report.pending > 0) return false;
+  instance.state.store(static_cast<std::uint32_t>(shm::InstanceState::free), std::memory_order_release);
+  return true;
+}
+
+void TestBus::State::instance_left(std::uint32_t slot) {
+  std::lock_guard lock(recovery_mutex_);
+  if (!recover(slot)) recovering_.insert(slot);
+}
+
+void TestBus::State::tick() {
+  std::lock_guard lock(recovery_mutex_);
+  shm::Recovery(*plane_, lane_).reclaim_expired(shm::DataPlane::now_ms());
+  std::erase_if(recovering_, [&](std::uint32_t slot) { return recover(slot); });
+}
+
+Result<std::unique_ptr<Service>> TestBus::State::connect_under_test(ServiceOptions options) {
+  {
+    std::lock_guard lock(mutex_);
+    if (played_.contains(options.service)) {
+      return Error{ErrorCode::config_error, "service type '" + options.service +
+                                                "' is already played by the test bus; connect the services under "
+                                                "test before sending, scripting or waiting as the others"};
+    }
+    if (!config_.find_service(options.service)) {
+      return Error{ErrorCode::config_error, "unknown service type '" + options.service +
+                                                "'; declare it under services: in " + config_.file.string()};
+    }
+    under_test_.insert(options.service);
+  }
+  Result<control::RegistrationReply> registration = register_instance(options.service);
+  if (!registration) return registration.error();
+  Result<std::unique_ptr<client::ServiceCore>> core = client::ServiceCore::attach(
+      std::move(options), std::make_unique<TestBusLink>(shared_from_this(), std::move(registration).value()));
+  if (!core) return core.error();
+  return std::unique_ptr<Service>(new Service(std::move(core).value()));
+}
+
+void TestBus::State::play_all() {
+  for (const ServiceTypeConfig& type : config_.services) {
+    if (under_test_.contains(type.name) || played_.contains(type.name)) continue;
+    Result<control::RegistrationReply> registration = register_instance(type.name);
+    if (!registration) continue;  // no slot left: this type stays unplayed
+    ServiceOptions options;
+    options.service = type.name;
+    options.wait_mode = WaitMode::sleep;  // played services must not take the test's cores
+    Result<std::unique_ptr<client::ServiceCore>> core = client::ServiceCore::attach(
+        std::move(options), std::make_unique<TestBusLink>(shared_from_this(), std::move(registration).value()));
+    if (!core) continue;
+    std::unique_ptr<Service> service(new Service(std::move(core).value()));
+    for (const std::string& name : type.receives) {
+      service->on(name, [this, receiver = type.name](Delivery& delivery) { observe(receiver, delivery); });
+    }
+    (void)service->start();
+    played_.emplace(type.name, std::move(service));
+  }
+}
+
+Result<Service*> TestBus::State::played(std::string_view type) {
+  std::lock_guard lock(mutex_);
+  play_all();
+  const auto found = played_.find(type);
+  if (found == played_.end()) {
+    return Error{ErrorCode::config_error,
+                 under_test_.contains(type)
+                     ? "service type '" + std::string(type) + "' is under test, not played"
+                     : "unknown service type '" + std::string(type) + "' in " + config_.file.string()};
+  }
+  return found->second.get();
+}
+
+void TestBus::State::observe(const std::string& receiver, Delivery& delivery) {
+  std::shared_ptr<Handler> script;
+  {
+    std::lock_guard lock(mutex_);
+    received_.push_back({receiver, delivery.message()});
+    const auto found = scripts_.find({receiver, delivery.message().name});
+    if (found != scripts_.end()) script = found->second;
+  }
+  arrived_.notify_all();
+  if (script) (*script)(delivery);
+}
+
+void TestBus::State::script(std::string_view receiver, std::string name, Handler handler) {
+  std::lock_guard lock(mutex_);
+  play_all();
+  scripts_[{std::string(receiver), std::move(name)}] = std::make_shared<Handler>(std::move(handler));
+}
+
+std::vector<ObservedMessage> TestBus::State::received() {
+  std::lock_guard lock(mutex_);
+  play_all();
+  return received_;
+}
+
+Result<ObservedMessage> TestBus::State::wait_for(std::string_view name, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  play_all();
+  auto& count = waited_.try_emplace(std::string(name), 0).first->second;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    std::size_t seen = 0;
+    for (const ObservedMessage& observed : received_) {
+      if (observed.message.name != name) continue;
+      if (seen++ == count) {
+        ++count;
+        return observed;
+      }
+    }
+    if (arrived_.wait_until(lock, deadline) == std::cv_status::timeout) {
+      return Error{ErrorCode::timeout, "no message " + quote_name(name) + " reached a played service type within " +
+                                           std::to_string(timeout.count()) + " ms (" + std::to_string(count) +
+                                           " waited for before)"};
+    }
+  }
+}
+
+void TestBus::State::reset() {
+  std::lock_guard lock(mutex_);
+  received_.clear();
+  waited_.clear();
+  scripts_.clear();
+}
+
+void TestBus::State::stop_playing() {
+  std::map<std::string, std::unique_ptr<Service>, std::less<>> played;
+  {
+    std::lock_guard lock(mutex_);
+    played.swap(played_);
+  }
+  played.clear();  // each stop() leaves the bus through its link, outside the lock
+}
+
+Result<std::unique_ptr<TestBus>> TestBus::create(const std::filesystem::path& application_file) {
+  Result<std::shared_ptr<State>> state = State::create(application_file);
+  if (!state) return state.error();
+  return std::unique_ptr<TestBus>(new TestBus(std::move(state).value()));
+}
+
+TestBus::~TestBus() { state_->stop_playing(); }
+
+Result<std::unique_ptr<Service>> TestBus::connect(ServiceOptions options) {
+  return state_->connect_under_test(std::move(options));
+}
+
+Result<std::unique_ptr<Service>> TestBus::connect(std::string_view service_type) {
+  ServiceOptions options;
+  options.service = std::string(service_type);
+  return connect(std::move(options));
+}
+
+Result<void> TestBus::send(std::string_view sender, std::string_view name, std::string_view payload,
+                           const SendOptions& options) {
+  Result<Service*> service = state_->played(sender);
+  if (!service) return service.error();
+  return service.value()->send(name, payload, options);
+}
+
+Result<Reply> TestBus::request(std::string_view sender, std::string_view name, std::string_view payload,
+                               std::chrono::milliseconds timeout, const SendOptions& options) {
+  Result<Service*> service = state_->played(sender);
+  if (!service) return service.error();
+  return service.value()->request(name, payload, timeout, options).get();
+}
+
+Result<void> TestBus::send(std::string_view sender, std::string_view name, std::string_view payload,
+                           ReplyHandler on_reply, std::chrono::milliseconds timeout, const SendOptions& options) {
+  Result<Service*> service = state_->played(sender);
+  if (!service) return service.error();
+  return service.value()->send(name, payload, std::move(on_reply), timeout, options);
+}
+
+void TestBus::on(std::string_view receiver, std::string name, Handler handler) {
+  state_->script(receiver, std::move(name), std::move(handler));
+}
+
+std::vector<ObservedMessage> TestBus::received() const { return state_->received(); }
+
+Result<ObservedMessage> TestBus::wait_for(std::string_view name, std::chrono::milliseconds timeout) {
+  return state_->wait_for(name, timeout);
+}
+
+void TestBus::reset() { state_->reset(); }
+
+}  // namespace exobus
