@@ -8,6 +8,7 @@
 
 #include "bus_options.hpp"
 #include "exobus/control/control_client.hpp"
+#include "exobus/message_version.hpp"
 #include "text_table.hpp"
 
 namespace exobus::cli {
@@ -23,6 +24,13 @@ struct DlqOptions {
 std::string string_member(const rapidjson::Value& object, const char* key) {
   const auto member = object.FindMember(key);
   return member != object.MemberEnd() && member->value.IsString() ? member->value.GetString() : "";
+}
+
+// The message's version, which the daemon lists as text (exactly the sender's number), or
+// "?" when the listing's is not a version.
+std::string version_member(const rapidjson::Value& object) {
+  const Result<double> version = parse_version(string_member(object, "version"));
+  return version ? version_text(version.value()) : "?";
 }
 
 int run_dlq(const BusOptions& bus, const DlqOptions& options) {
@@ -58,11 +66,11 @@ int run_dlq(const BusOptions& bus, const DlqOptions& options) {
   }
   const auto& messages = document["messages"].GetArray();
   std::cout << messages.Size() << " dead letters of '" << options.type << "'\n";
-  TextTable table({"ID", "NAME", "SENDER", "PAYLOAD"}, {});
+  TextTable table({"ID", "NAME", "VERSION", "SENDER", "PAYLOAD"}, {});
   for (const rapidjson::Value& message : messages) {
     if (!message.IsObject()) continue;
-    table.add_row({string_member(message, "id"), string_member(message, "name"), string_member(message, "sender"),
-                   string_member(message, "payload")});
+    table.add_row({string_member(message, "id"), string_member(message, "name"), version_member(message),
+                   string_member(message, "sender"), string_member(message, "payload")});
   }
   if (!table.empty()) table.print(std::cout);
   return 0;
@@ -84,7 +92,9 @@ void add_dlq_subcommand(CLI::App& dlq, std::function<int()>& run, const char* na
 void add_dlq_command(CLI::App& app, std::function<int()>& run) {
   auto* dlq = app.add_subcommand("dlq", "Inspect and requeue dead-lettered messages");
   dlq->require_subcommand(1);
-  add_dlq_subcommand(*dlq, run, "list", "List the dead letters of a service type", false);
+  add_dlq_subcommand(*dlq, run, "list",
+                     "List the dead letters of a service type, one line each: id, name, version, sender, payload",
+                     false);
   add_dlq_subcommand(*dlq, run, "requeue", "Move the dead letters of a service type back into its queue", true);
 }
 

@@ -8,7 +8,8 @@ namespace exobus::cli {
 
 // Adds the dead-letter queue commands, answered by the daemon:
 //   exobus dlq list --type T [--json]  one line per dead letter of service type T:
-//                                      id, name, sender, payload
+//                                      id, name, version ("?" when the daemon does not
+//                                      say), sender, payload
 //   exobus dlq requeue --type T        moves T's dead letters back into its queue
 // (both with --bus NAME and --runtime-dir DIR). Exit codes: 0 done, 1 the daemon refused or
 // is not running (the error on stderr).

@@ -10,6 +10,7 @@
 #include "exobus/control/registration.hpp"
 #include "exobus/daemon/peer_credentials.hpp"
 #include "exobus/envelope.hpp"
+#include "exobus/message_version.hpp"
 
 namespace exobus::daemon {
 
@@ -408,7 +409,10 @@ Result<control::JsonText> Coordinator::dead_letters(const control::JsonText& arg
     Value entry(rapidjson::kObjectType);
     auto& allocator = reply.allocator();
     entry.AddMember("name", Value(std::string(message.name).c_str(), allocator), allocator);
+    // As text, so the version is exactly the sender's whatever parses the reply.
+    entry.AddMember("version", Value(version_text(message.version).c_str(), allocator), allocator);
     entry.AddMember("id", Value(message.id.to_string().c_str(), allocator), allocator);
+    entry.AddMember("request_id", Value(message.request_id.to_string().c_str(), allocator), allocator);
     entry.AddMember("sender", Value(std::string(message.sender).c_str(), allocator), allocator);
     entry.AddMember("payload", Value(std::string(message.payload).c_str(), allocator), allocator);
     messages.PushBack(entry, allocator);

@@ -17,34 +17,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# expect NAME EXIT_CODE TEXT COMMAND...: runs COMMAND, checks its exit code and that its
-# stdout and stderr together contain TEXT ("" for anything).
-expect() {
-    local name=$1 expected=$2 text=$3
-    shift 3
-    "$@" >"$out" 2>"$err"
-    local code=$?
-    if (( code != expected )) || { [[ -n $text ]] && ! grep -qF -- "$text" "$out" "$err"; }; then
-        echo "FAIL $name: exit $code (expected $expected), output should contain '$text'" >&2
-        echo "  command: $*" >&2
-        sed 's/^/  stdout: /' "$out" >&2
-        sed 's/^/  stderr: /' "$err" >&2
-        failures=$((failures + 1))
-        return 1
-    fi
-    echo "ok   $name"
-}
+# shellcheck source=tests/cli/checks.sh
+source "$(dirname "$0")/checks.sh"
 
-# eventually SECONDS COMMAND...: retries COMMAND (quietly) until it succeeds.
-eventually() {
-    local bound=$1
-    shift
-    for _ in $(seq $((bound * 10))); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
-}
+# The command line alone: help and the tool's version (send's own --version is the message's).
+expect_line "exobus --version prints the tool's version" 0 '^exobus [0-9]+\.[0-9]+' "$exobus" --version
+expect "send --help describes --version" 0 "--version VERSION" "$exobus" send --help
+expect "send --help describes --request-id" 0 "--request-id UUID" "$exobus" send --help
+expect "send --help describes the reply lines" 0 "OUTCOME version=VERSION request=UUID" "$exobus" send --help
 
 # Without a daemon on the named bus: a typed error and exit code 1.
 expect "status without a daemon fails" 1 "daemon_not_running" \
@@ -83,7 +63,8 @@ else
 fi
 
 # Send, with and without waiting for replies.
-expect "send waits for and prints the reply" 0 'greet.ok {"greeting":"hello ann"}' \
+expect_line "send waits for and prints the reply, its version and request id" 0 \
+    '^greet\.ok version=1 request=[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12} \{"greeting":"hello ann"\}$' \
     "$exobus" send greet '{"name":"ann"}' --as client --wait-replies 3
 expect "send takes the service type from EXOBUS_SERVICE" 0 "" \
     env EXOBUS_SERVICE=client "$exobus" send greet '{"name":"bob"}'
@@ -139,8 +120,4 @@ expect "dlq list is empty after the requeue" 0 "0 dead letters of 'greeter'" "$e
 expect "dlq of an unknown type fails" 1 "unknown service type 'nosuch'" "$exobus" dlq list --type nosuch
 expect "dlq needs a type" 2 "--type" "$exobus" dlq list
 
-if (( failures > 0 )); then
-    echo "$failures checks failed" >&2
-    exit 1
-fi
-echo "all checks passed"
+finish
