@@ -24,8 +24,9 @@
  * - No C++ exception ever leaves a function of this header.
  * - Strings passed in are NUL-terminated UTF-8 and copied before the call returns. Strings
  *   handed out (delivery and reply accessors) stay valid until the callback that received
- *   them returns; copy what you keep.
+ *   them returns, or for a deferred delivery until it is freed; copy what you keep.
  * - Payloads are JSON text; NULL or "" means no payload.
+ * - Functions that take `const exobus_send_options*` accept NULL for the defaults.
  *
  * Non-guarantees (as in C++): no order across senders; delivery is at least once, not
  * exactly once: a redelivered message says so (exobus_delivery_redelivered) and handlers
@@ -46,18 +47,19 @@ extern "C" {
 #define EXOBUS_API
 #endif
 
-/* Mirrors exobus::ErrorCode (exobus/error.hpp): same names, same values. */
+/* Mirrors exobus::ErrorCode (exobus/error.hpp): same names, same values. The values are part
+ * of the ABI: codes are only ever appended. */
 typedef enum exobus_error_code {
   EXOBUS_OK = 0,
-  EXOBUS_ERR_INVALID_NAME = 1, /* message or service name breaks the naming rules */
-  EXOBUS_ERR_INVALID_UUID = 2,
-  EXOBUS_ERR_INVALID_VERSION = 3,
+  EXOBUS_ERR_INVALID_NAME = 1,      /* message or service name breaks the naming rules */
+  EXOBUS_ERR_INVALID_UUID = 2,      /* text is not a canonical UUID (e.g. exobus_send_options.request_id) */
+  EXOBUS_ERR_INVALID_VERSION = 3,   /* a version that is not a finite number of at least 0 */
   EXOBUS_ERR_MALFORMED_JSON = 4,    /* payload is not JSON text */
   EXOBUS_ERR_SCHEMA_VIOLATION = 5,  /* payload breaks the message's JSON Schema */
   EXOBUS_ERR_PAYLOAD_TOO_LARGE = 6, /* larger than the bus's largest size class */
   EXOBUS_ERR_UNKNOWN_MESSAGE = 7,   /* no service type receives this name */
   EXOBUS_ERR_NOT_DECLARED = 8,      /* name is not in the sender's `sends` */
-  EXOBUS_ERR_QUEUE_FULL = 9,        /* back-pressure: the receiving queue is full */
+  EXOBUS_ERR_QUEUE_FULL = 9,        /* back-pressure: a receiving queue is full; no type has the message */
   EXOBUS_ERR_TIMEOUT = 10,
   EXOBUS_ERR_DAEMON_NOT_RUNNING = 11,
   EXOBUS_ERR_PERMISSION_DENIED = 12,
@@ -67,6 +69,17 @@ typedef enum exobus_error_code {
   EXOBUS_ERR_CORRUPTED = 16, /* bytes read from shared memory fail validation */
   EXOBUS_ERR_CLOSED = 17,    /* e.g. a delivery settled twice */
   EXOBUS_ERR_INTERNAL = 18,
+  EXOBUS_ERR_REFUSED = 19,             /* the daemon refused a valid request (unknown service type, no free slot) */
+  EXOBUS_ERR_PROTOCOL = 20,            /* a control datagram was malformed, oversized or unexpected */
+  EXOBUS_ERR_IO = 21,                  /* a system call failed or timed out */
+  EXOBUS_ERR_NOT_FOUND = 22,           /* the named shared-memory object does not exist */
+  EXOBUS_ERR_ALREADY_EXISTS = 23,      /* the named shared-memory object exists already */
+  EXOBUS_ERR_NOT_INITIALISED = 24,     /* a segment whose creator has not finished it (or died doing so) */
+  EXOBUS_ERR_NO_SPACE = 25,            /* the system has no room for the segment (/dev/shm is full) */
+  EXOBUS_ERR_UNKNOWN_VERSION = 26,     /* the sender's configuration does not list this version of the name */
+  EXOBUS_ERR_POOL_EXHAUSTED = 27,      /* back-pressure: no free message buffer of the size needed */
+  EXOBUS_ERR_QUOTA_EXCEEDED = 28,      /* a limit of the sender's own (buffers, loans, in flight) is reached */
+  EXOBUS_ERR_PARTIALLY_DELIVERED = 29, /* some receiving types have the message, others refused it: do not resend */
   /* C binding only: a NULL pointer or an out-of-range argument. */
   EXOBUS_ERR_INVALID_ARGUMENT = 1000
 } exobus_error_code;
@@ -76,7 +89,7 @@ typedef struct exobus_error {
   char message[512]; /* NUL-terminated; truncated if longer */
 } exobus_error;
 
-/* "queue_full", "schema_violation", ...; "unknown" for a code not listed above. */
+/* "queue_full", "schema_violation", ...; "unknown" for a code that is no exobus_error_code. */
 EXOBUS_API const char* exobus_error_name(int code);
 
 typedef enum exobus_wait_mode {
@@ -108,31 +121,76 @@ EXOBUS_API int exobus_connect(const exobus_options* options, exobus_service** ou
 /* A handler of received messages. Settle the delivery at most once with exobus_ack,
  * exobus_release or exobus_reject; if the handler returns without settling, returning 0
  * acks it and returning non-zero releases it for redelivery. `delivery` is valid until the
- * handler returns. */
+ * handler returns; to settle it later, exobus_delivery_defer it. */
 typedef int (*exobus_handler_fn)(exobus_delivery* delivery, void* user_data);
 
-/* Registers the handler of message `name` (the service's own, internal name), replacing an
- * earlier one. Call before exobus_start. Returns -1 only for a NULL argument. */
+/* Registers the handler of message `name` (the service's own, internal name) for every
+ * version that has no handler of its own, replacing an earlier one. Call before
+ * exobus_start. Returns -1 only for a NULL argument. A message no handler takes is
+ * dead-lettered. */
 EXOBUS_API int exobus_on(exobus_service* service, const char* name, exobus_handler_fn handler, void* user_data);
+/* Registers the handler of one version of `name` (compared exactly: 1.2 is not 1.20001),
+ * replacing an earlier one for that version. Call before exobus_start. Returns -1 for a NULL
+ * argument or a version that is not a finite number of at least 0. */
+EXOBUS_API int exobus_on_version(exobus_service* service, const char* name, double version, exobus_handler_fn handler,
+                                 void* user_data);
 
 /* Starts receiving commands. */
 EXOBUS_API int exobus_start(exobus_service* service, exobus_error* err);
-/* Stops receiving; unfinished deliveries are released. Waits for running handlers, so it
- * must not be called from a handler or a reply callback. */
+/* Stops receiving; unfinished deliveries (queued for a handler thread, or deferred and not
+ * yet settled) are released, and calls on deferred ones fail with EXOBUS_ERR_CLOSED from
+ * then on. Waits for running handlers, so it must not be called from a handler or a reply
+ * callback, nor while another thread is in a call on one of the service's deferred
+ * deliveries. */
 EXOBUS_API void exobus_stop(exobus_service* service);
-/* Stops, leaves the bus and frees the service. NULL is ignored. Same caveat as exobus_stop. */
+/* Stops, leaves the bus and frees the service. NULL is ignored. Same caveats as
+ * exobus_stop. Deferred deliveries may still be allocated: they stay safe to read and to
+ * free afterwards. */
 EXOBUS_API void exobus_close(exobus_service* service);
 
 /* The service type and the instance slot the daemon assigned. */
 EXOBUS_API const char* exobus_service_type(const exobus_service* service);
 EXOBUS_API unsigned exobus_instance(const exobus_service* service);
 
-/* Fire-and-forget. Waits up to send_timeout_ms for room in a full queue, then fails with
- * EXOBUS_ERR_QUEUE_FULL. Called from a handler, the message carries the handled message's
- * request id. */
+/* How a message is sent: the version it carries and the end-user request it belongs to.
+ * A zeroed struct ({0}, or exobus_send_options_init) is the defaults, as is passing NULL.
+ *
+ * The version has a flag of its own because every number of at least 0 is a version, 0
+ * included, so no value of `version` could mean "the default"; and with a flag, zeroed
+ * memory (C's {0}, ctypes and cffi structs) is the defaults, where a NAN sentinel would
+ * need an init call that a caller could forget. */
+typedef struct exobus_send_options {
+  /* 0: the default version the sender's configuration gives the name (`versions:`,
+   * docs/config.md; 1 when it gives none). Non-zero: `version`. */
+  int has_version;
+  /* With has_version: the version to carry, exactly (1.2 arrives as 1.2). One the sender's
+   * configuration does not list fails with EXOBUS_ERR_UNKNOWN_VERSION; a negative or
+   * non-finite one with EXOBUS_ERR_INVALID_VERSION. */
+  double version;
+  /* NULL: a service's send starts a new request (its request id is the message's own id);
+   * a send through a delivery belongs to the delivery's request. Otherwise the request's id
+   * as a canonical UUID ("0f8fad5b-d9cb-469f-a165-70867728950e", either case), e.g. an
+   * incoming HTTP request's; anything else fails with EXOBUS_ERR_INVALID_UUID. */
+  const char* request_id;
+} exobus_send_options;
+
+/* Fills *options with the defaults (all zero). */
+EXOBUS_API void exobus_send_options_init(exobus_send_options* options);
+
+/* Fire-and-forget, as a new request (also when called from a handler: to send as part of
+ * the handled message's request, use exobus_delivery_send). Waits up to send_timeout_ms
+ * for room in a full queue, then fails: EXOBUS_ERR_QUEUE_FULL when no receiving type took
+ * the message, EXOBUS_ERR_PARTIALLY_DELIVERED when some did and another's queue stayed full
+ * (sending again would duplicate it for those), EXOBUS_ERR_POOL_EXHAUSTED when no message
+ * buffer of its size was free. */
 EXOBUS_API int exobus_send(exobus_service* service, const char* name, const char* payload, exobus_error* err);
-/* Never waits: a full queue fails at once with EXOBUS_ERR_QUEUE_FULL. */
+/* exobus_send with options (version, request id); NULL options: exobus_send. */
+EXOBUS_API int exobus_send_ex(exobus_service* service, const char* name, const char* payload,
+                              const exobus_send_options* options, exobus_error* err);
+/* Never waits: a full queue fails at once, as exobus_send would after its timeout. */
 EXOBUS_API int exobus_try_send(exobus_service* service, const char* name, const char* payload, exobus_error* err);
+EXOBUS_API int exobus_try_send_ex(exobus_service* service, const char* name, const char* payload,
+                                  const exobus_send_options* options, exobus_error* err);
 
 /* One reply to a command, valid until the callback returns. */
 typedef struct exobus_received_reply {
@@ -145,6 +203,9 @@ typedef struct exobus_received_reply {
   const char* sender;      /* the replying service type */
   int redelivered;
   int timed_out; /* 1 on the last call, when the timeout passed */
+  /* Appended (the members above keep their offsets): the reply's version, exactly as its
+   * sender set it; 0 on timeout. */
+  double version;
 } exobus_received_reply;
 
 /* Returns 0 for more replies, 1 when done. Runs on the library's reply thread. */
@@ -152,11 +213,18 @@ typedef int (*exobus_reply_fn)(const exobus_received_reply* reply, void* user_da
 
 /* Sends a command and calls reply_fn once per reply until it returns 1 or timeout_ms
  * passes; then it gets one last call with timed_out set (unless it returned 1 before).
- * Returns once the command is sent; replies arrive on another thread. */
+ * Returns once the command is sent; replies arrive on another thread. A new request, as
+ * exobus_send; a handler that waits for replies as part of its message's request passes
+ * exobus_delivery_request_id(delivery) as the options' request_id. */
 EXOBUS_API int exobus_send_with_replies(exobus_service* service, const char* name, const char* payload,
                                         exobus_reply_fn reply_fn, void* user_data, long timeout_ms, exobus_error* err);
+/* exobus_send_with_replies with options (version, request id); NULL options: the same. */
+EXOBUS_API int exobus_send_with_replies_ex(exobus_service* service, const char* name, const char* payload,
+                                           const exobus_send_options* options, exobus_reply_fn reply_fn,
+                                           void* user_data, long timeout_ms, exobus_error* err);
 
-/* The delivered message. Strings are valid until the handler returns. */
+/* The delivered message. Strings are valid until the handler returns, or for a deferred
+ * delivery until it is freed. */
 EXOBUS_API const char* exobus_delivery_name(const exobus_delivery* delivery);
 EXOBUS_API const char* exobus_delivery_payload(const exobus_delivery* delivery, size_t* length);
 EXOBUS_API const char* exobus_delivery_id(const exobus_delivery* delivery);
@@ -164,13 +232,22 @@ EXOBUS_API const char* exobus_delivery_request_id(const exobus_delivery* deliver
 /* NULL unless the message is a reply. */
 EXOBUS_API const char* exobus_delivery_response_to(const exobus_delivery* delivery);
 EXOBUS_API const char* exobus_delivery_sender(const exobus_delivery* delivery);
+/* Exactly as the sender set it (1.2 is 1.2). */
 EXOBUS_API double exobus_delivery_version(const exobus_delivery* delivery);
 /* 1 when the message was delivered before (after a crash, lease expiry or release). */
 EXOBUS_API int exobus_delivery_redelivered(const exobus_delivery* delivery);
 
-/* Replies to the delivered command with `outcome` (a name in the replier's `sends`); may be
- * called any number of times for a streaming reply, before the delivery is settled. */
+/* Replies to the delivered command with `outcome` (a name in the replier's `sends` and the
+ * requester's `receives`); may be called any number of times for a streaming reply, before
+ * the delivery is settled. The reply belongs to the command's request. */
 EXOBUS_API int exobus_reply(exobus_delivery* delivery, const char* outcome, const char* payload, exobus_error* err);
+/* exobus_reply with options: the reply's version; a request_id replaces the command's. */
+EXOBUS_API int exobus_reply_ex(exobus_delivery* delivery, const char* outcome, const char* payload,
+                               const exobus_send_options* options, exobus_error* err);
+/* Sends a command on behalf of the delivered message: part of its request unless the options
+ * (NULL: defaults) name another. Fails as exobus_send does. */
+EXOBUS_API int exobus_delivery_send(exobus_delivery* delivery, const char* name, const char* payload,
+                                    const exobus_send_options* options, exobus_error* err);
 /* Done: the message is removed from the bus. */
 EXOBUS_API int exobus_ack(exobus_delivery* delivery, exobus_error* err);
 /* Redeliver now, maybe to another instance. */
@@ -179,6 +256,44 @@ EXOBUS_API int exobus_release(exobus_delivery* delivery, exobus_error* err);
 EXOBUS_API int exobus_reject(exobus_delivery* delivery, exobus_error* err);
 /* Extends the ack deadline during long work. */
 EXOBUS_API int exobus_renew(exobus_delivery* delivery, exobus_error* err);
+
+/* Deferred settling: keeps a delivery beyond its handler, to settle it later from any
+ * thread (after a database callback, say).
+ *
+ *   static int on_create(exobus_delivery* delivery, void* queue) {
+ *     exobus_delivery* held = exobus_delivery_defer(delivery);
+ *     if (held == NULL) return 1;   // not deferred: release it
+ *     work_queue_push(queue, held); // the return value no longer settles anything
+ *     return 0;
+ *   }
+ *   ... later, on any thread:
+ *     exobus_reply(held, "create.ok", row, &err);
+ *     exobus_ack(held, &err);
+ *     exobus_delivery_free(held);
+ *
+ * Called in a handler on the handler's unsettled `delivery`, returns a delivery the
+ * application owns and must free with exobus_delivery_free; NULL for a NULL argument, a
+ * delivery already settled or deferred (or one that exobus_delivery_defer returned), or no
+ * memory, and the handler's delivery is then unchanged. From then on the handler's
+ * `delivery` is empty (its accessors return "" or 0, its calls fail with EXOBUS_ERR_CLOSED)
+ * and the handler's return value settles nothing.
+ *
+ * The deferred delivery answers every accessor with strings of its own, valid until it is
+ * freed, and takes every call a handler's delivery takes (exobus_reply, exobus_delivery_send,
+ * exobus_ack, exobus_release, exobus_reject, exobus_renew). Its lease keeps running: renew it
+ * during work longer than the type's ack-timeout-ms, or it is redelivered (and settling it
+ * late fails with EXOBUS_ERR_TIMEOUT). Until settled it counts against the type's prefetch,
+ * so holding many stalls the service's receiving.
+ *
+ * Threads: any thread may use it, one at a time (calls on one deferred delivery must not
+ * overlap). exobus_stop and exobus_close release every deferred delivery still unsettled;
+ * no call on one may be running then. Afterwards its accessors still work, its calls fail
+ * with EXOBUS_ERR_CLOSED, and it must still be freed, which is safe before or after
+ * exobus_close. */
+EXOBUS_API exobus_delivery* exobus_delivery_defer(exobus_delivery* delivery);
+/* Frees a delivery exobus_delivery_defer returned, releasing it first if it is unsettled
+ * (it is redelivered, marked so). NULL, and a handler's own delivery, are ignored. */
+EXOBUS_API void exobus_delivery_free(exobus_delivery* delivery);
 
 #ifdef __cplusplus
 }

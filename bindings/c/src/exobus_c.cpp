@@ -8,19 +8,29 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <utility>
 
+#include "exobus/message_version.hpp"
 #include "exobus/service.hpp"
 
 struct exobus_service {
   std::unique_ptr<exobus::Service> service;
 };
 
-// Lives on the receiving thread's stack for the duration of one handler call.
+// Two kinds, told apart by `owned`:
+// - a handler's: lives on the handling thread's stack for one handler call and points at the
+//   receiver's exobus::Delivery. exobus_delivery_defer moves that Delivery out and leaves
+//   this one empty (delivery == nullptr).
+// - a deferred one (exobus_delivery_defer): heap-allocated, owns its Delivery, freed by
+//   exobus_delivery_free. When its service stops, the C++ side releases and detaches the
+//   Delivery (HeldDeliveries::release_all), so what is left is only strings of its own:
+//   reading and freeing it after exobus_close touch nothing of the service.
 struct exobus_delivery {
   exobus::Delivery* delivery;
   std::string id;
   std::string request_id;
   std::string response_to;
+  std::unique_ptr<exobus::Delivery> owned{};
 };
 
 namespace {
@@ -47,6 +57,17 @@ EXOBUS_SAME_CODE(EXOBUS_ERR_SEGMENT_ERROR, segment_error);
 EXOBUS_SAME_CODE(EXOBUS_ERR_CORRUPTED, corrupted);
 EXOBUS_SAME_CODE(EXOBUS_ERR_CLOSED, closed);
 EXOBUS_SAME_CODE(EXOBUS_ERR_INTERNAL, internal);
+EXOBUS_SAME_CODE(EXOBUS_ERR_REFUSED, refused);
+EXOBUS_SAME_CODE(EXOBUS_ERR_PROTOCOL, protocol);
+EXOBUS_SAME_CODE(EXOBUS_ERR_IO, io);
+EXOBUS_SAME_CODE(EXOBUS_ERR_NOT_FOUND, not_found);
+EXOBUS_SAME_CODE(EXOBUS_ERR_ALREADY_EXISTS, already_exists);
+EXOBUS_SAME_CODE(EXOBUS_ERR_NOT_INITIALISED, not_initialised);
+EXOBUS_SAME_CODE(EXOBUS_ERR_NO_SPACE, no_space);
+EXOBUS_SAME_CODE(EXOBUS_ERR_UNKNOWN_VERSION, unknown_version);
+EXOBUS_SAME_CODE(EXOBUS_ERR_POOL_EXHAUSTED, pool_exhausted);
+EXOBUS_SAME_CODE(EXOBUS_ERR_QUOTA_EXCEEDED, quota_exceeded);
+EXOBUS_SAME_CODE(EXOBUS_ERR_PARTIALLY_DELIVERED, partially_delivered);
 #undef EXOBUS_SAME_CODE
 
 int fail(exobus_error* err, int code, std::string_view message) noexcept {
@@ -93,6 +114,63 @@ int guarded(exobus_error* err, Body body) noexcept {
 
 std::string_view payload_of(const char* payload) { return payload == nullptr ? std::string_view() : payload; }
 
+// The C++ options for a C options struct; NULL is the defaults.
+exobus::Result<exobus::SendOptions> send_options_of(const exobus_send_options* options) {
+  exobus::SendOptions cpp;
+  if (options == nullptr) return cpp;
+  if (options->has_version != 0) cpp.version(options->version);
+  if (options->request_id != nullptr) {
+    exobus::Result<exobus::Uuid> request_id = exobus::Uuid::parse(options->request_id);
+    if (!request_id) {
+      return exobus::Error{exobus::ErrorCode::invalid_uuid,
+                           "exobus_send_options.request_id: " + request_id.error().message};
+    }
+    cpp.request_id(request_id.value());
+  }
+  return cpp;
+}
+
+// Runs `send` (taking exobus::SendOptions, returning exobus::Result<void>) with the C options.
+template <class Send>
+int sent_with(exobus_error* err, const exobus_send_options* options, Send send) noexcept {
+  return guarded(err, [&]() -> exobus::Result<void> {
+    exobus::Result<exobus::SendOptions> cpp = send_options_of(options);
+    if (!cpp) return std::move(cpp).error();
+    return send(cpp.value());
+  });
+}
+
+// What a call on an emptied handler's delivery (its Delivery deferred) fails with.
+int deferred_away(exobus_error* err, const char* call) noexcept {
+  try {
+    return fail(err, EXOBUS_ERR_CLOSED,
+                std::string(call) +
+                    ": this delivery was deferred; use the exobus_delivery* that exobus_delivery_defer returned");
+  } catch (...) {
+    return fail(err, EXOBUS_ERR_CLOSED, "this delivery was deferred");
+  }
+}
+
+// The message of a delivery, or null for NULL and for an emptied handler's delivery.
+const exobus::Received* message_of(const exobus_delivery* delivery) {
+  return delivery == nullptr || delivery->delivery == nullptr ? nullptr : &delivery->delivery->message();
+}
+
+// A handler for Service::on: wraps the Delivery for the C handler, and settles by its return
+// value unless it settled or deferred the delivery.
+exobus::Handler c_handler(exobus_handler_fn handler, void* user_data) {
+  return [handler, user_data](exobus::Delivery& delivery) {
+    const exobus::Received& message = delivery.message();
+    exobus_delivery wrapped{&delivery, message.id.to_string(), message.request_id.to_string(),
+                            message.response_to ? message.response_to->to_string() : std::string()};
+    const int outcome = handler(&wrapped, user_data);
+    // Deferred: `delivery` was moved from, and counts as settled; the deferred copy is the
+    // application's now.
+    if (outcome != 0 && !delivery.settled()) (void)delivery.release();
+    // Otherwise the library acks it if the handler left it unsettled.
+  };
+}
+
 }  // namespace
 
 extern "C" {
@@ -100,9 +178,11 @@ extern "C" {
 const char* exobus_error_name(int code) {
   if (code == EXOBUS_OK) return "ok";
   if (code == EXOBUS_ERR_INVALID_ARGUMENT) return "invalid_argument";
-  if (code < EXOBUS_ERR_INVALID_NAME || code > EXOBUS_ERR_INTERNAL) return "unknown";
-  // to_string returns views of string literals, so data() is NUL-terminated.
-  return exobus::to_string(static_cast<ErrorCode>(code)).data();
+  // Any int is a value of ErrorCode (its underlying type); to_string names the enumerators,
+  // so a code the library has and this header not yet is still named. It returns views of
+  // string literals, so data() is NUL-terminated.
+  const std::string_view name = exobus::to_string(static_cast<ErrorCode>(code));
+  return exobus::error_code_from_string(name) ? name.data() : "unknown";
 }
 
 void exobus_options_init(exobus_options* options) {
@@ -139,14 +219,16 @@ int exobus_connect(const exobus_options* options, exobus_service** out, exobus_e
 int exobus_on(exobus_service* service, const char* name, exobus_handler_fn handler, void* user_data) {
   if (service == nullptr || name == nullptr || handler == nullptr) return -1;
   return guarded(nullptr, [&]() -> exobus::Result<void> {
-    service->service->on(name, [handler, user_data](exobus::Delivery& delivery) {
-      const exobus::Received& message = delivery.message();
-      exobus_delivery wrapped{&delivery, message.id.to_string(), message.request_id.to_string(),
-                              message.response_to ? message.response_to->to_string() : std::string()};
-      const int outcome = handler(&wrapped, user_data);
-      if (outcome != 0 && !delivery.settled()) (void)delivery.release();
-      // Otherwise the library acks it if the handler left it unsettled.
-    });
+    service->service->on(name, c_handler(handler, user_data));
+    return {};
+  });
+}
+
+int exobus_on_version(exobus_service* service, const char* name, double version, exobus_handler_fn handler,
+                      void* user_data) {
+  if (service == nullptr || name == nullptr || handler == nullptr || !exobus::is_valid_version(version)) return -1;
+  return guarded(nullptr, [&]() -> exobus::Result<void> {
+    service->service->on(name, version, c_handler(handler, user_data));
     return {};
   });
 }
@@ -178,50 +260,84 @@ unsigned exobus_instance(const exobus_service* service) {
   return service == nullptr ? 0 : service->service->instance();
 }
 
+void exobus_send_options_init(exobus_send_options* options) {
+  if (options != nullptr) *options = exobus_send_options{};
+}
+
 int exobus_send(exobus_service* service, const char* name, const char* payload, exobus_error* err) {
+  return exobus_send_ex(service, name, payload, nullptr, err);
+}
+
+int exobus_send_ex(exobus_service* service, const char* name, const char* payload, const exobus_send_options* options,
+                   exobus_error* err) {
   if (service == nullptr || name == nullptr) return invalid_argument(err, "exobus_send needs a service and a name");
-  return guarded(err, [&] { return service->service->send(name, payload_of(payload)); });
+  return sent_with(err, options, [&](const exobus::SendOptions& cpp) {
+    return service->service->send(name, payload_of(payload), cpp);
+  });
 }
 
 int exobus_try_send(exobus_service* service, const char* name, const char* payload, exobus_error* err) {
+  return exobus_try_send_ex(service, name, payload, nullptr, err);
+}
+
+int exobus_try_send_ex(exobus_service* service, const char* name, const char* payload,
+                       const exobus_send_options* options, exobus_error* err) {
   if (service == nullptr || name == nullptr) return invalid_argument(err, "exobus_try_send needs a service and a name");
-  return guarded(err, [&] { return service->service->try_send(name, payload_of(payload)); });
+  return sent_with(err, options, [&](const exobus::SendOptions& cpp) {
+    return service->service->try_send(name, payload_of(payload), cpp);
+  });
 }
 
 int exobus_send_with_replies(exobus_service* service, const char* name, const char* payload, exobus_reply_fn reply_fn,
                              void* user_data, long timeout_ms, exobus_error* err) {
+  return exobus_send_with_replies_ex(service, name, payload, nullptr, reply_fn, user_data, timeout_ms, err);
+}
+
+int exobus_send_with_replies_ex(exobus_service* service, const char* name, const char* payload,
+                                const exobus_send_options* options, exobus_reply_fn reply_fn, void* user_data,
+                                long timeout_ms, exobus_error* err) {
   if (service == nullptr || name == nullptr || reply_fn == nullptr) {
     return invalid_argument(err, "exobus_send_with_replies needs a service, a name and a reply_fn");
   }
   if (timeout_ms < 0) return invalid_argument(err, "exobus_send_with_replies: timeout_ms is negative");
-  return guarded(err, [&] {
+  return sent_with(err, options, [&](const exobus::SendOptions& cpp) {
     auto on_reply = [reply_fn, user_data](const exobus::Reply& reply) noexcept {
       try {
         const exobus::Received& message = reply.message;
         const std::string id = reply.timed_out ? std::string() : message.id.to_string();
         const std::string request_id = reply.timed_out ? std::string() : message.request_id.to_string();
         const std::string response_to = message.response_to ? message.response_to->to_string() : std::string();
-        const exobus_received_reply view{
-            reply.outcome.c_str(),  reply.payload.c_str(), reply.payload.size(),   id.c_str(),
-            request_id.c_str(),     response_to.c_str(),   message.sender.c_str(), message.redelivered() ? 1 : 0,
-            reply.timed_out ? 1 : 0};
+        exobus_received_reply view{};
+        view.outcome = reply.outcome.c_str();
+        view.payload = reply.payload.c_str();
+        view.payload_length = reply.payload.size();
+        view.id = id.c_str();
+        view.request_id = request_id.c_str();
+        view.response_to = response_to.c_str();
+        view.sender = message.sender.c_str();
+        view.redelivered = message.redelivered() ? 1 : 0;
+        view.timed_out = reply.timed_out ? 1 : 0;
+        view.version = reply.timed_out ? 0.0 : message.version;
         return reply_fn(&view, user_data) == 0 ? exobus::ReplyControl::more : exobus::ReplyControl::done;
       } catch (...) {
         return exobus::ReplyControl::done;  // out of memory copying ids: stop listening
       }
     };
-    return service->service->send(name, payload_of(payload), on_reply, std::chrono::milliseconds(timeout_ms));
+    return service->service->send(name, payload_of(payload), on_reply, std::chrono::milliseconds(timeout_ms), cpp);
   });
 }
 
 const char* exobus_delivery_name(const exobus_delivery* delivery) {
-  return delivery == nullptr ? "" : delivery->delivery->message().name.c_str();
+  const exobus::Received* message = message_of(delivery);
+  return message == nullptr ? "" : message->name.c_str();
 }
 
 const char* exobus_delivery_payload(const exobus_delivery* delivery, size_t* length) {
-  const std::string* payload = delivery == nullptr ? nullptr : &delivery->delivery->message().payload;
-  if (length != nullptr) *length = payload == nullptr ? 0 : payload->size();
-  return payload == nullptr ? "" : payload->c_str();
+  // The library's copy (the C binding always connects with copy_payloads), so it lives as
+  // long as the delivery, past settling.
+  const exobus::Received* message = message_of(delivery);
+  if (length != nullptr) *length = message == nullptr ? 0 : message->payload.size();
+  return message == nullptr ? "" : message->payload.c_str();
 }
 
 const char* exobus_delivery_id(const exobus_delivery* delivery) {
@@ -237,42 +353,105 @@ const char* exobus_delivery_response_to(const exobus_delivery* delivery) {
 }
 
 const char* exobus_delivery_sender(const exobus_delivery* delivery) {
-  return delivery == nullptr ? "" : delivery->delivery->message().sender.c_str();
+  const exobus::Received* message = message_of(delivery);
+  return message == nullptr ? "" : message->sender.c_str();
 }
 
 double exobus_delivery_version(const exobus_delivery* delivery) {
-  return delivery == nullptr ? 0.0 : delivery->delivery->message().version;
+  const exobus::Received* message = message_of(delivery);
+  return message == nullptr ? 0.0 : message->version;
 }
 
 int exobus_delivery_redelivered(const exobus_delivery* delivery) {
-  return delivery != nullptr && delivery->delivery->message().redelivered() ? 1 : 0;
+  const exobus::Received* message = message_of(delivery);
+  return message != nullptr && message->redelivered() ? 1 : 0;
 }
 
 int exobus_reply(exobus_delivery* delivery, const char* outcome, const char* payload, exobus_error* err) {
+  return exobus_reply_ex(delivery, outcome, payload, nullptr, err);
+}
+
+int exobus_reply_ex(exobus_delivery* delivery, const char* outcome, const char* payload,
+                    const exobus_send_options* options, exobus_error* err) {
   if (delivery == nullptr || outcome == nullptr) {
     return invalid_argument(err, "exobus_reply needs a delivery and an outcome");
   }
-  return guarded(err, [&] { return delivery->delivery->reply(outcome, payload_of(payload)); });
+  if (delivery->delivery == nullptr) return deferred_away(err, "exobus_reply");
+  return sent_with(err, options, [&](const exobus::SendOptions& cpp) {
+    return delivery->delivery->reply(outcome, payload_of(payload), cpp);
+  });
+}
+
+int exobus_delivery_send(exobus_delivery* delivery, const char* name, const char* payload,
+                         const exobus_send_options* options, exobus_error* err) {
+  if (delivery == nullptr || name == nullptr) {
+    return invalid_argument(err, "exobus_delivery_send needs a delivery and a name");
+  }
+  if (delivery->delivery == nullptr) return deferred_away(err, "exobus_delivery_send");
+  return sent_with(err, options, [&](const exobus::SendOptions& cpp) {
+    return delivery->delivery->send(name, payload_of(payload), cpp);
+  });
 }
 
 int exobus_ack(exobus_delivery* delivery, exobus_error* err) {
   if (delivery == nullptr) return invalid_argument(err, "exobus_ack needs a delivery");
+  if (delivery->delivery == nullptr) return deferred_away(err, "exobus_ack");
   return guarded(err, [&] { return delivery->delivery->ack(); });
 }
 
 int exobus_release(exobus_delivery* delivery, exobus_error* err) {
   if (delivery == nullptr) return invalid_argument(err, "exobus_release needs a delivery");
+  if (delivery->delivery == nullptr) return deferred_away(err, "exobus_release");
   return guarded(err, [&] { return delivery->delivery->release(); });
 }
 
 int exobus_reject(exobus_delivery* delivery, exobus_error* err) {
   if (delivery == nullptr) return invalid_argument(err, "exobus_reject needs a delivery");
+  if (delivery->delivery == nullptr) return deferred_away(err, "exobus_reject");
   return guarded(err, [&] { return delivery->delivery->reject(); });
 }
 
 int exobus_renew(exobus_delivery* delivery, exobus_error* err) {
   if (delivery == nullptr) return invalid_argument(err, "exobus_renew needs a delivery");
+  if (delivery->delivery == nullptr) return deferred_away(err, "exobus_renew");
   return guarded(err, [&] { return delivery->delivery->renew(); });
+}
+
+exobus_delivery* exobus_delivery_defer(exobus_delivery* delivery) {
+  // Only a handler's delivery, still in its handler (delivery != nullptr) and unsettled: a
+  // settled one has nothing left to defer, and moving a deferred one would only rename it.
+  if (delivery == nullptr || delivery->delivery == nullptr || delivery->owned != nullptr ||
+      delivery->delivery->settled()) {
+    return nullptr;
+  }
+  try {
+    // Only the two allocations may throw, and both come before the Delivery moves (its move
+    // constructor is noexcept; it registers the moved-to object as held by the service).
+    auto deferred = std::make_unique<exobus_delivery>();
+    auto held = std::make_unique<exobus::Delivery>(std::move(*delivery->delivery));
+    // From here on nothing throws: moving strings and pointers.
+    deferred->delivery = held.get();
+    deferred->owned = std::move(held);
+    deferred->id = std::exchange(delivery->id, std::string());
+    deferred->request_id = std::exchange(delivery->request_id, std::string());
+    deferred->response_to = std::exchange(delivery->response_to, std::string());
+    delivery->delivery = nullptr;  // the handler's delivery is empty now
+    return deferred.release();
+  } catch (...) {
+    // An allocation failed (out of memory), before the Delivery moved: the handler's
+    // delivery is as it was.
+    return nullptr;
+  }
+}
+
+void exobus_delivery_free(exobus_delivery* delivery) {
+  if (delivery == nullptr || delivery->owned == nullptr) return;  // NULL, or a handler's own
+  // Released here rather than by ~Delivery, so that nothing it throws escapes.
+  (void)guarded(nullptr, [&]() -> exobus::Result<void> {
+    if (!delivery->owned->settled()) return delivery->owned->release();
+    return {};
+  });
+  delete delivery;
 }
 
 }  // extern "C"
