@@ -1,5 +1,6 @@
 #include "status_command.hpp"
 
+#include <cstdint>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -17,6 +18,15 @@ std::string number(const rapidjson::Value& object, const char* key) {
   const auto member = object.FindMember(key);
   if (member == object.MemberEnd() || !member->value.IsUint64()) return "?";
   return std::to_string(member->value.GetUint64());
+}
+
+// A byte count in whole MiB, rounded up, so a small bus does not read "0 MiB".
+std::string mebibytes(const rapidjson::Value& object, const char* key) {
+  if (!object.IsObject()) return "?";
+  const auto member = object.FindMember(key);
+  if (member == object.MemberEnd() || !member->value.IsUint64()) return "?";
+  constexpr std::uint64_t kMiB = 1024 * 1024;
+  return std::to_string((member->value.GetUint64() + kMiB - 1) / kMiB) + " MiB";
 }
 
 std::string yes_no(const rapidjson::Value& object, const char* key) {
@@ -37,7 +47,7 @@ int print_status(const rapidjson::Document& status) {
     print_error("status", "the daemon's status lacks service_types; run exobus and exobusd of the same release");
     return 1;
   }
-  std::cout << "bus " << text(status, "bus") << " (segment " << text(status, "segment") << ")";
+  std::cout << "bus " << text(status, "bus") << " (" << mebibytes(status, "memory_bytes") << " of shared memory)";
   if (status.HasMember("pool")) {
     const rapidjson::Value& pool = status["pool"];
     std::cout << ", message buffers: " << number(pool, "in_use") << " in use, " << number(pool, "free") << " free of "

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
-  libboost-dev rapidjson-dev libconcurrentqueue-dev libyaml-cpp-dev
+  rapidjson-dev libconcurrentqueue-dev libyaml-cpp-dev
   libspdlog-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   libzmq3-dev cppzmq-dev gnuplot-nox help2man
 )

@@ -11,7 +11,7 @@
 #include <fstream>
 #include <thread>
 
-#include "exobus/envelope.hpp"
+#include "exobus/control/control_client.hpp"
 #include "floor_ring.hpp"
 #include "transport.hpp"
 
@@ -72,16 +72,15 @@ void RunBus::start(const std::string& tag, const std::string& application_yml) {
     std::perror("exec " EXOBUSD_PATH);
     ::_exit(127);
   }
-  // The daemon binds its socket, then creates the segment: once the segment exists,
-  // connections are accepted (a half-built segment is refused and connect() retries).
-  const auto segment = std::filesystem::path("/dev/shm") / data_segment_name(bus_);
+  // Serving once it answers a status request on its socket.
+  const control::RuntimePaths paths = control::runtime_paths(bus_, control::RuntimeDir{dir_, false}).value();
   const auto until = Clock::now() + std::chrono::seconds(10);
-  while (!std::filesystem::exists(segment)) {
+  while (!control::request_status(paths, std::chrono::milliseconds(200)).ok()) {
     if (::waitpid(daemon_, nullptr, WNOHANG) == daemon_) {
       daemon_ = -1;
       throw TransportError("exobus: exobusd exited at start-up (config in " + dir_.string() + ")");
     }
-    if (Clock::now() > until) throw TransportError("exobus: exobusd did not create its segment within 10 s");
+    if (Clock::now() > until) throw TransportError("exobus: exobusd did not serve its bus within 10 s");
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 }
@@ -94,11 +93,6 @@ void RunBus::stop() {
       ::waitpid(daemon_, nullptr, 0);
     }
     daemon_ = -1;
-  }
-  if (!bus_.empty()) {
-    std::string object(1, '/');
-    object.append(data_segment_name(bus_));
-    ::shm_unlink(object.c_str());
   }
   if (!dir_.empty()) {
     std::error_code ignored;

@@ -25,10 +25,10 @@ class RunBus {
   RunBus& operator=(const RunBus&) = delete;
 
   // Writes `application_yml` into a fresh temporary directory, starts exobusd on bus
-  // `bench-<tag>` there, and returns once its data segment exists. Throws TransportError.
+  // `bench-<tag>` there, and returns once it answers on its socket. Throws TransportError.
   void start(const std::string& tag, const std::string& application_yml);
-  // Stops the daemon (SIGTERM, then SIGKILL after 5 s), removes /dev/shm/exobus.<bus>.data
-  // and the temporary directory. Idempotent.
+  // Stops the daemon (SIGTERM, then SIGKILL after 5 s; a clean stop releases the memory) and
+  // removes the temporary directory, which ends a keeper left by a killed one. Idempotent.
   void stop();
 
   const std::string& bus() const { return bus_; }

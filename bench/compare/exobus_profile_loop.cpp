@@ -97,7 +97,6 @@ int run_round_trips(std::size_t payload, std::size_t messages) {
 }
 
 int run_shm(std::size_t payload, std::size_t messages) {
-  const std::string name = "exobus.bench-profile-" + std::to_string(::getpid()) + ".data";
   shm::LayoutSpec layout;
   std::uint32_t size = 256;
   while (size < payload) size *= 2;
@@ -106,7 +105,7 @@ int run_shm(std::size_t payload, std::size_t messages) {
   layout.max_instances = 2;
   layout.lanes_per_instance = 1;
   layout.leases_per_lane = 256;
-  exobus::Result<std::unique_ptr<shm::Segment>> created = shm::Segment::create(name, layout, 0600);
+  exobus::Result<std::unique_ptr<shm::Segment>> created = shm::Segment::create("exobus.bench-profile", layout);
   if (!created) return 1;
   shm::DataPlane plane(*created.value());
   shm::LaneCursor out{plane.lane_of(0, 0)}, in{plane.lane_of(1, 0)};
@@ -126,7 +125,6 @@ int run_shm(std::size_t payload, std::size_t messages) {
     sum += digest(t.delivery.payload);
     plane.ack(t.delivery.lease);
   }
-  shm::Segment::remove(name);
   std::printf("shm: %zu messages of %zu B sent and taken (checksum %llu)\n", messages, payload,
               static_cast<unsigned long long>(sum));
   return 0;

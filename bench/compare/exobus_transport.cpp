@@ -309,12 +309,9 @@ constexpr std::uint32_t kRingCapacity = 65536;
 
 class ShmSide : public Duplex {
  public:
-  ShmSide(const std::string& segment, std::uint32_t instance, std::uint16_t out, std::uint16_t in)
-      : out_(out), in_(in) {
-    Result<std::unique_ptr<shm::Segment>> opened = shm::Segment::open(segment);
-    if (!opened) throw TransportError("exobus-shm: " + opened.error().message);
-    segment_ = std::move(opened).value();
-    plane_ = std::make_unique<shm::DataPlane>(*segment_);
+  // `segment` was created by the transport before the fork: both processes map it.
+  ShmSide(const shm::Segment& segment, std::uint32_t instance, std::uint16_t out, std::uint16_t in)
+      : plane_(std::make_unique<shm::DataPlane>(segment)), out_(out), in_(in) {
     cursor_ = {plane_->lane_of(instance, 0)};
   }
   std::span<std::byte> acquire(std::size_t size) override {
@@ -353,7 +350,6 @@ class ShmSide : public Duplex {
   }
 
  private:
-  std::unique_ptr<shm::Segment> segment_;
   std::unique_ptr<shm::DataPlane> plane_;
   shm::LaneCursor cursor_;
   std::uint16_t out_, in_;
@@ -366,7 +362,6 @@ class ExobusShmTransport final : public Transport {
   std::string_view name() const override { return "exobus-shm"; }
 
   void prepare(const ChannelSpec& spec) override {
-    name_ = "exobus.bench-shm-" + spec.tag + ".data";
     shm::LayoutSpec layout;
     std::uint32_t size = 256;
     while (size < spec.max_payload) size *= 2;
@@ -376,20 +371,20 @@ class ExobusShmTransport final : public Transport {
     layout.max_instances = 4;
     layout.lanes_per_instance = 1;
     layout.leases_per_lane = 256;
-    const Result<std::unique_ptr<shm::Segment>> created = shm::Segment::create(name_, layout, 0600);
+    Result<std::unique_ptr<shm::Segment>> created = shm::Segment::create("exobus.bench-shm-" + spec.tag, layout);
     if (!created) throw TransportError("exobus-shm: " + created.error().message);
+    segment_ = std::move(created).value();
   }
-  void cleanup() override {
-    if (!name_.empty()) shm::Segment::remove(name_);
-    name_.clear();
+  void cleanup() override { segment_.reset(); }
+  std::unique_ptr<Sender> open_sender() override { return std::make_unique<ShmSide>(*segment_, 1, kForward, kBack); }
+  std::unique_ptr<Receiver> open_receiver() override {
+    return std::make_unique<ShmSide>(*segment_, 2, kBack, kForward);
   }
-  std::unique_ptr<Sender> open_sender() override { return std::make_unique<ShmSide>(name_, 1, kForward, kBack); }
-  std::unique_ptr<Receiver> open_receiver() override { return std::make_unique<ShmSide>(name_, 2, kBack, kForward); }
-  std::unique_ptr<Duplex> open_client() override { return std::make_unique<ShmSide>(name_, 1, kForward, kBack); }
-  std::unique_ptr<Duplex> open_server() override { return std::make_unique<ShmSide>(name_, 2, kBack, kForward); }
+  std::unique_ptr<Duplex> open_client() override { return std::make_unique<ShmSide>(*segment_, 1, kForward, kBack); }
+  std::unique_ptr<Duplex> open_server() override { return std::make_unique<ShmSide>(*segment_, 2, kBack, kForward); }
 
  private:
-  std::string name_;
+  std::unique_ptr<shm::Segment> segment_;  // mapped in every process forked after prepare()
 };
 
 }  // namespace

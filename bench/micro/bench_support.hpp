@@ -79,7 +79,7 @@ struct PeerControl {
 // runs body(plane, control) until control.stop.
 class PeerProcess {
  public:
-  PeerProcess(const std::string& segment_name, const std::function<void(DataPlane&, PeerControl&)>& body) {
+  PeerProcess(const Segment& segment, const std::function<void(DataPlane&, PeerControl&)>& body) {
     void* memory = ::mmap(nullptr, sizeof(PeerControl), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (memory == MAP_FAILED) throw std::runtime_error("mmap peer control");
     control_ = new (memory) PeerControl;
@@ -87,9 +87,7 @@ class PeerProcess {
     if (child_ < 0) throw std::runtime_error("fork");
     if (child_ == 0) {
       pin_to(kPeerCore);
-      exobus::Result<std::unique_ptr<Segment>> opened = Segment::open(segment_name);
-      if (!opened) ::_exit(3);
-      DataPlane plane(*opened.value());
+      DataPlane plane(segment);  // the parent's mapping, kept by the fork
       control_->ready.store(1, std::memory_order_release);
       body(plane, *control_);
       ::_exit(0);

@@ -104,7 +104,7 @@ void BM_SendTakeAckTwoProcesses(benchmark::State& state) {
   DataPlane& plane = bus.plane();
   LaneCursor sender{plane.lane_of(1, 0)};
   const std::vector<std::byte> payload = payload_of(state);
-  PeerProcess receiver(bus.name(), [](DataPlane& peer, PeerControl& control) {
+  PeerProcess receiver(bus.segment(), [](DataPlane& peer, PeerControl& control) {
     LaneCursor lane{peer.lane_of(2, 0)};
     std::uint64_t handled = 0;
     for (;;) {

@@ -31,7 +31,7 @@ void BM_RoundTripTwoProcesses(benchmark::State& state) {
   ScratchSegment bus(bench_spec(), "bench");
   DataPlane& plane = bus.plane();
   const std::vector<std::byte> ping(kPayloadBytes, std::byte{1});
-  PeerProcess ponger(bus.name(), [](DataPlane& peer, PeerControl& control) {
+  PeerProcess ponger(bus.segment(), [](DataPlane& peer, PeerControl& control) {
     LaneCursor lane{peer.lane_of(2, 0)};
     const std::vector<std::byte> pong(kPayloadBytes, std::byte{2});
     const std::uint16_t reply_to[] = {kPongRing};

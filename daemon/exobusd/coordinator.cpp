@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "bus_access.hpp"
+#include "memory_keeper.hpp"
 #include "exobus/control/registration.hpp"
 #include "exobus/daemon/peer_credentials.hpp"
 #include "exobus/envelope.hpp"
@@ -88,55 +89,66 @@ Result<void> Coordinator::load_policies(const ApplicationConfig& config) {
 }
 
 Result<void> Coordinator::attach_or_create() {
-  segment_name_ = data_segment_name(options_.bus);
   const Result<shm::Layout> wanted = shm::compute_layout(plan_.layout);
   if (!wanted) return Error{ErrorCode::config_error, "bus layout: " + wanted.error().message};
 
-  Result<std::unique_ptr<shm::Segment>> opened = shm::Segment::open(segment_name_);
-  if (opened) {
-    const bool same_layout = opened.value()->layout().total_size == wanted.value().total_size &&
-                             opened.value()->ring_count() == wanted.value().rings.size();
-    if (same_layout && !options_.reset) {
-      segment_ = std::move(opened).value();
-      plane_ = std::make_unique<shm::DataPlane>(*segment_);
-      lane_ = {plane_->lane_of(0, 0)};
-      // Our previous incarnation may have died mid-operation: recover it first.
-      const shm::RecoveryReport report = shm::Recovery(*plane_, lane_).recover_instance(0);
-      log_->info("re-attached to segment '{}' ({} tombstones, {} leases requeued from the previous daemon)",
-                 segment_name_, report.tombstones, report.leases_requeued);
-      adopt_existing_instances();
-      return {};
-    }
-    if (!options_.reset) {
-      return Error{ErrorCode::segment_error,
-                   "segment '/dev/shm/" + segment_name_ +
-                       "' was laid out for another configuration; stop the bus's services and start "
+  keeper_ = MemoryKeeper::connect(options_.paths);
+  if (keeper_) {
+    Result<std::vector<control::UniqueFd>> kept = keeper_->take_back();
+    if (!kept) return kept.error();
+    if (!kept.value().empty()) {
+      Result<std::unique_ptr<shm::Segment>> mapped = shm::Segment::map(kept.value().front().release());
+      if (!mapped) {
+        log_->warn("the memory the keeper held is not a segment of this release ({}); laying the bus out anew",
+                   mapped.error().message);
+      } else if (mapped.value()->layout().total_size != wanted.value().total_size ||
+                 mapped.value()->ring_count() != wanted.value().rings.size()) {
+        if (!options_.reset) {
+          return Error{ErrorCode::segment_error,
+                       "the bus's memory was laid out for another configuration; stop the bus's services and start "
                        "exobusd with --reset to lay it out anew (queued messages are discarded)"};
+        }
+        log_->warn("--reset: discarding the bus's memory and the messages it holds");
+      } else if (options_.reset) {
+        log_->warn("--reset: discarding the bus's memory and the messages it holds");
+      } else {
+        segment_ = std::move(mapped).value();
+        plane_ = std::make_unique<shm::DataPlane>(*segment_);
+        lane_ = {plane_->lane_of(0, 0)};
+        // Our previous incarnation may have died mid-operation: recover it first.
+        const shm::RecoveryReport report = shm::Recovery(*plane_, lane_).recover_instance(0);
+        log_->info("re-attached to the bus's memory ({} tombstones, {} leases requeued from the previous daemon)",
+                   report.tombstones, report.leases_requeued);
+        adopt_existing_instances();
+        return {};
+      }
     }
-    log_->warn("--reset: removing segment '{}' and the messages it holds", segment_name_);
-    opened.value().reset();
-    shm::Segment::remove(segment_name_);
-  } else if (const ErrorCode code = opened.error().code; code == ErrorCode::not_initialised ||
-                                                         code == ErrorCode::corrupted ||
-                                                         code == ErrorCode::version_mismatch) {
-    log_->warn("removing stale segment: {}", opened.error().message);
-    shm::Segment::remove(segment_name_);
-  } else if (code != ErrorCode::not_found) {
-    return opened.error();
   }
 
-  Result<BusAccess> access = bus_access(config_.bus);
-  if (!access) return access.error();
-  Result<std::unique_ptr<shm::Segment>> created =
-      shm::Segment::create(segment_name_, plan_.layout, access.value().segment_mode, access.value().group);
+  Result<std::unique_ptr<shm::Segment>> created = shm::Segment::create("exobus." + options_.bus + ".data", plan_.layout);
   if (!created) return created.error();
   segment_ = std::move(created).value();
   segment_->header().routing_generation.store(1, std::memory_order_release);
   plane_ = std::make_unique<shm::DataPlane>(*segment_);
   lane_ = {plane_->lane_of(0, 0)};
-  log_->info("created segment '{}' ({} bytes, {} rings, {} instance slots)", segment_name_,
-             segment_->layout().total_size, segment_->ring_count(), plan_.instance_slots);
+  if (Result<void> kept = hand_to_keeper(); !kept) return kept.error();
+  log_->info("created the bus's memory ({} bytes, {} rings, {} instance slots)", segment_->layout().total_size, segment_->ring_count(), plan_.instance_slots);
   return {};
+}
+
+Result<void> Coordinator::hand_to_keeper() {
+  if (!keeper_ || !keeper_->alive()) {
+    Result<MemoryKeeper> started = MemoryKeeper::start(options_.paths, options_.program);
+    if (!started) return started.error();
+    keeper_ = std::move(started).value();
+  }
+  const int fds[] = {segment_->fd()};
+  return keeper_->keep(fds);
+}
+
+void Coordinator::release_memory() {
+  if (keeper_) keeper_->release();
+  keeper_.reset();
 }
 
 void Coordinator::adopt_existing_instances() {
@@ -177,7 +189,7 @@ control::RoutingReply Coordinator::routing() const {
   return routing;
 }
 
-Result<control::JsonText> Coordinator::on_register(const control::RegisterRequest& request, const PeerCredentials& peer,
+Result<Granted> Coordinator::on_register(const control::RegisterRequest& request, const PeerCredentials& peer,
                                                    const InstanceHandle& handle) {
   const auto type_ring = plan_.type_rings.find(request.service_type);
   if (!config_.find_service(request.service_type) || type_ring == plan_.type_rings.end()) {
@@ -231,8 +243,9 @@ Result<control::JsonText> Coordinator::on_register(const control::RegisterReques
   }
   instance_of_handle_[handle.id] = *slot;
 
-  return control::encode_registration_reply(
-      {*slot, segment_name_, type_ring->second, plan_.inbox_ring(*slot), routing()});
+  return Granted{control::encode_registration_reply(
+                     {*slot, {{"data", true}}, type_ring->second, plan_.inbox_ring(*slot), routing()}),
+                 {segment_->fd()}};
 }
 
 void Coordinator::on_instance_gone(const InstanceHandle& handle) {
@@ -317,6 +330,14 @@ void Coordinator::reroute_inbox(std::uint32_t slot) {
 void Coordinator::on_tick() {
   ++ticks_;
   const std::uint32_t now = shm::DataPlane::now_ms();
+  // A keeper that died (killed, say) is replaced at once: the memory must outlive us.
+  if (ticks_ % 50 == 0 && (!keeper_ || !keeper_->alive())) {
+    if (Result<void> kept = hand_to_keeper(); !kept) {
+      log_->error("{}", kept.error().message);
+    } else {
+      log_->warn("the process keeping the bus's memory had died; handed the memory to a new one");
+    }
+  }
   if (ticks_ % 5 == 0) {
     const shm::RecoveryReport expired = shm::Recovery(*plane_, lane_).reclaim_expired(now);
     if (expired.leases_requeued + expired.dead_lettered > 0) {
@@ -478,7 +499,7 @@ Result<control::JsonText> Coordinator::on_status() {
     types.PushBack(entry, allocator);
   }
   return reply.set("bus", options_.bus)
-      .set("segment", segment_name_)
+      .set("memory_bytes", static_cast<std::uint64_t>(segment_->layout().total_size))
       .set("pool", std::move(pool))
       .set("service_types", std::move(types))
       .set("dead_lettered_replies", dead_lettered_replies_)

@@ -21,11 +21,14 @@
 #include "exobus/daemon/control_server.hpp"
 #include "exobus/daemon/peer_policy.hpp"
 #include "exobus/shm/recovery.hpp"
+#include "memory_keeper.hpp"
 
 namespace exobus::daemon {
 
 struct CoordinatorOptions {
   std::string bus;
+  control::RuntimePaths paths;   // the bus's control socket, lock and keeper
+  std::filesystem::path program;  // exobusd itself, to start the memory keeper
   std::filesystem::path config_file;
   bool reset = false;                          // discard an existing segment even if its layout differs
   std::chrono::milliseconds hang_after{5000};  // heartbeat silence that marks an instance hung
@@ -36,7 +39,8 @@ class Coordinator {
   static Result<std::unique_ptr<Coordinator>> start(CoordinatorOptions options, std::shared_ptr<spdlog::logger> log);
 
   ServerCallbacks callbacks();
-  const std::string& segment_name() const { return segment_name_; }
+  // At a clean stop that discards the bus: the keeper drops the memory and exits.
+  void release_memory();
 
  private:
   Coordinator(CoordinatorOptions options, std::shared_ptr<spdlog::logger> log)
@@ -44,9 +48,11 @@ class Coordinator {
 
   Result<void> load_policies(const ApplicationConfig& config);
   Result<void> attach_or_create();
+  // Gives the memory keeper (started if none runs) the bus's memory.
+  Result<void> hand_to_keeper();
   void adopt_existing_instances();
 
-  Result<control::JsonText> on_register(const control::RegisterRequest& request, const PeerCredentials& peer,
+  Result<Granted> on_register(const control::RegisterRequest& request, const PeerCredentials& peer,
                                         const InstanceHandle& handle);
   void on_instance_gone(const InstanceHandle& handle);
   bool on_instance_disconnected(const InstanceHandle& handle);
@@ -69,8 +75,8 @@ class Coordinator {
   ApplicationConfig config_;
   BusPlan plan_;
   std::map<std::string, PeerPolicy> policies_;
-  std::string segment_name_;
   std::unique_ptr<shm::Segment> segment_;
+  std::optional<MemoryKeeper> keeper_;
   std::unique_ptr<shm::DataPlane> plane_;
   shm::LaneCursor lane_;  // the daemon's own lane: instance 0, lane 0
 

@@ -8,7 +8,7 @@
 #include "coordinator.hpp"
 #include "exobus/daemon/control_server.hpp"
 #include "exobus/version.hpp"
-#include "exobus/shm/segment.hpp"
+#include "memory_keeper.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"exobusd: the ExoBus coordinator daemon (registration, liveness, recovery; off the data path)"};
@@ -17,15 +17,33 @@ int main(int argc, char** argv) {
   std::string runtime_dir;
   std::string log_level = "info";
   bool remove_segment = false;
-  app.add_option("-c,--config", options.config_file, "the application.yml of the bus")->required();
+  bool keep = false;
+  app.add_option("-c,--config", options.config_file, "the application.yml of the bus (required)");
   app.add_option("-b,--bus", options.bus, "bus name (default: the application's name, or $EXOBUS_BUS)");
   app.add_option("--runtime-dir", runtime_dir,
                  "directory of the control socket (default: $EXOBUS_RUNTIME_DIR or /tmp/exobus-<uid>)");
-  app.add_flag("--reset", options.reset, "discard an existing segment laid out for another configuration");
-  app.add_flag("--remove-segment", remove_segment, "remove the shared-memory segment on a clean shutdown");
+  app.add_flag("--reset", options.reset, "discard the bus's memory if it was laid out for another configuration");
+  app.add_flag("--remove-segment", remove_segment,
+               "drop the bus's memory on a clean shutdown (otherwise its keeper holds it for the next exobusd)");
+  app.add_flag("--keep", keep,
+               "run as the keeper of the bus's memory (exobusd starts it; it holds the memory across daemon "
+               "restarts)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   CLI11_PARSE(app, argc, argv);
+  if (keep) {
+    if (options.bus.empty()) {
+      if (const char* bus = std::getenv("EXOBUS_BUS")) options.bus = bus;
+    }
+    const auto paths = runtime_dir.empty()
+                           ? exobus::control::runtime_paths(options.bus)
+                           : exobus::control::runtime_paths(options.bus, exobus::control::RuntimeDir{runtime_dir, false});
+    return paths ? exobus::daemon::run_keeper(paths.value()) : 2;
+  }
+  if (options.config_file.empty()) {
+    std::fprintf(stderr, "exobusd: --config is required\nRun with --help for more information.\n");
+    return 2;
+  }
 
   auto log = spdlog::stderr_color_mt("exobusd");
   log->set_level(spdlog::level::from_str(log_level));
@@ -76,6 +94,8 @@ int main(int argc, char** argv) {
     log->error("{}", server.error().message);
     return 1;
   }
+  options.paths = server.value().paths();
+  options.program = std::filesystem::read_symlink("/proc/self/exe");
   auto started = exobus::daemon::Coordinator::start(options, log);
   if (!started) {
     log->error("{}", started.error().message);
@@ -88,7 +108,7 @@ int main(int argc, char** argv) {
     log->error("{}", ran.error().message);
     return 1;
   }
-  if (remove_segment) exobus::shm::Segment::remove(coordinator->segment_name());
+  if (remove_segment) coordinator->release_memory();
   log->info("stopped");
   return 0;
 }

@@ -1,47 +1,30 @@
 #include "exobus/shm/segment.hpp"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
-#include <boost/interprocess/shared_memory_object.hpp>
 #include <cerrno>
+#include <cstdio>
+#include <optional>
 #include <cstring>
 #include <random>
 
 namespace exobus::shm {
 
-namespace bip = boost::interprocess;
-
 namespace {
+
+constexpr int kSeals = F_SEAL_SHRINK | F_SEAL_GROW;
 
 Error failure(ErrorCode code, std::string message) { return Error{code, std::move(message)}; }
 
-std::string quoted(const std::string& name) { return "'/dev/shm/" + name + "'"; }
-
-Error failure_from_errno(int error, const std::string& name, const char* action) {
-  switch (error) {
-    case EEXIST:
-      return failure(ErrorCode::already_exists, "segment " + quoted(name) + " already exists");
-    case ENOENT:
-      return failure(ErrorCode::not_found,
-                     "segment " + quoted(name) + " does not exist; is exobusd running for this bus?");
-    case EACCES:
-    case EPERM:
-      return failure(ErrorCode::permission_denied,
-                     "permission denied to " + std::string(action) + " segment " + quoted(name) +
-                         "; run as a user or group allowed by the bus (segment-mode and group in application.yml)");
-    case ENOSPC:
-      return failure(ErrorCode::no_space,
-                     "not enough space in /dev/shm for segment " + quoted(name) +
-                         "; free space, enlarge /dev/shm, or shrink the size classes and queues");
-    default:
-      return failure(ErrorCode::io, "cannot " + std::string(action) + " segment " +
-                                                 quoted(name) + ": " + std::strerror(error));
+Error io_failure(const std::string& label, const char* action, int error) {
+  if (error == ENOSPC || error == ENOMEM) {
+    return failure(ErrorCode::no_space, "not enough memory for segment '" + label +
+                                            "'; free memory, or shrink the size classes and queues");
   }
-}
-
-int native_error(const bip::interprocess_exception& exception) {
-  return exception.get_native_error() != 0 ? exception.get_native_error() : EIO;
+  return failure(ErrorCode::io, "cannot " + std::string(action) + " segment '" + label + "': " + std::strerror(error));
 }
 
 LayoutSpec spec_from(const SegmentHeader& header, const RingDescriptor* rings) {
@@ -64,7 +47,7 @@ void initialise(std::byte* base, const Layout& layout) {
     ReadyRing::initialise(header, reinterpret_cast<RingSlot*>(header + 1), ring.capacity);
   }
   // Chunks, lanes, leases and instance slots start all-zero: FREE with generation 0,
-  // idle, FREE, free. posix_fallocate on tmpfs hands out zeroed pages, so nothing to do.
+  // idle, FREE, free. A new memory object is zero-filled, so there is nothing to do.
   auto& header = *reinterpret_cast<SegmentHeader*>(base);
   header.layout_version = kLayoutVersion;
   header.size_class_count = static_cast<std::uint32_t>(layout.size_classes.size());
@@ -78,112 +61,125 @@ void initialise(std::byte* base, const Layout& layout) {
   header.instances_offset = layout.instances_offset;
   header.lanes_offset = layout.lanes_offset;
   std::copy(layout.size_classes.begin(), layout.size_classes.end(), header.size_classes);
-  std::memcpy(base + layout.rings_offset, layout.rings.data(),
-              layout.rings.size() * sizeof(RingDescriptor));
-  // Release: every store above is visible to an opener that acquires the magic.
+  std::memcpy(base + layout.rings_offset, layout.rings.data(), layout.rings.size() * sizeof(RingDescriptor));
+  // Release: every store above is visible to a mapper that acquires the magic.
   header.magic.store(kSegmentMagic, std::memory_order_release);
+}
+
+// The layout a mapped header describes, if it is a complete segment of this version whose
+// every offset agrees with the layout recomputed from its counts.
+Result<Layout> check_header(const std::byte* base, std::uint64_t size) {
+  const auto& header = *reinterpret_cast<const SegmentHeader*>(base);
+  const std::uint64_t magic = header.magic.load(std::memory_order_acquire);
+  if (magic == 0) return failure(ErrorCode::not_initialised, "the segment is not initialised");
+  if (magic != kSegmentMagic) return failure(ErrorCode::corrupted, "the memory handed over is not an ExoBus segment");
+  if (header.layout_version != kLayoutVersion) {
+    return failure(ErrorCode::version_mismatch, "the segment has layout version " +
+                                                    std::to_string(header.layout_version) +
+                                                    " but this library speaks version " +
+                                                    std::to_string(kLayoutVersion) +
+                                                    "; run services and exobusd of the same release");
+  }
+  const bool counts_sane = header.size_class_count >= 1 && header.size_class_count <= kMaxSizeClasses &&
+                           header.ring_count >= 1 && header.ring_count <= kMaxRings &&
+                           header.rings_offset == ((sizeof(SegmentHeader) + 63) / 64 * 64) &&
+                           header.rings_offset + header.ring_count * sizeof(RingDescriptor) <= size;
+  if (!counts_sane) return failure(ErrorCode::corrupted, "the segment has a corrupt header");
+  const auto* rings = reinterpret_cast<const RingDescriptor*>(base + header.rings_offset);
+  const Result<Layout> computed = compute_layout(spec_from(header, rings));
+  if (!computed) {
+    return failure(ErrorCode::corrupted, "the segment has an inconsistent layout (" + computed.error().message + ")");
+  }
+  const Layout& layout = computed.value();
+  bool consistent = layout.total_size == header.total_size && layout.total_size == size &&
+                    layout.instances_offset == header.instances_offset && layout.lanes_offset == header.lanes_offset;
+  for (std::size_t r = 0; consistent && r < layout.rings.size(); ++r) consistent = layout.rings[r].offset == rings[r].offset;
+  for (std::size_t c = 0; consistent && c < layout.size_classes.size(); ++c) {
+    consistent = layout.size_classes[c].offset == header.size_classes[c].offset &&
+                 layout.size_classes[c].first_chunk == header.size_classes[c].first_chunk;
+  }
+  if (!consistent) return failure(ErrorCode::corrupted, "the segment has an inconsistent layout");
+  return layout;
+}
+
+// MemAvailable of /proc/meminfo in bytes, or nothing when it cannot be read.
+std::optional<std::uint64_t> available_memory() {
+  std::FILE* meminfo = std::fopen("/proc/meminfo", "r");
+  if (meminfo == nullptr) return std::nullopt;
+  std::optional<std::uint64_t> available;
+  char line[256];
+  while (std::fgets(line, sizeof line, meminfo) != nullptr) {
+    unsigned long long kib = 0;
+    if (std::sscanf(line, "MemAvailable: %llu kB", &kib) == 1) available = std::uint64_t{kib} * 1024;
+  }
+  std::fclose(meminfo);
+  return available;
 }
 
 }  // namespace
 
-Result<std::unique_ptr<Segment>> Segment::create(const std::string& name, const LayoutSpec& spec, mode_t mode,
-                              std::optional<gid_t> group) {
-  if ((mode & 0007) != 0 || (mode & 0600) != 0600) {
-    return failure(ErrorCode::config_error,
-                   "segment mode must give the owner read-write and the world nothing");
-  }
+Result<std::unique_ptr<Segment>> Segment::create(const std::string& label, const LayoutSpec& spec) {
   Result<Layout> computed = compute_layout(spec);
   if (!computed) return computed.error();
   const Layout& layout = computed.value();
-  try {
-    bip::shared_memory_object object(bip::create_only, name.c_str(), bip::read_write,
-                                     bip::permissions(0600));
-    const int fd = object.get_mapping_handle().handle;
-    if (const int error = ::posix_fallocate(fd, 0, static_cast<off_t>(layout.total_size))) {
-      bip::shared_memory_object::remove(name.c_str());
-      return failure_from_errno(error, name, "reserve");
-    }
-    bip::mapped_region region(object, bip::read_write);
-    initialise(static_cast<std::byte*>(region.get_address()), layout);
-    // The group first: chown may clear mode bits, fchmod then sets the final ones.
-    if (group && ::fchown(fd, static_cast<uid_t>(-1), *group) != 0) {
-      const int error = errno;
-      bip::shared_memory_object::remove(name.c_str());
-      return failure_from_errno(error, name, "set the group of");
-    }
-    if (::fchmod(fd, mode) != 0) {
-      const int error = errno;
-      bip::shared_memory_object::remove(name.c_str());
-      return failure_from_errno(error, name, "set the mode of");
-    }
-    return std::unique_ptr<Segment>(new Segment(std::move(region), layout));
-  } catch (const bip::interprocess_exception& exception) {
-    return failure_from_errno(native_error(exception), name, "create");
+  // Reserving more than the machine has would not fail cleanly: the kernel would reclaim
+  // and kill processes before posix_fallocate gave up.
+  if (const std::optional<std::uint64_t> available = available_memory(); available && layout.total_size > *available) {
+    return failure(ErrorCode::no_space, "segment '" + label + "' needs " + std::to_string(layout.total_size >> 20) +
+                                            " MiB and the machine has " + std::to_string(*available >> 20) +
+                                            " MiB available; shrink the size classes and queues");
   }
+  const int fd = ::memfd_create(label.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd == -1) return io_failure(label, "create", errno);
+  if (const int error = ::posix_fallocate(fd, 0, static_cast<off_t>(layout.total_size))) {
+    ::close(fd);
+    return io_failure(label, "reserve", error);
+  }
+  if (::fcntl(fd, F_ADD_SEALS, kSeals | F_SEAL_SEAL) == -1) {
+    const int error = errno;
+    ::close(fd);
+    return io_failure(label, "seal", error);
+  }
+  void* base = ::mmap(nullptr, layout.total_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (base == MAP_FAILED) {
+    const int error = errno;
+    ::close(fd);
+    return io_failure(label, "map", error);
+  }
+  initialise(static_cast<std::byte*>(base), layout);
+  return std::unique_ptr<Segment>(new Segment(fd, static_cast<std::byte*>(base), layout.total_size, layout));
 }
 
-Result<std::unique_ptr<Segment>> Segment::open(const std::string& name) {
-  try {
-    bip::shared_memory_object object(bip::open_only, name.c_str(), bip::read_write);
-    bip::offset_t size = 0;
-    if (!object.get_size(size) || size < static_cast<bip::offset_t>(sizeof(SegmentHeader))) {
-      return failure(ErrorCode::not_initialised,
-                     "segment " + quoted(name) + " is half-initialised (too small); restart exobusd to rebuild it");
-    }
-    bip::mapped_region region(object, bip::read_write);
-    auto* base = static_cast<std::byte*>(region.get_address());
-    const auto& header = *reinterpret_cast<const SegmentHeader*>(base);
-    const std::uint64_t magic = header.magic.load(std::memory_order_acquire);
-    if (magic == 0) {
-      return failure(ErrorCode::not_initialised,
-                     "segment " + quoted(name) + " is half-initialised; restart exobusd to rebuild it");
-    }
-    if (magic != kSegmentMagic) {
-      return failure(ErrorCode::corrupted, "segment " + quoted(name) + " is not an ExoBus segment");
-    }
-    if (header.layout_version != kLayoutVersion) {
-      return failure(ErrorCode::version_mismatch,
-                     "segment " + quoted(name) + " has layout version " +
-                         std::to_string(header.layout_version) + " but this library speaks version " +
-                         std::to_string(kLayoutVersion) + "; run services and exobusd of the same release");
-    }
-    const bool counts_sane = header.size_class_count >= 1 && header.size_class_count <= kMaxSizeClasses &&
-                             header.ring_count >= 1 && header.ring_count <= kMaxRings &&
-                             header.rings_offset == ((sizeof(SegmentHeader) + 63) / 64 * 64) &&
-                             header.rings_offset + header.ring_count * sizeof(RingDescriptor) <=
-                                 static_cast<std::uint64_t>(size);
-    if (!counts_sane) {
-      return failure(ErrorCode::corrupted, "segment " + quoted(name) + " has a corrupt header");
-    }
-    const auto* rings = reinterpret_cast<const RingDescriptor*>(base + header.rings_offset);
-    const Result<Layout> computed = compute_layout(spec_from(header, rings));
-    if (!computed) {
-      return failure(ErrorCode::corrupted,
-                     "segment " + quoted(name) + " has an inconsistent layout (" + computed.error().message + ")");
-    }
-    const Layout& layout = computed.value();
-    bool consistent = layout.total_size == header.total_size &&
-                      layout.total_size == static_cast<std::uint64_t>(size) &&
-                      layout.instances_offset == header.instances_offset &&
-                      layout.lanes_offset == header.lanes_offset;
-    for (std::size_t r = 0; consistent && r < layout.rings.size(); ++r) {
-      consistent = layout.rings[r].offset == rings[r].offset;
-    }
-    for (std::size_t c = 0; consistent && c < layout.size_classes.size(); ++c) {
-      consistent = layout.size_classes[c].offset == header.size_classes[c].offset &&
-                   layout.size_classes[c].first_chunk == header.size_classes[c].first_chunk;
-    }
-    if (!consistent) {
-      return failure(ErrorCode::corrupted, "segment " + quoted(name) + " has an inconsistent layout");
-    }
-    return std::unique_ptr<Segment>(new Segment(std::move(region), layout));
-  } catch (const bip::interprocess_exception& exception) {
-    return failure_from_errno(native_error(exception), name, "open");
+Result<std::unique_ptr<Segment>> Segment::map(int fd) {
+  const auto refuse = [fd](Error error) {
+    ::close(fd);
+    return error;
+  };
+  // Sealed against resizing, or a holder could truncate it under every mapper (SIGBUS).
+  const int seals = ::fcntl(fd, F_GET_SEALS);
+  if (seals == -1 || (seals & kSeals) != kSeals) {
+    return refuse(failure(ErrorCode::segment_error, "the memory handed over as the bus's segment is not sealed "
+                                                    "against resizing; refusing it"));
   }
+  struct stat info {};
+  if (::fstat(fd, &info) == -1) return refuse(io_failure("handed over", "stat", errno));
+  const auto size = static_cast<std::uint64_t>(info.st_size);
+  if (size < sizeof(SegmentHeader)) {
+    return refuse(failure(ErrorCode::segment_error, "the memory handed over is too small for a segment"));
+  }
+  void* base = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (base == MAP_FAILED) return refuse(io_failure("handed over", "map", errno));
+  Result<Layout> layout = check_header(static_cast<std::byte*>(base), size);
+  if (!layout) {
+    ::munmap(base, size);
+    return refuse(layout.error());
+  }
+  return std::unique_ptr<Segment>(new Segment(fd, static_cast<std::byte*>(base), size, std::move(layout).value()));
 }
 
-bool Segment::remove(const std::string& name) {
-  return bip::shared_memory_object::remove(name.c_str());
+Segment::~Segment() {
+  ::munmap(base_, size_);
+  ::close(fd_);
 }
 
 ReadyRing Segment::ring(std::uint32_t index) const {

@@ -222,7 +222,6 @@ class Campaign {
   ~Campaign() {
     for (Child& child : children_) stop_process(child.pid);
     if (daemon_ > 0) stop_process(daemon_);
-    ::shm_unlink(("/" + data_segment_name(bus_)).c_str());
     std::error_code ignored;
     if (!options_.keep) std::filesystem::remove_all(dir_, ignored);
   }

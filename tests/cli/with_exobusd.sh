@@ -24,14 +24,14 @@ cleanup() {
         kill -KILL "$daemon" 2>/dev/null
         wait "$daemon" 2>/dev/null
     fi
-    rm -f "/dev/shm/exobus.$bus.data"
     rm -rf "$runtime_dir"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # If this script is killed outright (a ctest timeout), the kernel still stops the daemon,
-# which removes its segment on the way out (--remove-segment).
+# which releases the bus's memory on the way out (--remove-segment); removing the runtime
+# directory ends the process that keeps it between daemons.
 die_with_us=()
 command -v setpriv >/dev/null && die_with_us=(setpriv --pdeathsig TERM)
 "${die_with_us[@]}" "$exobusd" --config "$config" --bus "$bus" --runtime-dir "$runtime_dir" --reset \

@@ -13,6 +13,10 @@
 #include <cstring>
 #include <fstream>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 
 #include "control_test_support.hpp"
@@ -40,12 +44,12 @@ ServerCallbacks recording_callbacks(const std::shared_ptr<Recorder>& recorder,
                                     std::optional<PeerPolicy> policy = std::nullopt) {
   ServerCallbacks callbacks;
   callbacks.on_register = [recorder, policy](const RegisterRequest& request, const PeerCredentials& peer,
-                                             const InstanceHandle& handle) -> Result<JsonText> {
+                                             const InstanceHandle& handle) -> Result<Granted> {
     if (policy) {
       if (auto allowed = policy->check(peer, request.service_type); !allowed) return allowed.error();
     }
     recorder->registered(handle);
-    return JsonText::parse(R"({"instance":)" + std::to_string(handle.id) + "}").value();
+    return Granted{JsonText::parse(R"({"instance":)" + std::to_string(handle.id) + "}").value(), {}};
   };
   callbacks.on_instance_gone = [recorder](const InstanceHandle& handle) { recorder->gone(handle); };
   callbacks.on_status = [](const PeerCredentials& peer) -> Result<JsonText> {
@@ -127,7 +131,7 @@ ChildProcess spawn_server_process(const TempRuntimeDir& dir, const std::string& 
     pipe.close_read_end();
     ServerCallbacks callbacks;
     callbacks.on_register = [](const RegisterRequest&, const PeerCredentials&, const InstanceHandle&) {
-      return Result<JsonText>(JsonText());
+      return Result<Granted>(Granted{JsonText(), {}});
     };
     callbacks.on_reload = [&pipe] { pipe.write_line("reload"); };
     ServerOptions options = options_for(dir, bus);
@@ -161,6 +165,34 @@ TEST(ControlServer, RegisteredClientGetsTheDaemonsReply) {
   ASSERT_EQ(registered.size(), 1u);
   EXPECT_EQ(registered[0].pid, client.pid());
   EXPECT_EQ(registered[0].start_time, process_start_time(client.pid()).value());
+}
+
+TEST(ControlServer, ARegistrationPassesTheDescriptorsItGrantsWithItsReply) {
+  TempRuntimeDir dir;
+  auto recorder = std::make_shared<Recorder>();
+  const int granted = ::memfd_create("exobus-test.granted", MFD_CLOEXEC);
+  ASSERT_GE(granted, 0);
+  struct stat original {};
+  ASSERT_EQ(::fstat(granted, &original), 0);
+  ServerCallbacks callbacks = recording_callbacks(recorder);
+  callbacks.on_register = [granted](const RegisterRequest&, const PeerCredentials&, const InstanceHandle&) {
+    return Result<Granted>(Granted{JsonText(), {granted, granted}});
+  };
+  ServerThread server(open_server(options_for(dir, "register-fds"), callbacks));
+
+  Result<InstanceRegistration> registered = register_instance(
+      dir.paths("register-fds"), RegisterRequest{"users", ::getpid(), "nonce-fds"}, std::chrono::milliseconds(2000));
+
+  ASSERT_TRUE(registered.ok()) << registered.error().message;
+  ASSERT_EQ(registered.value().fds.size(), 2u);
+  for (const UniqueFd& fd : registered.value().fds) {
+    struct stat received {};
+    ASSERT_EQ(::fstat(fd.get(), &received), 0);
+    EXPECT_EQ(received.st_ino, original.st_ino) << "the same memory object";
+    EXPECT_NE(fd.get(), granted) << "a descriptor of the receiver's own";
+    EXPECT_NE(::fcntl(fd.get(), F_GETFD) & FD_CLOEXEC, 0) << "not leaked into programs it runs";
+  }
+  ::close(granted);
 }
 
 TEST(ControlServer, KilledClientIsReportedGonePromptly) {
@@ -337,11 +369,11 @@ TEST(ControlServer, BadDatagramsGetErrorRepliesAndTheConnectionKeepsWorking) {
   EXPECT_EQ(oversized.error().code, Code::protocol);
   EXPECT_NE(oversized.error().message.find(std::to_string(kMaxDatagramSize)), std::string::npos);
 
-  const Reply future = exchange_raw(fd.get(), R"({"protocol":2,"request":"status"})");
+  const Reply future = exchange_raw(fd.get(), R"({"protocol":3,"request":"status"})");
   ASSERT_FALSE(future.ok());
   EXPECT_EQ(future.error().code, Code::version_mismatch);
-  EXPECT_NE(future.error().message.find("version 2"), std::string::npos) << future.error().message;
-  EXPECT_NE(future.error().message.find("speaks 1"), std::string::npos) << future.error().message;
+  EXPECT_NE(future.error().message.find("version 3"), std::string::npos) << future.error().message;
+  EXPECT_NE(future.error().message.find("speaks 2"), std::string::npos) << future.error().message;
 
   const Reply status = exchange_raw(fd.get(), encode_request(StatusRequest{}).value());
   EXPECT_TRUE(status.ok()) << status.error().message;

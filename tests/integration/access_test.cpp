@@ -4,9 +4,10 @@
 //
 // - the member (in the bus group) runs an instance of a type its group is allowed, and
 //   receives a message over the bus; a type it is not allowed is refused by the daemon;
-// - the outsider reaches neither the control socket nor the segment (the kernel refuses);
-// - the segment, the socket and the runtime directory carry exactly the configured group
-//   and modes, whatever the daemon's umask.
+// - the outsider reaches neither the control socket nor the daemon's descriptors (the
+//   kernel refuses); the bus's memory has no name anywhere to open;
+// - the socket and the runtime directory carry exactly the group and modes `segment-mode`
+//   configures, whatever the daemon's umask.
 #include <gtest/gtest.h>
 #include <grp.h>
 #include <pwd.h>
@@ -128,7 +129,7 @@ TEST_F(Access, GroupMemberIsRefusedATypeItsGroupMayNotRun) {
   attempt(bus, accounts_.member, "auditor", *attempted);
 
   ASSERT_EQ(attempted->done.load(), 1);
-  EXPECT_EQ(attempted->open_errno.load(), 0) << "a member may map the segment";
+  EXPECT_EQ(attempted->open_errno.load(), EACCES) << "only the daemon grants the memory";
   EXPECT_EQ(attempted->connected.load(), 0);
   EXPECT_EQ(attempted->code.load(), static_cast<int>(ErrorCode::permission_denied)) << attempted->message;
   EXPECT_NE(std::string(attempted->message).find("may not run service type 'auditor'"), std::string::npos)
@@ -152,7 +153,7 @@ TEST_F(Access, OutsiderReachesNeitherTheDaemonNorTheSegment) {
 }
 
 struct Expected {
-  mode_t segment_mode, socket_mode, runtime_dir_mode;
+  mode_t socket_mode, runtime_dir_mode;
 };
 
 // Mode and group of a path; mode 0 if it does not exist.
@@ -164,17 +165,20 @@ std::pair<mode_t, gid_t> mode_and_group(const std::filesystem::path& path) {
 
 class AccessUnderUmask : public Access, public ::testing::WithParamInterface<mode_t> {};
 
-TEST_P(AccessUnderUmask, SegmentSocketAndDirectoryHaveExactlyTheConfiguredModes) {
+TEST_P(AccessUnderUmask, SocketAndDirectoryHaveExactlyTheConfiguredModesAndTheMemoryNoName) {
   for (const auto& [segment_mode, expected] :
-       {std::pair{"0660", Expected{0660, 0660, 0710}}, std::pair{"0640", Expected{0640, 0600, 0700}},
-        std::pair{"0600", Expected{0600, 0600, 0700}}}) {
+       {std::pair{"0660", Expected{0660, 0710}}, std::pair{"0640", Expected{0600, 0700}},
+        std::pair{"0600", Expected{0600, 0700}}}) {
     SCOPED_TRACE(std::string("segment-mode ") + segment_mode);
     Bus bus(services(), bus_section() + "segment-mode: \"" + segment_mode + "\"\n", /*start=*/false);
     const mode_t previous = ::umask(GetParam());  // the daemon inherits it
     bus.start_daemon();
     ::umask(previous);
 
-    EXPECT_EQ(mode_and_group("/dev/shm/" + data_segment_name(bus.name())), std::pair(expected.segment_mode, accounts_.gid));
+    for (const auto& entry : std::filesystem::directory_iterator("/dev/shm")) {
+      EXPECT_EQ(entry.path().filename().string().find(bus.name()), std::string::npos)
+          << entry.path() << ": the bus's memory must not be a file anyone could open";
+    }
     EXPECT_EQ(mode_and_group(bus.paths().socket), std::pair(expected.socket_mode, accounts_.gid));
     EXPECT_EQ(mode_and_group(bus.runtime_dir()), std::pair(expected.runtime_dir_mode, accounts_.gid));
   }

@@ -11,9 +11,9 @@
 //   auto web = bus.connect("web");
 //
 // Each Bus has its own bus name ("it-<pid>-<n>") and its own runtime directory, so tests
-// never see each other's sockets or segments. Its destructor stops every process it
-// started (SIGTERM, then SIGKILL after a grace period, always reaped) and removes the data
-// segment, also when the test failed half-way; then it prints the daemon's log.
+// never see each other's sockets or memory. Its destructor stops every process it started
+// (SIGTERM, then SIGKILL after a grace period, always reaped) and the daemon's memory
+// keeper, also when the test failed half-way; then it prints the daemon's log.
 //
 // Children are forked before they connect: a child never uses a Service of its parent.
 // They report through a Ledger in MAP_SHARED memory, which both sides read and write with
@@ -171,7 +171,8 @@ class Bus {
       const int status = stop_process(daemon_);
       EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "exobusd stopped with status " << status;
     }
-    ::shm_unlink(("/" + data_segment_name(name_)).c_str());
+    // A daemon that was killed leaves its keeper holding the memory: not ours to leave.
+    if (const pid_t keeper = keeper_pid(); keeper > 0) ::kill(keeper, SIGKILL);
     if (::testing::Test::HasFailure()) {
       std::fprintf(stderr, "---- exobusd log of bus %s ----\n%s---- end of log ----\n", name_.c_str(),
                    daemon_log().c_str());
@@ -224,7 +225,21 @@ class Bus {
     if (!serving || daemon_ == -1) ADD_FAILURE() << "exobusd of bus " << name_ << " did not start serving";
   }
 
-  // kill -9 of the daemon, reaped; its segment stays behind.
+  // The process keeping this bus's memory between daemons (`exobusd --keep`), found by its
+  // command line; -1 if none runs. Not our child: the daemon starts it in its own session.
+  pid_t keeper_pid() const {
+    const std::string wanted = std::string("--keep") + '\0' + "--bus" + '\0' + name_ + '\0';
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+      const std::string pid = entry.path().filename().string();
+      if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::ifstream file(entry.path() / "cmdline", std::ios::binary);
+      const std::string command_line((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+      if (command_line.find(wanted) != std::string::npos) return static_cast<pid_t>(std::stol(pid));
+    }
+    return -1;
+  }
+
+  // kill -9 of the daemon, reaped; its keeper still holds the memory.
   void kill_daemon() {
     if (daemon_ <= 0) return;
     ::kill(daemon_, SIGKILL);
@@ -389,26 +404,27 @@ class Bus {
   std::vector<pid_t> children_;
 };
 
-// What a child running as another user got from opening the bus's data segment and from
-// Service::connect. Lives in Shared memory, written by the child.
+// What a child running as another user got from reaching for the daemon's descriptors (the
+// only way to the bus's memory other than being granted it) and from Service::connect.
+// Lives in Shared memory, written by the child.
 struct ForeignAttempt {
   std::atomic<int> done{0};
   std::atomic<int> connected{0};
   std::atomic<int> code{0};        // the ErrorCode, when it did not connect
-  std::atomic<int> open_errno{0};  // of shm_open(O_RDWR) on the data segment; 0: it opened
+  std::atomic<int> open_errno{0};  // of opening /proc/<exobusd>/fd; 0: it opened
   char message[1024]{};
 };
 
 // In a forked child: `become` switches to another user for good (false if it cannot), then
-// the child opens the data segment and connects an instance of `type`, recording both in
-// `outcome`. Waits for the child.
+// the child lists the daemon's descriptors and connects an instance of `type`, recording
+// both in `outcome`. Waits for the child.
 inline void attempt_as(Bus& bus, const std::function<bool()>& become, const std::string& type,
                        ForeignAttempt& outcome) {
   const ServiceOptions options = bus.options(type);
-  const std::string segment = "/" + data_segment_name(bus.name());
+  const std::string descriptors = "/proc/" + std::to_string(bus.daemon_pid()) + "/fd";
   const pid_t child = bus.spawn([&] {
     if (!become()) return 3;
-    const int fd = ::shm_open(segment.c_str(), O_RDWR, 0);
+    const int fd = ::open(descriptors.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     outcome.open_errno.store(fd == -1 ? errno : 0);
     if (fd != -1) ::close(fd);
     const Result<std::unique_ptr<Service>> service = Service::connect(options);

@@ -279,7 +279,7 @@ TEST(Crash, TrafficContinuesWhileTheDaemonIsDeadAndARestartedDaemonReattachesLos
     return false;
   })) << "messages flow while the daemon is dead";
   bus.start_daemon();
-  EXPECT_NE(bus.daemon_log().find("re-attached to segment"), std::string::npos) << "the same segment, not a new one";
+  EXPECT_NE(bus.daemon_log().find("re-attached to the bus's memory"), std::string::npos) << "the same memory, not a new one";
   const unsigned at_restart = sent->count();
   ASSERT_TRUE(eventually([&] { return sent->count() >= at_restart + 200; }));
   auto late_worker = recording_worker(bus, *handled);  // registration works again
@@ -326,6 +326,68 @@ TEST(Crash, LeasesOfAConsumerKilledWhileTheDaemonIsDeadAreRedeliveredByTheRestar
 
   ASSERT_TRUE(eventually([&] { return survivor_ledger->distinct(kMessages) == kMessages; }));
   for (unsigned n = 0; n < kMessages; ++n) EXPECT_EQ(survivor_ledger->redelivered_of(n), 1u) << "message " << n;
+}
+
+TEST(Crash, AKilledKeeperIsReplacedAndTheNextDaemonStillFindsTheQueuedMessages) {
+  constexpr unsigned kMessages = 50;
+  Bus bus(kWebToWorker);
+  auto web = bus.connect("web");
+  ASSERT_TRUE(web);
+  for (unsigned n = 0; n < kMessages; ++n) ASSERT_TRUE(web->send("job.run", numbered(n)).ok());
+  const pid_t first_keeper = bus.keeper_pid();
+  ASSERT_GT(first_keeper, 0) << "exobusd keeps its memory in another process";
+
+  ::kill(first_keeper, SIGKILL);
+  ASSERT_TRUE(eventually([&] { return bus.daemon_log().find("handed the memory to a new one") != std::string::npos; }))
+      << "the daemon starts a new keeper and hands it the memory";
+  const pid_t second_keeper = bus.keeper_pid();
+  EXPECT_GT(second_keeper, 0);
+  EXPECT_NE(second_keeper, first_keeper);
+  bus.kill_daemon();
+  bus.start_daemon();
+
+  EXPECT_NE(bus.daemon_log().find("re-attached to the bus's memory"), std::string::npos) << "the same memory";
+  auto handled = std::make_unique<Ledger>();
+  auto worker = recording_worker(bus, *handled);
+  ASSERT_TRUE(worker);
+  EXPECT_TRUE(eventually([&] { return handled->distinct(kMessages) == kMessages; }))
+      << handled->count() << " of " << kMessages << " queued messages arrived";
+}
+
+TEST(Crash, WhenDaemonAndKeeperDieTogetherRunningInstancesSayTheyMustRestartAndNewOnesWork) {
+  Bus bus(kWebToWorker);
+  const std::filesystem::path errors = bus.runtime_dir().parent_path() / "old-worker.err";
+  const ServiceOptions worker_options = bus.options("worker");
+  Shared<Ledger> ready;
+  bus.spawn([&] {
+    const int fd = ::open(errors.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd == -1 || ::dup2(fd, STDERR_FILENO) == -1) return 2;
+    auto worker = Service::connect(worker_options);
+    if (!worker || !worker.value()->start()) return 3;
+    ready->ready.store(1, std::memory_order_release);
+    for (;;) ::pause();
+  });
+  ASSERT_TRUE(Bus::ready(*ready));
+
+  const pid_t keeper = bus.keeper_pid();
+  ASSERT_GT(keeper, 0);
+  bus.kill_daemon();
+  ::kill(keeper, SIGKILL);
+  ASSERT_TRUE(eventually([&] { return bus.keeper_pid() == -1; }));
+  bus.start_daemon();
+
+  EXPECT_NE(bus.daemon_log().find("created the bus's memory"), std::string::npos) << "nothing was left to re-attach to";
+  EXPECT_TRUE(eventually([&] {
+    std::ifstream file(errors);
+    const std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    return text.find("restarted with new memory") != std::string::npos && text.find("restart it") != std::string::npos;
+  })) << "the instance on the lost memory says so instead of working on as if registered";
+  auto handled = std::make_unique<Ledger>();
+  auto worker = recording_worker(bus, *handled);
+  auto web = bus.connect("web");
+  ASSERT_TRUE(worker && web);
+  ASSERT_TRUE(web->send("job.run", numbered(1)).ok());
+  EXPECT_TRUE(eventually([&] { return handled->saw(1); })) << "services started on the new memory talk";
 }
 
 }  // namespace

@@ -43,13 +43,16 @@ TEST(Liveness, StoppedInstanceIsReportedHungAndRecoversWhenContinued) {
 struct HandRegistration {
   control::InstanceRegistration registration;
   std::uint32_t slot;
+  std::unique_ptr<shm::Segment> segment;  // mapped from the descriptor the registration passed
 };
 std::optional<HandRegistration> register_by_hand(const Bus& bus, const std::string& nonce) {
   Result<control::InstanceRegistration> registered =
       control::register_instance(bus.paths(), {"worker", ::getpid(), nonce});
-  if (!registered) return std::nullopt;
+  if (!registered || registered.value().fds.empty()) return std::nullopt;
   const std::uint32_t slot = registered.value().reply.document()["instance"].GetUint();
-  return HandRegistration{std::move(registered).value(), slot};
+  exobus::Result<std::unique_ptr<shm::Segment>> segment = shm::Segment::map(registered.value().fds[0].release());
+  if (!segment) return std::nullopt;
+  return HandRegistration{std::move(registered).value(), slot, std::move(segment).value()};
 }
 
 // The "connected" flag of the worker instance in `slot`; nullopt when the slot is not in use.
@@ -70,12 +73,11 @@ std::optional<bool> connected(const Bus& bus, std::uint32_t slot) {
 // nonce; only a clean leave (attached 0) frees it while the process runs.
 TEST(Liveness, LiveAttachedInstanceThatLosesItsConnectionKeepsItsSlot) {
   Bus bus(kWebToWorker);
-  exobus::Result<std::unique_ptr<shm::Segment>> segment = shm::Segment::open(data_segment_name(bus.name()));
-  ASSERT_TRUE(segment) << segment.error().message;
   std::optional<HandRegistration> first = register_by_hand(bus, "kept-nonce");
   ASSERT_TRUE(first);
   const std::uint32_t slot = first->slot;
-  std::atomic<std::uint32_t>& attached = segment.value()->instance(slot).attached;
+  const std::unique_ptr<shm::Segment> segment = std::move(first->segment);
+  std::atomic<std::uint32_t>& attached = segment->instance(slot).attached;
   EXPECT_EQ(attached.load(), 0u) << "a slot is handed out detached";
   attached.store(1);
   first.reset();  // the connection closes; this process runs on
@@ -116,10 +118,9 @@ TEST(Liveness, DisconnectedInstanceIsRecoveredWhenItsProcessExits) {
   Shared<std::atomic<std::uint32_t>> slot_of_child;
   slot_of_child->store(~0u);
   const pid_t child = bus.spawn([&] {
-    exobus::Result<std::unique_ptr<shm::Segment>> segment = shm::Segment::open(data_segment_name(bus.name()));
     std::optional<HandRegistration> registered = register_by_hand(bus, "child-nonce");
-    if (!segment || !registered) return 2;
-    segment.value()->instance(registered->slot).attached.store(1);
+    if (!registered) return 2;
+    registered->segment->instance(registered->slot).attached.store(1);
     const std::uint32_t slot = registered->slot;
     registered.reset();
     slot_of_child->store(slot);

@@ -63,7 +63,7 @@ INSTANTIATE_TEST_SUITE_P(EveryStep, AbandonedAtFaultPoint, ::testing::ValuesIn(a
 
 class KilledAtFaultPoint : public ::testing::TestWithParam<CrashCase> {};
 
-// The child maps the segment itself, as a separate service process would.
+// The child maps the segment itself, from its descriptor, as a separate service would.
 TEST_P(KilledAtFaultPoint, RecoveryLosesNothingAndLeaksNothing) {
   ScratchSegment bus(crash_spec(), "kill");
   DataPlane& plane = bus.plane();
@@ -73,7 +73,7 @@ TEST_P(KilledAtFaultPoint, RecoveryLosesNothingAndLeaksNothing) {
   ASSERT_GE(child, 0);
   if (child == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a test that failed or timed out
-    exobus::Result<std::unique_ptr<Segment>> opened = Segment::open(bus.name());
+    exobus::Result<std::unique_ptr<Segment>> opened = Segment::map(::dup(bus.segment().fd()));
     if (!opened) ::_exit(3);
     DataPlane child_plane(*opened.value());
     arm_fault(GetParam().point, GetParam().hits, FaultAction::kill_process);

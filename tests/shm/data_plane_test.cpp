@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "scratch_segment.hpp"
 
 namespace exobus::shm {

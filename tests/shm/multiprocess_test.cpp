@@ -17,13 +17,14 @@ namespace {
 
 using namespace testing;
 
-// Forks `body` as a child process that maps the segment on its own.
+// Forks `body` as a child process that maps the segment on its own, from its descriptor,
+// as a service does with the one its registration passed it.
 template <class Body>
-pid_t spawn(const std::string& segment_name, Body body) {
+pid_t spawn(const Segment& segment, Body body) {
   const pid_t child = ::fork();
   if (child != 0) return child;
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a test that failed or timed out
-  exobus::Result<std::unique_ptr<Segment>> opened = Segment::open(segment_name);
+  exobus::Result<std::unique_ptr<Segment>> opened = Segment::map(::dup(segment.fd()));
   if (!opened) ::_exit(3);
   DataPlane plane(*opened.value());
   body(plane);
@@ -39,10 +40,10 @@ TEST(ReadyRingMultiProcess, FourProducersFourConsumersLoseAndDuplicateNothing) {
   std::vector<pid_t> children;
   for (std::uint32_t c = 0; c < kConsumers; ++c) {
     children.push_back(spawn(
-        bus.name(), [&, c](DataPlane& plane) { consume(plane, plane.lane_of(1 + c, 0), kProducers, 0, ledger); }));
+        bus.segment(), [&, c](DataPlane& plane) { consume(plane, plane.lane_of(1 + c, 0), kProducers, 0, ledger); }));
   }
   for (std::uint32_t p = 0; p < kProducers; ++p) {
-    children.push_back(spawn(bus.name(), [&, p](DataPlane& plane) {
+    children.push_back(spawn(bus.segment(), [&, p](DataPlane& plane) {
       produce(plane, plane.lane_of(1 + kConsumers + p, 0), p, per_producer, 0, ledger);
     }));
   }

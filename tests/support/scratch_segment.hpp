@@ -1,5 +1,6 @@
 #pragma once
-// A segment of its own for each test (unique name, removed at the end even on failure).
+// A segment of its own for each test; its memory goes with the last process that maps it.
+// A child forked after it is made maps it too (a fork keeps shared mappings).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -9,11 +10,6 @@
 #include "exobus/shm/recovery.hpp"
 
 namespace exobus::shm::testing {
-
-inline std::string unique_segment_name(const std::string& purpose) {
-  static std::atomic<int> counter{0};
-  return "exobus-test." + purpose + "." + std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1));
-}
 
 inline LayoutSpec small_spec(std::uint32_t ring_capacity = 64, std::uint32_t rings = 1) {
   LayoutSpec spec;
@@ -25,26 +21,22 @@ inline LayoutSpec small_spec(std::uint32_t ring_capacity = 64, std::uint32_t rin
   return spec;
 }
 
-// Owns a freshly created segment and removes it on destruction.
+// Owns a freshly created segment.
 class ScratchSegment {
  public:
-  explicit ScratchSegment(const LayoutSpec& spec, const std::string& purpose = "bus")
-      : name_(unique_segment_name(purpose)) {
-    exobus::Result<std::unique_ptr<Segment>> created = Segment::create(name_, spec, 0600);
+  explicit ScratchSegment(const LayoutSpec& spec, const std::string& purpose = "bus") {
+    exobus::Result<std::unique_ptr<Segment>> created = Segment::create("exobus-test." + purpose, spec);
     if (!created) throw std::runtime_error(created.error().message);
     segment_ = std::move(created).value();
     plane_ = std::make_unique<DataPlane>(*segment_);
   }
-  ~ScratchSegment() { Segment::remove(name_); }
   ScratchSegment(const ScratchSegment&) = delete;
   ScratchSegment& operator=(const ScratchSegment&) = delete;
 
-  const std::string& name() const { return name_; }
   Segment& segment() { return *segment_; }
   DataPlane& plane() { return *plane_; }
 
  private:
-  std::string name_;
   std::unique_ptr<Segment> segment_;
   std::unique_ptr<DataPlane> plane_;
 };

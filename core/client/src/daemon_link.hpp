@@ -6,7 +6,10 @@
 //
 // Two kinds: the control socket to exobusd (socket_daemon_link.hpp), and the test bus,
 // which plays the daemon inside the test's process (exobus/test_bus.hpp).
+#include <vector>
+
 #include "exobus/control/registration.hpp"
+#include "exobus/control/unique_fd.hpp"
 #include "exobus/error.hpp"
 
 namespace exobus::client {
@@ -15,6 +18,9 @@ class DaemonLink {
  public:
   virtual ~DaemonLink() = default;
   virtual const control::RegistrationReply& registration() const = 0;
+  // The memory the registration granted, one descriptor per registration().memory entry;
+  // handed over once.
+  virtual std::vector<control::UniqueFd> take_memory() = 0;
   // The routing now (after a reload, say).
   virtual Result<control::RoutingReply> fetch_routing() const = 0;
   // Called now and then by the reply thread; reconnects to a daemon that restarted.

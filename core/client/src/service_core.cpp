@@ -36,7 +36,13 @@ Result<std::unique_ptr<ServiceCore>> ServiceCore::connect(ServiceOptions options
 Result<std::unique_ptr<ServiceCore>> ServiceCore::attach(ServiceOptions options, std::unique_ptr<DaemonLink> daemon) {
   std::unique_ptr<ServiceCore> core(new ServiceCore(std::move(options), std::move(daemon)));
   const control::RegistrationReply& registration = core->daemon->registration();
-  Result<std::unique_ptr<shm::Segment>> segment = shm::Segment::open(registration.segment);
+  std::vector<control::UniqueFd> memory = core->daemon->take_memory();
+  int data = -1;
+  for (std::size_t k = 0; k < registration.memory.size() && k < memory.size(); ++k) {
+    if (registration.memory[k].role == "data") data = memory[k].release();
+  }
+  if (data == -1) return Error{ErrorCode::protocol, "the registration granted no data segment"};
+  Result<std::unique_ptr<shm::Segment>> segment = shm::Segment::map(data);
   if (!segment) return segment.error();
   core->segment = std::move(segment).value();
   core->plane = std::make_unique<shm::DataPlane>(*core->segment);

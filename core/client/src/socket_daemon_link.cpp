@@ -1,6 +1,7 @@
 #include "socket_daemon_link.hpp"
 
 #include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -9,6 +10,17 @@
 #include "exobus/uuid.hpp"
 
 namespace exobus::client {
+
+namespace {
+
+// The identity of the first descriptor (the data segment); empty if there is none.
+SocketDaemonLink::MemoryIdentity identity_of(const std::vector<control::UniqueFd>& memory) {
+  struct stat info {};
+  if (memory.empty() || ::fstat(memory.front().get(), &info) == -1) return {};
+  return {info.st_dev, info.st_ino};
+}
+
+}  // namespace
 
 Result<std::unique_ptr<SocketDaemonLink>> SocketDaemonLink::register_instance(
     const std::string& bus, const std::string& service_type, const std::filesystem::path& runtime_dir) {
@@ -22,7 +34,14 @@ Result<std::unique_ptr<SocketDaemonLink>> SocketDaemonLink::register_instance(
   if (!registered) return registered.error();
   Result<control::RegistrationReply> reply = control::decode_registration_reply(registered.value().reply);
   if (!reply) return reply.error();
+  if (reply.value().memory.size() != registered.value().fds.size()) {
+    return Error{ErrorCode::protocol, "exobusd granted " + std::to_string(reply.value().memory.size()) +
+                                          " memory objects but passed " + std::to_string(registered.value().fds.size()) +
+                                          " descriptors"};
+  }
   link->registration_ = std::move(reply).value();
+  link->memory_ = std::move(registered.value().fds);
+  link->memory_identity_ = identity_of(link->memory_);
   link->connection_.emplace(std::move(registered.value().connection));
   return link;
 }
@@ -46,6 +65,16 @@ void SocketDaemonLink::watch() {
       control::register_instance(paths_, request_, std::chrono::milliseconds(200));
   if (!again) return;  // not back yet: try on a later round
   const Result<control::RegistrationReply> reply = control::decode_registration_reply(again.value().reply);
+  if (identity_of(again.value().fds) != memory_identity_) {
+    // The daemon and its keeper both died, and the successor laid out new memory. Our lanes,
+    // leases and queues are in the old one, which no daemon serves any more.
+    std::fprintf(stderr,
+                 "exobus: exobusd of bus '%s' restarted with new memory (the old one was lost with the daemon "
+                 "and its keeper); instance %u of '%s' keeps working unregistered on the old memory: restart it\n",
+                 paths_.bus.c_str(), registration_.instance, request_.service_type.c_str());
+    abandoned_ = true;
+    return;
+  }
   if (!reply || reply.value().instance != registration_.instance) {
     // Another slot: the daemon did not recognise this instance, and its lanes cannot move.
     // Working on unregistered is all that is left; the slot is recovered when we exit.

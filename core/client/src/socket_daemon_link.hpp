@@ -2,6 +2,8 @@
 // The link to exobusd over its control socket: the registration whose connection the daemon
 // takes for the instance's life (its hang-up is the instance's death), and re-registration
 // with a restarted daemon, which resumes the same slot.
+#include <sys/types.h>
+
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -14,6 +16,13 @@ namespace exobus::client {
 
 class SocketDaemonLink final : public DaemonLink {
  public:
+  // Which memory object a descriptor refers to: a memfd is an inode of its own.
+  struct MemoryIdentity {
+    dev_t device = 0;
+    ino_t inode = 0;
+    bool operator==(const MemoryIdentity&) const = default;
+  };
+
   // Registers a new instance of `service_type` on `bus`. runtime_dir empty: from the
   // environment (control/runtime_paths.hpp).
   static Result<std::unique_ptr<SocketDaemonLink>> register_instance(const std::string& bus,
@@ -21,6 +30,7 @@ class SocketDaemonLink final : public DaemonLink {
                                                                      const std::filesystem::path& runtime_dir);
 
   const control::RegistrationReply& registration() const override { return registration_; }
+  std::vector<control::UniqueFd> take_memory() override { return std::move(memory_); }
   Result<control::RoutingReply> fetch_routing() const override;
   // When the daemon's connection hung up (the daemon died), registers again with its
   // successor and resumes the same instance slot; a no-op while the daemon is there.
@@ -35,6 +45,8 @@ class SocketDaemonLink final : public DaemonLink {
   control::RuntimePaths paths_;
   control::RegisterRequest request_;  // the same nonce on every try: how the daemon knows us
   control::RegistrationReply registration_;
+  std::vector<control::UniqueFd> memory_;
+  MemoryIdentity memory_identity_;  // of the data segment granted first: what we map
   std::optional<control::ControlConnection> connection_;
   bool abandoned_ = false;  // a restarted daemon did not resume our slot
 };

@@ -4,6 +4,7 @@
 // Services connected to it.
 #include "exobus/test_bus.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -39,6 +40,7 @@ class TestBus::State : public std::enable_shared_from_this<TestBus::State> {
   Result<control::RegistrationReply> register_instance(const std::string& type);
   void instance_left(std::uint32_t slot);
   control::RoutingReply routing() const;
+  int segment_fd() const { return segment_->fd(); }
 
  private:
   State() = default;
@@ -50,7 +52,6 @@ class TestBus::State : public std::enable_shared_from_this<TestBus::State> {
 
   ApplicationConfig config_;
   BusPlan plan_;
-  std::string segment_name_;
   std::unique_ptr<shm::Segment> segment_;
   std::unique_ptr<shm::DataPlane> plane_;
 
@@ -79,6 +80,11 @@ class TestBusLink final : public client::DaemonLink {
   TestBusLink(std::shared_ptr<TestBus::State> bus, control::RegistrationReply registration)
       : bus_(std::move(bus)), registration_(std::move(registration)) {}
   const control::RegistrationReply& registration() const override { return registration_; }
+  std::vector<control::UniqueFd> take_memory() override {
+    std::vector<control::UniqueFd> memory;
+    memory.emplace_back(::fcntl(bus_->segment_fd(), F_DUPFD_CLOEXEC, 0));
+    return memory;
+  }
   Result<control::RoutingReply> fetch_routing() const override { return bus_->routing(); }
   void watch() override {}
   void close() override {
@@ -91,11 +97,6 @@ class TestBusLink final : public client::DaemonLink {
   control::RegistrationReply registration_;
 };
 
-std::string unique_segment_name() {
-  static std::atomic<unsigned> counter{0};
-  return "exobus-testbus." + std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1));
-}
-
 }  // namespace
 
 Result<std::shared_ptr<TestBus::State>> TestBus::State::create(const std::filesystem::path& application_file) {
@@ -106,8 +107,7 @@ Result<std::shared_ptr<TestBus::State>> TestBus::State::create(const std::filesy
   std::shared_ptr<State> state(new State());
   state->config_ = std::move(config).value();
   state->plan_ = std::move(plan).value();
-  state->segment_name_ = unique_segment_name();
-  Result<std::unique_ptr<shm::Segment>> segment = shm::Segment::create(state->segment_name_, state->plan_.layout, 0600);
+  Result<std::unique_ptr<shm::Segment>> segment = shm::Segment::create("exobus.test-bus", state->plan_.layout);
   if (!segment) return segment.error();
   state->segment_ = std::move(segment).value();
   state->segment_->header().routing_generation.store(1, std::memory_order_release);
@@ -126,7 +126,6 @@ Result<std::shared_ptr<TestBus::State>> TestBus::State::create(const std::filesy
 TestBus::State::~State() {
   ticking_.store(false, std::memory_order_relaxed);
   if (ticker_.joinable()) ticker_.join();
-  shm::Segment::remove(segment_name_);
 }
 
 control::RoutingReply TestBus::State::routing() const {
@@ -158,7 +157,7 @@ Result<control::RegistrationReply> TestBus::State::register_instance(const std::
     }
     instance.attached.store(0, std::memory_order_relaxed);
     instance.state.store(static_cast<std::uint32_t>(shm::InstanceState::active), std::memory_order_release);
-    return control::RegistrationReply{slot, segment_name_, ring->second, plan_.inbox_ring(slot), routing()};
+    return control::RegistrationReply{slot, {{"data", true}}, ring->second, plan_.inbox_ring(slot), routing()};
   }
   return Error{ErrorCode::config_error, "the test bus has no free instance slot (max-instances " +
                                             std::to_string(plan_.instance_slots - 1) +

@@ -102,6 +102,12 @@ Result<ControlConnection> ControlConnection::connect(const RuntimePaths& paths, 
 }
 
 Reply ControlConnection::request(const Request& request) {
+  Result<Answer> answer = exchange(request);
+  if (!answer) return answer.error();
+  return std::move(answer.value().body);
+}
+
+Result<Answer> ControlConnection::exchange(const Request& request) {
   Result<std::string> datagram = encode_request(request);
   if (!datagram) return datagram.error();
   const ssize_t sent =
@@ -119,10 +125,14 @@ Reply ControlConnection::request(const Request& request) {
   }
   std::vector<char> buffer(kMaxDatagramSize);
   iovec iov{buffer.data(), buffer.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxDescriptors)];
   msghdr message{};
   message.msg_iov = &iov;
   message.msg_iovlen = 1;
-  const ssize_t n = retry_on_eintr([&] { return ::recvmsg(fd_.get(), &message, 0); });
+  message.msg_control = control;
+  message.msg_controllen = sizeof control;
+  // MSG_CMSG_CLOEXEC: descriptors received must not leak into programs this one runs.
+  const ssize_t n = retry_on_eintr([&] { return ::recvmsg(fd_.get(), &message, MSG_CMSG_CLOEXEC); });
   if (n == -1) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
       return Error{Code::io, "exobusd of bus '" + paths_.bus + "' did not answer a " +
@@ -131,25 +141,40 @@ Reply ControlConnection::request(const Request& request) {
     }
     return errno_error(Code::io, "cannot receive from " + paths_.socket.native(), errno);
   }
+  Answer answer;
+  for (cmsghdr* header = CMSG_FIRSTHDR(&message); header != nullptr; header = CMSG_NXTHDR(&message, header)) {
+    if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
+    const std::size_t count = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (std::size_t k = 0; k < count; ++k) {
+      int received = -1;
+      std::memcpy(&received, CMSG_DATA(header) + k * sizeof(int), sizeof(int));
+      answer.fds.emplace_back(received);
+    }
+  }
   // The daemon never sends an empty reply, so 0 is the end of the connection.
   if (n == 0) {
     return Error{Code::daemon_not_running,
                  "exobusd of bus '" + paths_.bus + "' closed the control connection without answering"};
   }
-  if ((message.msg_flags & MSG_TRUNC) != 0) {
-    return Error{Code::protocol, "exobusd sent a reply over the control protocol's limit of " +
-                                     std::to_string(kMaxDatagramSize) + " bytes"};
+  if ((message.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
+    return Error{Code::protocol, "exobusd sent a reply over the control protocol's limits (" +
+                                     std::to_string(kMaxDatagramSize) + " bytes, " +
+                                     std::to_string(kMaxDescriptors) + " descriptors)"};
   }
-  return decode_reply(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
+  Reply body = decode_reply(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
+  if (!body) return body.error();
+  answer.body = std::move(body).value();
+  return answer;
 }
 
 Result<InstanceRegistration> register_instance(const RuntimePaths& paths, const RegisterRequest& request,
                                                std::chrono::milliseconds timeout) {
   Result<ControlConnection> connection = ControlConnection::connect(paths, timeout);
   if (!connection) return connection.error();
-  Reply reply = connection.value().request(request);
-  if (!reply) return reply.error();
-  return InstanceRegistration{std::move(connection).value(), std::move(reply).value()};
+  Result<Answer> answer = connection.value().exchange(request);
+  if (!answer) return answer.error();
+  return InstanceRegistration{std::move(connection).value(), std::move(answer.value().body),
+                              std::move(answer.value().fds)};
 }
 
 Result<JsonText> request_status(const RuntimePaths& paths, std::chrono::milliseconds timeout) {

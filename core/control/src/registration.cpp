@@ -87,7 +87,14 @@ JsonText encode_registration_reply(const RegistrationReply& reply) {
   rapidjson::Document document(rapidjson::kObjectType);
   auto& allocator = document.GetAllocator();
   document.AddMember("instance", Value(reply.instance), allocator);
-  document.AddMember("segment", Value(reply.segment.c_str(), allocator), allocator);
+  Value memory(rapidjson::kArrayType);
+  for (const MemoryGrant& grant : reply.memory) {
+    Value entry(rapidjson::kObjectType);
+    entry.AddMember("role", Value(grant.role.c_str(), allocator), allocator);
+    entry.AddMember("writable", Value(grant.writable), allocator);
+    memory.PushBack(entry, allocator);
+  }
+  document.AddMember("memory", memory, allocator);
   document.AddMember("home_ring", Value(reply.home_ring), allocator);
   document.AddMember("inbox_ring", Value(reply.inbox_ring), allocator);
   add_routing(reply.routing, document);
@@ -110,9 +117,16 @@ Result<RegistrationReply> decode_registration_reply(const JsonText& body) {
       unsigned_member(object, "instance", std::numeric_limits<std::uint32_t>::max(), kName);
   if (!instance) return instance.error();
   reply.instance = static_cast<std::uint32_t>(instance.value());
-  Result<std::string> segment = string_member(object, "segment", kName);
-  if (!segment) return segment.error();
-  reply.segment = std::move(segment).value();
+  const auto memory = object.FindMember("memory");
+  if (memory == object.MemberEnd() || !memory->value.IsArray()) return malformed(kName, "memory", "array");
+  for (const Value& entry : memory->value.GetArray()) {
+    if (!entry.IsObject()) return malformed(kName, "memory[]", "object");
+    Result<std::string> role = string_member(entry, "role", kName);
+    if (!role) return role.error();
+    const auto writable = entry.FindMember("writable");
+    if (writable == entry.MemberEnd() || !writable->value.IsBool()) return malformed(kName, "writable", "boolean");
+    reply.memory.push_back({std::move(role).value(), writable->value.GetBool()});
+  }
   Result<std::uint64_t> home = unsigned_member(object, "home_ring", std::numeric_limits<std::uint16_t>::max(), kName);
   if (!home) return home.error();
   reply.home_ring = static_cast<std::uint16_t>(home.value());

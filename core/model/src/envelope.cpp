@@ -43,6 +43,4 @@ Result<EnvelopedMessage> decode_enveloped(std::span<const std::byte> bytes) {
   return EnvelopedMessage{{words[0], words[1]}, message.value()};
 }
 
-std::string data_segment_name(std::string_view bus) { return "exobus." + std::string(bus) + ".data"; }
-
 }  // namespace exobus

@@ -315,7 +315,8 @@ class ControlServer::Loop {
     } else {
       reply = answer(id, connection, std::string_view(datagram_.data(), static_cast<std::size_t>(n)));
     }
-    if (reply) send_reply(id, connection, *reply);
+    if (reply) send_reply(id, connection, *reply, granted_fds_);
+    granted_fds_.clear();
   }
 
   // nullopt: the connection was closed while answering and `connection` is gone.
@@ -366,7 +367,7 @@ class ControlServer::Loop {
     if (!start_time) return Reply(start_time.error());
     const InstanceHandle handle{id, request.pid, start_time.value()};
     if (!callbacks_.on_register) return Reply(Error{Code::refused, "this exobusd accepts no registrations"});
-    Result<JsonText> decision = callbacks_.on_register(request, connection.peer, handle);
+    Result<Granted> decision = callbacks_.on_register(request, connection.peer, handle);
     if (!decision) return Reply(decision.error());
     connection.instance = handle;
     connection.pidfd = std::move(pidfd);
@@ -376,15 +377,31 @@ class ControlServer::Loop {
       close_connection(id);
       return std::nullopt;
     }
-    return Reply(std::move(decision).value());
+    granted_fds_ = std::move(decision.value().fds);
+    return Reply(std::move(decision.value().body));
   }
 
-  void send_reply(std::uint64_t id, Connection& connection, const Reply& reply) {
-    const std::string datagram = encode_reply(reply);
+  // Sends the reply, with `fds` attached (SCM_RIGHTS) when there are any.
+  void send_reply(std::uint64_t id, Connection& connection, const Reply& reply, const std::vector<int>& fds) {
+    std::string datagram = encode_reply(reply);
+    iovec iov{datagram.data(), datagram.size()};
+    msghdr message{};
+    message.msg_iov = &iov;
+    message.msg_iovlen = 1;
+    std::vector<char> control(CMSG_SPACE(sizeof(int) * fds.size()));
+    if (!fds.empty() && reply.ok()) {
+      message.msg_control = control.data();
+      message.msg_controllen = control.size();
+      cmsghdr* header = CMSG_FIRSTHDR(&message);
+      header->cmsg_level = SOL_SOCKET;
+      header->cmsg_type = SCM_RIGHTS;
+      header->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+      std::memcpy(CMSG_DATA(header), fds.data(), sizeof(int) * fds.size());
+    }
     // Never block the loop on one client: a client reads each reply before its next request,
     // so a full socket buffer means a misbehaving client, which is dropped.
-    const ssize_t n = retry_on_eintr(
-        [&] { return ::send(connection.socket.get(), datagram.data(), datagram.size(), MSG_DONTWAIT | MSG_NOSIGNAL); });
+    const ssize_t n =
+        retry_on_eintr([&] { return ::sendmsg(connection.socket.get(), &message, MSG_DONTWAIT | MSG_NOSIGNAL); });
     if (n != static_cast<ssize_t>(datagram.size())) connection_closed(id);
   }
 
@@ -433,6 +450,7 @@ class ControlServer::Loop {
   UniqueFd signals_;
   UniqueFd listener_;
   std::vector<char> datagram_;  // receive buffer, one datagram at a time
+  std::vector<int> granted_fds_;  // the descriptors of the registration being answered
   std::unordered_map<std::uint64_t, Connection> connections_;
   std::uint64_t next_id_ = 1;
   bool listener_paused_ = false;

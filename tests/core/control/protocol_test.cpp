@@ -32,7 +32,7 @@ TEST(ControlProtocol, CommandRequestRoundTripsWithArguments) {
 }
 
 TEST(ControlProtocol, CommandWithoutArgsHasEmptyObject) {
-  const Result<Request> decoded = decode_request(R"({"protocol":1,"request":"command","name":"dlq"})");
+  const Result<Request> decoded = decode_request(R"({"protocol":2,"request":"command","name":"dlq"})");
   ASSERT_TRUE(decoded.ok()) << decoded.error().message;
   EXPECT_EQ(std::get<CommandRequest>(decoded.value()).args.str(), "{}");
 }
@@ -52,14 +52,14 @@ TEST(ControlProtocol, ErrorReplyRoundTripsCodeAndMessage) {
 }
 
 TEST(ControlProtocol, MalformedJsonIsAProtocolError) {
-  const Result<Request> decoded = decode_request("{\"protocol\":1,");
+  const Result<Request> decoded = decode_request("{\"protocol\":2,");
   ASSERT_FALSE(decoded.ok());
   EXPECT_EQ(decoded.error().code, Code::protocol);
   EXPECT_NE(decoded.error().message.find("malformed"), std::string::npos) << decoded.error().message;
 }
 
 TEST(ControlProtocol, TrailingDataIsAProtocolError) {
-  EXPECT_EQ(decode_request(R"({"protocol":1,"request":"status"} {})").error().code, Code::protocol);
+  EXPECT_EQ(decode_request(R"({"protocol":2,"request":"status"} {})").error().code, Code::protocol);
 }
 
 TEST(ControlProtocol, NonObjectIsAProtocolError) {
@@ -72,11 +72,11 @@ TEST(ControlProtocol, MissingVersionIsAProtocolError) {
 }
 
 TEST(ControlProtocol, WrongVersionRequestNamesBothVersions) {
-  const Result<Request> decoded = decode_request(R"({"protocol":2,"request":"status"})");
+  const Result<Request> decoded = decode_request(R"({"protocol":1,"request":"status"})");
   ASSERT_FALSE(decoded.ok());
   EXPECT_EQ(decoded.error().code, Code::version_mismatch);
-  EXPECT_NE(decoded.error().message.find("version 2"), std::string::npos) << decoded.error().message;
-  EXPECT_NE(decoded.error().message.find("speaks 1"), std::string::npos) << decoded.error().message;
+  EXPECT_NE(decoded.error().message.find("version 1"), std::string::npos) << decoded.error().message;
+  EXPECT_NE(decoded.error().message.find("speaks 2"), std::string::npos) << decoded.error().message;
 }
 
 TEST(ControlProtocol, WrongVersionReplyNamesBothVersions) {
@@ -84,11 +84,11 @@ TEST(ControlProtocol, WrongVersionReplyNamesBothVersions) {
   ASSERT_FALSE(decoded.ok());
   EXPECT_EQ(decoded.error().code, Code::version_mismatch);
   EXPECT_NE(decoded.error().message.find("version 7"), std::string::npos) << decoded.error().message;
-  EXPECT_NE(decoded.error().message.find("speaks 1"), std::string::npos) << decoded.error().message;
+  EXPECT_NE(decoded.error().message.find("speaks 2"), std::string::npos) << decoded.error().message;
 }
 
 TEST(ControlProtocol, UnknownRequestIsAProtocolError) {
-  const Result<Request> decoded = decode_request(R"({"protocol":1,"request":"explode"})");
+  const Result<Request> decoded = decode_request(R"({"protocol":2,"request":"explode"})");
   ASSERT_FALSE(decoded.ok());
   EXPECT_EQ(decoded.error().code, Code::protocol);
   EXPECT_NE(decoded.error().message.find("'explode'"), std::string::npos);
@@ -96,9 +96,9 @@ TEST(ControlProtocol, UnknownRequestIsAProtocolError) {
 
 TEST(ControlProtocol, RegisterWithoutPidIsAProtocolError) {
   EXPECT_EQ(
-      decode_request(R"({"protocol":1,"request":"register","service_type":"a","instance_nonce":"n"})").error().code,
+      decode_request(R"({"protocol":2,"request":"register","service_type":"a","instance_nonce":"n"})").error().code,
       Code::protocol);
-  EXPECT_EQ(decode_request(R"({"protocol":1,"request":"register","service_type":"a","instance_nonce":"n","pid":-4})")
+  EXPECT_EQ(decode_request(R"({"protocol":2,"request":"register","service_type":"a","instance_nonce":"n","pid":-4})")
                 .error()
                 .code,
             Code::protocol);
@@ -107,7 +107,7 @@ TEST(ControlProtocol, RegisterWithoutPidIsAProtocolError) {
 TEST(ControlProtocol, RegisterWithControlCharactersIsRefused) {
   EXPECT_FALSE(encode_request(RegisterRequest{"bad\ntype", 1, "n"}).ok());
   EXPECT_EQ(
-      decode_request(R"({"protocol":1,"request":"register","service_type":"a\u0001","instance_nonce":"n","pid":4})")
+      decode_request(R"({"protocol":2,"request":"register","service_type":"a\u0001","instance_nonce":"n","pid":4})")
           .error()
           .code,
       Code::protocol);
@@ -120,11 +120,11 @@ TEST(ControlProtocol, InvalidCommandNameIsRefused) {
 
 TEST(ControlProtocol, CommandArgsMustBeAnObject) {
   EXPECT_FALSE(encode_request(CommandRequest{"dlq", JsonText::parse("[1]").value()}).ok());
-  EXPECT_EQ(decode_request(R"({"protocol":1,"request":"command","name":"dlq","args":3})").error().code, Code::protocol);
+  EXPECT_EQ(decode_request(R"({"protocol":2,"request":"command","name":"dlq","args":3})").error().code, Code::protocol);
 }
 
 TEST(ControlProtocol, OversizedDatagramIsRefused) {
-  const std::string big = R"({"protocol":1,"request":"status","pad":")" + std::string(kMaxDatagramSize, 'x') + "\"}";
+  const std::string big = R"({"protocol":2,"request":"status","pad":")" + std::string(kMaxDatagramSize, 'x') + "\"}";
   const Result<Request> decoded = decode_request(big);
   ASSERT_FALSE(decoded.ok());
   EXPECT_EQ(decoded.error().code, Code::protocol);
@@ -148,7 +148,7 @@ TEST(ControlProtocol, OversizedReplyBodyBecomesAnErrorReply) {
 }
 
 TEST(ControlProtocol, DeepNestingIsRefusedBeforeParsing) {
-  const std::string deep = R"({"protocol":1,"request":"command","name":"x","args":{"a":)" + std::string(20000, '[') +
+  const std::string deep = R"({"protocol":2,"request":"command","name":"x","args":{"a":)" + std::string(20000, '[') +
                            std::string(20000, ']') + "}}";
   const Result<Request> decoded = decode_request(deep);
   ASSERT_FALSE(decoded.ok());
@@ -161,7 +161,7 @@ TEST(ControlProtocol, BracketsInsideStringsDoNotCountAsNesting) {
 }
 
 TEST(ControlProtocol, ErrorReplyWithUnknownCodeIsAProtocolError) {
-  const Reply decoded = decode_reply(R"({"protocol":1,"ok":false,"error":{"code":"boom","message":"m"}})");
+  const Reply decoded = decode_reply(R"({"protocol":2,"ok":false,"error":{"code":"boom","message":"m"}})");
   ASSERT_FALSE(decoded.ok());
   EXPECT_EQ(decoded.error().code, Code::protocol);
 }

@@ -13,7 +13,7 @@ namespace {
 RegistrationReply sample() {
   RegistrationReply reply;
   reply.instance = 3;
-  reply.segment = "exobus.demo.data";
+  reply.memory = {{"data", true}};
   reply.home_ring = 1;
   reply.inbox_ring = 12;
   reply.routing.config_file = "/srv/demo/application.yml";
@@ -46,13 +46,13 @@ TEST(RegistrationReply, RoundTripsEveryMember) {
 TEST(RegistrationReply, KeepsTheWireNamesOfTheProtocolDocument) {
   const JsonText encoded = encode_registration_reply(sample());
   EXPECT_EQ(encoded.str(),
-            R"({"instance":3,"segment":"exobus.demo.data","home_ring":1,"inbox_ring":12,)"
+            R"({"instance":3,"memory":[{"role":"data","writable":true}],"home_ring":1,"inbox_ring":12,)"
             R"("config":"/srv/demo/application.yml","type_rings":{"users":1,"web":0},"routing_generation":7})");
 }
 
 TEST(RegistrationReply, EveryMissingMemberIsAProtocolErrorNamingIt) {
   for (const std::string member :
-       {"instance", "segment", "home_ring", "inbox_ring", "config", "type_rings", "routing_generation"}) {
+       {"instance", "memory", "home_ring", "inbox_ring", "config", "type_rings", "routing_generation"}) {
     const Result<RegistrationReply> decoded = decode_registration_reply(with_member(member, ""));
     ASSERT_FALSE(decoded.ok()) << member;
     EXPECT_EQ(decoded.error().code, ErrorCode::protocol) << member;
@@ -66,7 +66,9 @@ TEST(RegistrationReply, EveryMemberOfTheWrongTypeIsRefused) {
       {"instance", "-1"},
       {"instance", "4294967296"},
       {"instance", "1.5"},
-      {"segment", "7"},
+      {"memory", "7"},
+      {"memory", R"([{"role":"data"}])"},
+      {"memory", R"([{"role":7,"writable":true}])"},
       {"home_ring", "65536"},
       {"home_ring", "true"},
       {"inbox_ring", "null"},

@@ -41,7 +41,4 @@ Result<std::size_t> encode_enveloped_around_payload(const Envelope& envelope, co
 // Treats the bytes as hostile, like decode().
 Result<EnvelopedMessage> decode_enveloped(std::span<const std::byte> bytes);
 
-// The shared-memory object holding a bus's data segment.
-std::string data_segment_name(std::string_view bus);
-
 }  // namespace exobus

@@ -1,20 +1,21 @@
 #pragma once
-// A bus's data segment: created once by the daemon, mapped by every process of the bus.
+// A bus's data segment: memory the daemon creates and hands, as a file descriptor over the
+// control socket, to the instances it registered. Nothing names it in a file system, so no
+// other user can create it first, open it, or replace it; it is sealed against shrinking and
+// growing, so nobody who holds it can make another process's access fault (SIGBUS).
 //
-// Creation protocol (a crash at any step leaves either nothing, or a segment that openers
-// refuse as half-initialised and the next daemon removes):
-//   1. shm_open(O_CREAT | O_EXCL, 0600): only the creator can open it while it is built.
-//   2. posix_fallocate the full size: a too-small /dev/shm fails here with ENOSPC, never
-//      later with SIGBUS on first touch.
+// Creation (by the daemon; a crash at any step leaves nothing, since the memory lives only
+// in the creator's descriptor until it is handed out):
+//   1. memfd_create(MFD_ALLOW_SEALING), sized with posix_fallocate: a machine without the
+//      memory fails here with no_space, never later at first touch.
+//   2. seal it: F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL.
 //   3. map, initialise every structure, write the header, store the magic last (release).
-//   4. fchmod to the final mode (owner/group only): now the bus's services may open it.
-// Openers check the magic (acquire), the layout version, and recompute the layout from the
-// header's counts: a mismatch anywhere is refused with a clear error.
+// A mapper checks the seals, the magic (acquire), the layout version, and recomputes the
+// layout from the header's counts: a mismatch anywhere is refused with a clear error.
 #include <sys/types.h>
 
-#include <boost/interprocess/mapped_region.hpp>
+#include <cstddef>
 #include <memory>
-#include <optional>
 #include <span>
 #include <string>
 
@@ -25,22 +26,25 @@ namespace exobus::shm {
 
 class Segment {
  public:
-  // name: the shm object name without the leading slash, e.g. "exobus.demo.data".
-  // The segment gets exactly `mode`, whatever the umask, and belongs to `group` when given
-  // (else to the creator's group).
-  // Errors: already_exists, not_found, permission_denied, version_mismatch, not_initialised
-  // (a creator has not finished, or died), corrupted, no_space, config_error (a bad spec or
-  // mode), io.
-  static Result<std::unique_ptr<Segment>> create(const std::string& name, const LayoutSpec& spec, mode_t mode,
-                                                 std::optional<gid_t> group = std::nullopt);
-  static Result<std::unique_ptr<Segment>> open(const std::string& name);
-  static bool remove(const std::string& name);
+  // `label` names the memory in /proc/<pid>/fd and in logs (e.g. "exobus.demo.data").
+  // Errors: no_space, config_error (a bad spec), io.
+  static Result<std::unique_ptr<Segment>> create(const std::string& label, const LayoutSpec& spec);
+  // Takes over `fd` (closed on failure too) and maps it. Errors: segment_error (not a sealed
+  // memory object, or too small), corrupted, version_mismatch, not_initialised, io.
+  static Result<std::unique_ptr<Segment>> map(int fd);
 
-  std::byte* base() const { return static_cast<std::byte*>(region_.get_address()); }
+  ~Segment();
+  Segment(const Segment&) = delete;
+  Segment& operator=(const Segment&) = delete;
+
+  // The descriptor, to hand on (the daemon to instances, and to the keeper that holds the
+  // bus's memory across daemon restarts). Owned by the segment.
+  int fd() const { return fd_; }
+  std::byte* base() const { return base_; }
   const Layout& layout() const { return layout_; }
-  SegmentHeader& header() const { return *reinterpret_cast<SegmentHeader*>(base()); }
+  SegmentHeader& header() const { return *reinterpret_cast<SegmentHeader*>(base_); }
 
-  ChunkPool pool() const { return ChunkPool(base(), layout_.size_classes); }
+  ChunkPool pool() const { return ChunkPool(base_, layout_.size_classes); }
   std::uint32_t ring_count() const { return static_cast<std::uint32_t>(layout_.rings.size()); }
   ReadyRing ring(std::uint32_t index) const;
   const RingDescriptor& ring_descriptor(std::uint32_t index) const { return layout_.rings[index]; }
@@ -52,9 +56,11 @@ class Segment {
   InstanceSlot& instance(std::uint32_t index) const;
 
  private:
-  Segment(boost::interprocess::mapped_region region, Layout layout)
-      : region_(std::move(region)), layout_(std::move(layout)) {}
-  boost::interprocess::mapped_region region_;
+  Segment(int fd, std::byte* base, std::size_t size, Layout layout)
+      : fd_(fd), base_(base), size_(size), layout_(std::move(layout)) {}
+  int fd_;
+  std::byte* base_;
+  std::size_t size_;
   Layout layout_;  // process-local copy: never re-read from shared memory
 };
 

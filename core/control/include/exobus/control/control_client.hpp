@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "exobus/error.hpp"
 #include "exobus/control/control_protocol.hpp"
@@ -24,6 +25,12 @@ namespace exobus::control {
 
 inline constexpr std::chrono::milliseconds kDefaultRequestTimeout{5000};
 
+// A reply and the descriptors that came with it, now the receiver's.
+struct Answer {
+  JsonText body;
+  std::vector<UniqueFd> fds;
+};
+
 class ControlConnection {
  public:
   // daemon_not_running when no daemon listens (naming the socket and how to start one),
@@ -33,6 +40,9 @@ class ControlConnection {
 
   // Sends one request and waits up to the timeout for its reply.
   Reply request(const Request& request);
+  // The same, with the descriptors the daemon passed along with the reply (SCM_RIGHTS):
+  // the memory a registration grants.
+  Result<Answer> exchange(const Request& request);
 
   // The connected socket (CLOEXEC). POLLHUP on it means the daemon went away.
   int fd() const noexcept { return fd_.get(); }
@@ -48,7 +58,8 @@ class ControlConnection {
 
 struct InstanceRegistration {
   ControlConnection connection;  // keep open for the life of the instance
-  JsonText reply;                // the daemon's registration body (e.g. the instance slot)
+  JsonText reply;                // the daemon's registration body (registration.hpp)
+  std::vector<UniqueFd> fds;     // the memory it grants, in the order the reply lists
 };
 
 Result<InstanceRegistration> register_instance(const RuntimePaths& paths, const RegisterRequest& request,

@@ -9,14 +9,14 @@
 // Every datagram is one JSON object of at most kMaxDatagramSize bytes with a "protocol"
 // member. Requests:
 //
-//   {"protocol":1,"request":"register","service_type":"users","pid":4242,"instance_nonce":"..."}
-//   {"protocol":1,"request":"status"}
-//   {"protocol":1,"request":"command","name":"dlq","args":{...}}
+//   {"protocol":2,"request":"register","service_type":"users","pid":4242,"instance_nonce":"..."}
+//   {"protocol":2,"request":"status"}
+//   {"protocol":2,"request":"command","name":"dlq","args":{...}}
 //
 // Replies:
 //
-//   {"protocol":1,"ok":true,"body":<any JSON the daemon fills>}
-//   {"protocol":1,"ok":false,"error":{"code":"refused","message":"..."}}
+//   {"protocol":2,"ok":true,"body":<any JSON the daemon fills>}
+//   {"protocol":2,"ok":false,"error":{"code":"refused","message":"..."}}
 //
 // docs/control-protocol.md describes lifetimes and every error reply.
 //
@@ -35,10 +35,13 @@
 
 namespace exobus::control {
 
-inline constexpr int kProtocolVersion = 1;
+// 2: the registration reply grants its memory as descriptors passed with it (SCM_RIGHTS).
+inline constexpr int kProtocolVersion = 2;
 // Largest datagram either side sends or accepts. Well below the default socket buffer
 // (net.core.wmem_default, ~208 KiB), so one datagram always fits.
 inline constexpr std::size_t kMaxDatagramSize = 64 * 1024;
+// Most descriptors one reply carries (the kernel's SCM_MAX_FD is 253).
+inline constexpr std::size_t kMaxDescriptors = 64;
 inline constexpr std::size_t kMaxServiceTypeLength = 128;
 inline constexpr std::size_t kMaxInstanceNonceLength = 128;
 inline constexpr std::size_t kMaxCommandNameLength = 64;

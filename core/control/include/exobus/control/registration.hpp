@@ -1,17 +1,21 @@
 #pragma once
 // What the daemon tells an instance: where its bus's routing comes from (the reply to the
-// "routing" command, and part of every registration reply), and which instance slot, segment
+// "routing" command, and part of every registration reply), and which instance slot, memory
 // and rings a registration gave it. One encoder and one decoder per reply, used by both sides:
 // the daemon encodes, the client library decodes and checks the type of every member.
 //
-//   {"instance":3,"segment":"exobus.demo.data","home_ring":1,"inbox_ring":12,
+//   {"instance":3,"memory":[{"role":"data","writable":true}],"home_ring":1,"inbox_ring":12,
 //    "config":"/srv/demo/application.yml","type_rings":{"users":1,"web":0},"routing_generation":2}
+//
+// The memory itself travels with the reply as descriptors (SCM_RIGHTS), one per entry of
+// "memory", in that order.
 //
 // docs/control-protocol.md describes each member.
 #include <cstdint>
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "exobus/control/json_text.hpp"
 #include "exobus/error.hpp"
@@ -28,9 +32,17 @@ struct RoutingReply {
   friend bool operator==(const RoutingReply&, const RoutingReply&) = default;
 };
 
+// One descriptor a registration grants: what the memory is for, and whether the instance
+// may write it (a read-only grant is mapped read-only).
+struct MemoryGrant {
+  std::string role;  // "data": the bus's data segment
+  bool writable = false;
+  friend bool operator==(const MemoryGrant&, const MemoryGrant&) = default;
+};
+
 struct RegistrationReply {
-  std::uint32_t instance = 0;    // the instance slot in the data segment
-  std::string segment;           // the data segment's shm name
+  std::uint32_t instance = 0;        // the instance slot in the data segment
+  std::vector<MemoryGrant> memory;   // the descriptors passed with the reply, in order
   std::uint16_t home_ring = 0;   // the service type's ready ring
   std::uint16_t inbox_ring = 0;  // this instance's reply inbox
   RoutingReply routing;

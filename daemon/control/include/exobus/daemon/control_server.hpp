@@ -28,6 +28,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "exobus/error.hpp"
 #include "exobus/control/control_protocol.hpp"
@@ -45,12 +46,19 @@ struct InstanceHandle {
   friend bool operator==(const InstanceHandle&, const InstanceHandle&) = default;
 };
 
+// A registration's answer: the reply body and the descriptors sent with it (SCM_RIGHTS). The
+// descriptors stay the daemon's; the instance receives its own copies.
+struct Granted {
+  control::JsonText body;
+  std::vector<int> fds;
+};
+
 struct ServerCallbacks {
   // Decides a registration: allowed users, instance slot, ... The body of an ok result is
-  // sent back as the reply; an error is sent as an error reply (use permission_denied or
-  // refused). Only after an ok result does the instance count as registered.
-  std::function<Result<control::JsonText>(const control::RegisterRequest&, const PeerCredentials&,
-                                          const InstanceHandle&)>
+  // sent back as the reply, with its descriptors; an error is sent as an error reply (use
+  // permission_denied or refused). Only after an ok result does the instance count as
+  // registered.
+  std::function<Result<Granted>(const control::RegisterRequest&, const PeerCredentials&, const InstanceHandle&)>
       on_register;
   // Exactly once per registered instance, promptly after its process exits or its
   // connection hangs up, whichever comes first; but see on_instance_disconnected.
