@@ -6,7 +6,7 @@
 // Phase 1 sends `messages` JSON-string payloads through the client library to a service type
 // nobody has started yet (they wait in its queue); phase 2 starts that service, whose handler
 // reads every byte and returns (acks). With --shm it does the same with shm::DataPlane alone
-// (allocate, copy, publish; then take, read, ack) on a segment it creates. With --round-trips,
+// (allocate, copy, publish; then take, read, ack) on a bus memory of its own, without a daemon. With --round-trips,
 // request -> reply round trips through the library, as the exobus-* round-trip rows make them.
 // With --types N the library fans each message out to N service types (only one consumes). The bus and its
 // exobusd are started here, as the comparison does.
@@ -20,6 +20,7 @@
 
 #include "exobus/shm/data_plane.hpp"
 #include "exobus_daemon.hpp"
+#include "scratch_bus.hpp"
 #include "transport.hpp"
 #include "workloads.hpp"
 
@@ -96,34 +97,40 @@ int run_round_trips(std::size_t payload, std::size_t messages) {
   return 0;
 }
 
+// The data plane alone, in one process: the sender type's instance 0 sends on link 0's
+// type channel, the receiver type's instance 0 takes and acknowledges, on a scratch bus's
+// memory (tests/support/scratch_bus.hpp) with one size class for the payload and a
+// channel deep enough for every message.
 int run_shm(std::size_t payload, std::size_t messages) {
-  shm::LayoutSpec layout;
-  std::uint32_t size = 256;
+  using namespace exobus::shm::testing;
+  std::uint32_t size = shm::kMinChunkSize;
   while (size < payload) size *= 2;
-  layout.size_classes = {{size, 65536, 0, 0, 0}};
-  layout.rings = {{65536, 30000, 8, shm::kNoRing}};
-  layout.max_instances = 2;
-  layout.lanes_per_instance = 1;
-  layout.leases_per_lane = 256;
-  exobus::Result<std::unique_ptr<shm::Segment>> created = shm::Segment::create("exobus.bench-profile", layout);
-  if (!created) return 1;
-  shm::DataPlane plane(*created.value());
-  shm::LaneCursor out{plane.lane_of(0, 0)}, in{plane.lane_of(1, 0)};
+  ScratchOptions options;
+  options.channel_capacity = 65536;
+  options.reply_capacity = 2;
+  options.instances = 1;
+  options.lanes_per_instance = shm::kFirstSendLane + 1;
+  options.leases_per_lane = 256;
+  options.size_classes = {{size, 65536}};
+  ScratchBus bus(options, "bench-profile");
+  shm::DataPlane sender = bus.plane(kSenderType, 0);
+  shm::DataPlane receiver = bus.plane(kReceiverType, 0);
+  shm::Link& link = bus.link(kCommandLink);
+  shm::LaneCursor out{sender.lane(shm::kFirstSendLane)}, in{receiver.lane(shm::kCommandLane)};
   std::vector<std::byte> filler(payload, std::byte{7});
-  const std::uint16_t target[] = {0};
   for (std::size_t i = 0; i < messages; ++i) {
-    const shm::Allocation a = plane.allocate(out, payload);
+    const shm::Allocation a = sender.allocate(link, payload);
     if (a.status != shm::PoolStatus::ok) return 1;
     std::memcpy(a.buffer.data(), filler.data(), payload);
-    if (plane.publish(out, a.handle, static_cast<std::uint32_t>(payload), target).status != shm::SendStatus::ok)
-      return 1;
+    const shm::Part part{{&link, shm::kTypeChannel}, a.handle, static_cast<std::uint32_t>(payload)};
+    if (sender.publish(out, std::span(&part, 1)).status != shm::SendStatus::ok) return 1;
   }
   std::uint64_t sum = 0;
   for (std::size_t i = 0; i < messages; ++i) {
-    const shm::TakeOutcome t = plane.take(in, 0, shm::DataPlane::now_ms());
+    const shm::TakeOutcome t = receiver.take(in, link, link.type_channel(), shm::DataPlane::now_ms());
     if (t.status != shm::TakeOutcomeStatus::ok) return 1;
     sum += digest(t.delivery.payload);
-    plane.ack(t.delivery.lease);
+    receiver.ack(t.delivery.lease);
   }
   std::printf("shm: %zu messages of %zu B sent and taken (checksum %llu)\n", messages, payload,
               static_cast<unsigned long long>(sum));

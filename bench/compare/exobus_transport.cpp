@@ -12,12 +12,16 @@
 //  +--+----------------+--+------------------------+----------------+--+
 //   f: '1' on the last message of the run, else '0'. One JSON string of exactly `size` bytes.
 //
-// exobus-shm: the data plane alone (shm::DataPlane: allocate, publish, take, ack) on a
-// segment this harness creates with Segment::create, through the shared loops; both sides
-// busy-poll. It is the cost of the chunk pool, the ready ring and the lease, without the
-// library's routing, JSON check, message encoding, UUIDs and copies.
+// exobus-shm: the data plane alone (shm::DataPlane: allocate, publish, take, ack) between
+// the two service types of a bus memory this harness creates with BusMemory::create (no
+// daemon), through the shared loops; the sending process and the receiving process each
+// map only their type's grants, and both busy-poll. It is the cost of the chunk pool, the
+// channel and the lease, without the library's routing, JSON check, message encoding,
+// UUIDs and copies.
 
+#include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -25,6 +29,7 @@
 
 #include "exobus/shm/data_plane.hpp"
 #include "exobus_daemon.hpp"
+#include "scratch_bus.hpp"
 #include "transports.hpp"
 #include "workloads.hpp"
 
@@ -303,20 +308,55 @@ class ExobusTransport final : public Transport, public OwnLoops {
 
 // --- the data plane alone -----------------------------------------------------------------
 
-constexpr std::uint16_t kForward = 0;  // sender -> receiver, client -> server
-constexpr std::uint16_t kBack = 1;     // server -> client
-constexpr std::uint32_t kRingCapacity = 65536;
+// The bus of the exobus-shm rows: the two service types of a scratch bus (tests/support/
+// scratch_bus.hpp), one instance each. Link 0 carries the sender's messages and requests
+// to the receiver's type channel, link 1 the receiver's replies to the sender's reply
+// channel. One size class holds the largest payload, with as many chunks as the floor ring
+// has slots (comparison_in_flight); the type channels hold as many messages as the pool has
+// chunks, so a publish never finds one full.
+shm::BusShape shm_bus_shape(std::size_t max_payload) {
+  std::uint32_t size = shm::kMinChunkSize;
+  while (size < max_payload) size *= 2;
+  const auto count = static_cast<std::uint32_t>(comparison_in_flight(max_payload));
+  shm::testing::ScratchOptions options;
+  options.channel_capacity = std::bit_ceil(std::max<std::uint32_t>(count, 2));
+  options.reply_capacity = 64;  // one request in flight at a time
+  options.instances = 1;
+  options.lanes_per_instance = shm::kFirstSendLane + 1;
+  options.leases_per_lane = 256;
+  options.size_classes = {{size, count}};
+  return shm::testing::two_type_shape(options);
+}
 
+// One side: the grants of its service type mapped in its own process, as a service maps
+// them at registration (the other type's halves read-only), and the plane of its instance.
+// It sends to `out` and takes from `in` (a channel of `in_link`).
 class ShmSide : public Duplex {
  public:
-  // `segment` was created by the transport before the fork: both processes map it.
-  ShmSide(const shm::Segment& segment, std::uint32_t instance, std::uint16_t out, std::uint16_t in)
-      : plane_(std::make_unique<shm::DataPlane>(segment)), out_(out), in_(in) {
-    cursor_ = {plane_->lane_of(instance, 0)};
+  // `memory` was created by the transport before the fork; the side maps its own grants.
+  ShmSide(const shm::BusMemory& memory, std::uint16_t type) {
+    Result<std::unique_ptr<shm::BusMemory>> attached = shm::testing::attach_as(memory, type);
+    if (!attached) throw TransportError("exobus-shm: attach: " + attached.error().message);
+    memory_ = std::move(attached).value();
+    plane_ = std::make_unique<shm::DataPlane>(*memory_, type, kMember);
+    send_cursor_ = {plane_->lane(shm::kFirstSendLane)};
+    if (type == shm::testing::kSenderType) {
+      // Sends on link 0's type channel; takes its replies from its reply channel on link 1.
+      out_ = {memory_->link(shm::testing::kCommandLink), shm::kTypeChannel};
+      in_link_ = memory_->link(shm::testing::kReplyLink);
+      in_ = in_link_->reply_channel(kMember);
+      take_cursor_ = {plane_->lane(shm::kReplyLane)};
+    } else {
+      // Takes from link 0's type channel; replies to the sender's instance on link 1.
+      out_ = {memory_->link(shm::testing::kReplyLink), kMember + 1};
+      in_link_ = memory_->link(shm::testing::kCommandLink);
+      in_ = &in_link_->type_channel();
+      take_cursor_ = {plane_->lane(shm::kCommandLane)};
+    }
   }
   std::span<std::byte> acquire(std::size_t size) override {
     for (;;) {
-      const shm::Allocation a = plane_->allocate(cursor_, size);
+      const shm::Allocation a = plane_->allocate(*out_.link, size);
       if (a.status == shm::PoolStatus::ok) {
         handle_ = a.handle;
         return a.buffer.first(size);
@@ -327,15 +367,20 @@ class ShmSide : public Duplex {
     }
   }
   void commit(std::size_t size) override {
-    const std::uint16_t targets[] = {out_};
-    const shm::SendResult r = plane_->publish(cursor_, handle_, static_cast<std::uint32_t>(size), targets);
-    // The ring holds as many messages as the pool has chunks, so it is never full here.
-    if (r.status != shm::SendStatus::ok)
-      throw TransportError("exobus-shm: publish failed (status " + std::to_string(int(r.status)) + ")");
+    const shm::Part part{out_, handle_, static_cast<std::uint32_t>(size)};
+    for (;;) {
+      const shm::SendResult r = plane_->publish(send_cursor_, std::span(&part, 1));
+      if (r.status == shm::SendStatus::ok) return;
+      // The channel holds every chunk of the pool, so it is not full; should it be anyway,
+      // the chunk is still ours and the publish is tried again.
+      if (r.status != shm::SendStatus::queue_full)
+        throw TransportError("exobus-shm: publish failed (status " + std::to_string(int(r.status)) + ")");
+      __builtin_ia32_pause();
+    }
   }
   std::span<const std::byte> receive() override {
     for (;;) {
-      const shm::TakeOutcome t = plane_->take(cursor_, in_, shm::DataPlane::now_ms());
+      const shm::TakeOutcome t = plane_->take(take_cursor_, *in_link_, *in_, shm::DataPlane::now_ms());
       if (t.status == shm::TakeOutcomeStatus::ok) {
         lease_ = t.delivery.lease;
         return t.delivery.payload;
@@ -350,9 +395,13 @@ class ShmSide : public Duplex {
   }
 
  private:
+  static constexpr std::uint32_t kMember = 0;  // each type's one instance
+  std::unique_ptr<shm::BusMemory> memory_;
   std::unique_ptr<shm::DataPlane> plane_;
-  shm::LaneCursor cursor_;
-  std::uint16_t out_, in_;
+  shm::LaneCursor send_cursor_, take_cursor_;
+  shm::Destination out_;
+  shm::Link* in_link_ = nullptr;
+  shm::Channel* in_ = nullptr;
   shm::MessageHandle handle_{};
   shm::LeaseToken lease_{};
 };
@@ -362,29 +411,20 @@ class ExobusShmTransport final : public Transport {
   std::string_view name() const override { return "exobus-shm"; }
 
   void prepare(const ChannelSpec& spec) override {
-    shm::LayoutSpec layout;
-    std::uint32_t size = 256;
-    while (size < spec.max_payload) size *= 2;
-    const auto count = static_cast<std::uint32_t>(comparison_in_flight(spec.max_payload));
-    layout.size_classes = {{size, count, 0, 0, 0}};
-    layout.rings = {{kRingCapacity, 30000, 8, shm::kNoRing}, {kRingCapacity, 30000, 8, shm::kNoRing}};
-    layout.max_instances = 4;
-    layout.lanes_per_instance = 1;
-    layout.leases_per_lane = 256;
-    Result<std::unique_ptr<shm::Segment>> created = shm::Segment::create("exobus.bench-shm-" + spec.tag, layout);
+    Result<std::unique_ptr<shm::BusMemory>> created =
+        shm::BusMemory::create("exobus.bench-shm-" + spec.tag, shm_bus_shape(spec.max_payload));
     if (!created) throw TransportError("exobus-shm: " + created.error().message);
-    segment_ = std::move(created).value();
+    memory_ = std::move(created).value();
   }
-  void cleanup() override { segment_.reset(); }
-  std::unique_ptr<Sender> open_sender() override { return std::make_unique<ShmSide>(*segment_, 1, kForward, kBack); }
-  std::unique_ptr<Receiver> open_receiver() override {
-    return std::make_unique<ShmSide>(*segment_, 2, kBack, kForward);
-  }
-  std::unique_ptr<Duplex> open_client() override { return std::make_unique<ShmSide>(*segment_, 1, kForward, kBack); }
-  std::unique_ptr<Duplex> open_server() override { return std::make_unique<ShmSide>(*segment_, 2, kBack, kForward); }
+  void cleanup() override { memory_.reset(); }
+  std::unique_ptr<Sender> open_sender() override { return side(shm::testing::kSenderType); }
+  std::unique_ptr<Receiver> open_receiver() override { return side(shm::testing::kReceiverType); }
+  std::unique_ptr<Duplex> open_client() override { return side(shm::testing::kSenderType); }
+  std::unique_ptr<Duplex> open_server() override { return side(shm::testing::kReceiverType); }
 
  private:
-  std::unique_ptr<shm::Segment> segment_;  // mapped in every process forked after prepare()
+  std::unique_ptr<ShmSide> side(std::uint16_t type) const { return std::make_unique<ShmSide>(*memory_, type); }
+  std::unique_ptr<shm::BusMemory> memory_;  // created before the fork: every child inherits it
 };
 
 }  // namespace

@@ -1,8 +1,11 @@
 #pragma once
-// What the shm micro-benchmarks share: a segment of their own, CPU pinning, a peer thread
-// or forked peer process on the other core, and a failure flag that makes main() fail.
+// What the shm micro-benchmarks share: a bus memory of their own (two types, `sender` and
+// `receiver`, and a link each way: tests/support/scratch_bus.hpp), CPU pinning, a peer
+// thread or forked peer process on the other core, and a failure flag that makes main()
+// fail.
 #include <benchmark/benchmark.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,13 +15,20 @@
 #include <cstdlib>
 #include <functional>
 #include <memory>
+#include <new>
 #include <stdexcept>
 #include <string>
 
 #include "exobus/shm/data_plane.hpp"
-#include "scratch_segment.hpp"
+#include "scratch_bus.hpp"
 
 namespace exobus::shm::bench {
+
+using testing::kCommandLink;
+using testing::kReceiverType;
+using testing::kReplyLink;
+using testing::kSenderType;
+using testing::ScratchBus;
 
 // Set by fail(); main() returns non-zero if any benchmark failed (Google Benchmark itself
 // exits 0 after SkipWithError, which would let the ctest smoke run pass).
@@ -55,18 +65,28 @@ inline std::string pinning_label(const char* peer_kind, bool pinned) {
                 : std::string("NOT pinned (fewer than 2 cores or affinity refused)");
 }
 
-inline LayoutSpec bench_spec() {
-  LayoutSpec spec;
-  spec.size_classes = {{256, 8192, 0, 0, 0}, {4096, 256, 0, 0, 0}};
-  spec.rings = {{4096, 30000, 8, kNoRing}, {4096, 30000, 8, kNoRing}};
-  spec.max_instances = 4;
-  spec.lanes_per_instance = 2;
-  spec.leases_per_lane = 256;
-  return spec;
+// Channels and pools deep enough that a receiver on the other core lagging by a few
+// thousand messages only costs back-pressure, never an error; a prefetch (leases per lane)
+// of 256.
+inline testing::ScratchOptions bench_options() {
+  testing::ScratchOptions options;
+  options.channel_capacity = 4096;
+  options.reply_capacity = 64;
+  options.instances = 4;
+  options.lanes_per_instance = 4;
+  options.leases_per_lane = 256;
+  options.size_classes = {{256, 8192}, {4096, 256}};
+  return options;
 }
 
-// A segment of each benchmark run's own: tests/support/scratch_segment.hpp, with bench_spec().
-using testing::ScratchSegment;
+// A bus memory of each benchmark run's own.
+inline std::unique_ptr<ScratchBus> bench_bus() { return std::make_unique<ScratchBus>(bench_options(), "bench"); }
+
+// The lanes an instance uses (data_plane.hpp): commands are taken on lane 0, replies on
+// lane 1, sends go out on lane 2.
+inline LaneCursor take_cursor(const DataPlane& plane) { return {plane.lane(kCommandLane)}; }
+inline LaneCursor reply_cursor(const DataPlane& plane) { return {plane.lane(kReplyLane)}; }
+inline LaneCursor send_cursor(const DataPlane& plane) { return {plane.lane(kFirstSendLane)}; }
 
 // Flags shared with a forked peer (anonymous shared mapping made before the fork).
 struct PeerControl {
@@ -75,21 +95,24 @@ struct PeerControl {
   std::atomic<std::uint64_t> handled{0};
 };
 
-// A peer process on core 1 that maps the segment itself, as a separate service would, and
-// runs body(plane, control) until control.stop.
+// A peer process on core 1 that maps the bus's memory as an instance of `type` would (its
+// grants only, the other side's halves read-only: testing::attach_as) and runs body(memory,
+// control) until control.stop. A peer that cannot map its memory exits with status 3.
 class PeerProcess {
  public:
-  PeerProcess(const Segment& segment, const std::function<void(DataPlane&, PeerControl&)>& body) {
-    void* memory = ::mmap(nullptr, sizeof(PeerControl), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (memory == MAP_FAILED) throw std::runtime_error("mmap peer control");
-    control_ = new (memory) PeerControl;
+  PeerProcess(const BusMemory& memory, std::uint16_t type,
+              const std::function<void(const BusMemory&, PeerControl&)>& body) {
+    void* shared = ::mmap(nullptr, sizeof(PeerControl), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (shared == MAP_FAILED) throw std::runtime_error("mmap peer control");
+    control_ = new (shared) PeerControl;
     child_ = ::fork();
     if (child_ < 0) throw std::runtime_error("fork");
     if (child_ == 0) {
       pin_to(kPeerCore);
-      DataPlane plane(segment);  // the parent's mapping, kept by the fork
+      Result<std::unique_ptr<BusMemory>> attached = testing::attach_as(memory, type);
+      if (!attached) ::_exit(3);
       control_->ready.store(1, std::memory_order_release);
-      body(plane, *control_);
+      body(*attached.value(), *control_);
       ::_exit(0);
     }
     while (control_->ready.load(std::memory_order_acquire) == 0 && alive()) {

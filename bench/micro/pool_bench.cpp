@@ -5,17 +5,17 @@ namespace exobus::shm::bench {
 namespace {
 
 // Allocate then abandon (the owner's free of an unsent chunk): one scan step and two CAS
-// on the chunk's state word. The cursor moves on each time, as a sender's does, so the
-// loop walks the class instead of hitting one hot chunk.
+// on the chunk's state word. The pool's scan hint moves on each time, as a sender's does,
+// so the loop walks the class instead of hitting one hot chunk.
 void BM_PoolAllocateFree(benchmark::State& state) {
-  ScratchSegment bus(bench_spec(), "bench");
-  ChunkPool pool = bus.segment().pool();
-  std::uint32_t cursors[kMaxSizeClasses]{};
+  const std::unique_ptr<ScratchBus> bus = bench_bus();
+  ChunkPool& pool = bus->link(kCommandLink).pool();
   const auto size = static_cast<std::size_t>(state.range(0));
+  constexpr std::uint32_t kOwner = 1;
   for (auto _ : state) {
-    const Allocation allocation = pool.allocate(size, 1, cursors);
+    const Allocation allocation = pool.allocate(size, kOwner);
     if (allocation.status != PoolStatus::ok) return fail(state, "allocation failed in an empty pool");
-    pool.abandon(allocation.handle, 1);
+    pool.abandon(allocation.handle, kOwner);
   }
   state.SetItemsProcessed(state.iterations());
 }

@@ -11,6 +11,7 @@
 #include "exobus/control/registration.hpp"
 #include "exobus/daemon/peer_credentials.hpp"
 #include "exobus/envelope.hpp"
+#include "exobus/shm/data_plane.hpp"
 #include "exobus/message_version.hpp"
 
 namespace exobus::daemon {
@@ -61,15 +62,13 @@ std::vector<std::string> principal_names(const std::vector<Principal>& principal
 Result<std::unique_ptr<Coordinator>> Coordinator::start(CoordinatorOptions options,
                                                         std::shared_ptr<spdlog::logger> log) {
   std::unique_ptr<Coordinator> coordinator(new Coordinator(std::move(options), std::move(log)));
+  coordinator->label_ = "exobus." + coordinator->options_.bus;
   Result<ApplicationConfig> config = load_application_config(coordinator->options_.config_file);
   if (!config) return config.error();
   coordinator->config_ = std::move(config).value();
   if (Result<void> policies = coordinator->load_policies(coordinator->config_); !policies) {
     return policies.error();
   }
-  Result<BusPlan> plan = plan_bus(coordinator->config_);
-  if (!plan) return plan.error();
-  coordinator->plan_ = std::move(plan).value();
   if (Result<void> attached = coordinator->attach_or_create(); !attached) return attached.error();
   return coordinator;
 }
@@ -89,51 +88,62 @@ Result<void> Coordinator::load_policies(const ApplicationConfig& config) {
 }
 
 Result<void> Coordinator::attach_or_create() {
-  const Result<shm::Layout> wanted = shm::compute_layout(plan_.layout);
-  if (!wanted) return Error{ErrorCode::config_error, "bus layout: " + wanted.error().message};
-
   keeper_ = MemoryKeeper::connect(options_.paths);
   if (keeper_) {
     Result<std::vector<control::UniqueFd>> kept = keeper_->take_back();
     if (!kept) return kept.error();
     if (!kept.value().empty()) {
-      Result<std::unique_ptr<shm::Segment>> mapped = shm::Segment::map(kept.value().front().release());
-      if (!mapped) {
-        log_->warn("the memory the keeper held is not a segment of this release ({}); laying the bus out anew",
-                   mapped.error().message);
-      } else if (mapped.value()->layout().total_size != wanted.value().total_size ||
-                 mapped.value()->ring_count() != wanted.value().rings.size()) {
-        if (!options_.reset) {
-          return Error{ErrorCode::segment_error,
-                       "the bus's memory was laid out for another configuration; stop the bus's services and start "
-                       "exobusd with --reset to lay it out anew (queued messages are discarded)"};
-        }
-        log_->warn("--reset: discarding the bus's memory and the messages it holds");
-      } else if (options_.reset) {
-        log_->warn("--reset: discarding the bus's memory and the messages it holds");
-      } else {
-        segment_ = std::move(mapped).value();
-        plane_ = std::make_unique<shm::DataPlane>(*segment_);
-        lane_ = {plane_->lane_of(0, 0)};
-        // Our previous incarnation may have died mid-operation: recover it first.
-        const shm::RecoveryReport report = shm::Recovery(*plane_, lane_).recover_instance(0);
-        log_->info("re-attached to the bus's memory ({} tombstones, {} leases requeued from the previous daemon)",
-                   report.tombstones, report.leases_requeued);
-        adopt_existing_instances();
-        return {};
-      }
+      Result<bool> adopted = adopt(std::move(kept).value());
+      if (!adopted) return adopted.error();
+      if (adopted.value()) return {};
     }
   }
-
-  Result<std::unique_ptr<shm::Segment>> created = shm::Segment::create("exobus." + options_.bus + ".data", plan_.layout);
+  Result<BusPlan> plan = plan_bus(config_);
+  if (!plan) return plan.error();
+  Result<std::unique_ptr<shm::BusMemory>> created = shm::BusMemory::create(label_, plan.value().memory);
   if (!created) return created.error();
-  segment_ = std::move(created).value();
-  segment_->header().routing_generation.store(1, std::memory_order_release);
-  plane_ = std::make_unique<shm::DataPlane>(*segment_);
-  lane_ = {plane_->lane_of(0, 0)};
+  memory_ = std::move(created).value();
+  plan_ = std::move(plan).value();
   if (Result<void> kept = hand_to_keeper(); !kept) return kept.error();
-  log_->info("created the bus's memory ({} bytes, {} rings, {} instance slots)", segment_->layout().total_size, segment_->ring_count(), plan_.instance_slots);
+  const Result<std::uint64_t> bytes = shm::BusMemory::total_bytes(plan_.memory);
+  log_->info("created the bus's memory ({} bytes: {} service types, {} links, {} instance slots)",
+             bytes ? bytes.value() : 0, plan_.memory.types.size(), plan_.memory.links.size(),
+             plan_.memory.instance_slots);
   return {};
+}
+
+Result<bool> Coordinator::adopt(std::vector<control::UniqueFd> kept) {
+  std::vector<int> fds;
+  for (control::UniqueFd& fd : kept) fds.push_back(fd.release());
+  Result<std::unique_ptr<shm::BusMemory>> adopted = shm::BusMemory::adopt(std::move(fds));
+  if (!adopted) {
+    log_->warn("the memory the keeper held is not a bus of this release ({}); laying the bus out anew",
+               adopted.error().message);
+    return false;
+  }
+  if (options_.reset) {
+    log_->warn("--reset: discarding the bus's memory and the messages it holds");
+    return false;
+  }
+  shm::BusMemory& memory = *adopted.value();
+  BusPlan plan = plan_of_memory(memory.directory(), memory.registry()->instance_slots());
+  Result<PlanAdditions> additions = replan(plan, config_);
+  if (!additions) {
+    return Error{ErrorCode::segment_error, "the bus's memory was laid out for another configuration (" +
+                                               additions.error().message + ")"};
+  }
+  memory_ = std::move(adopted).value();
+  plan_ = std::move(plan);
+  // The keeper may hold objects the registry dropped (a daemon that died at a reload): it
+  // gets the list the registry now has, then what the configuration added since.
+  if (Result<void> handed = hand_to_keeper(); !handed) return handed.error();
+  if (Result<void> laid_out = lay_out(additions.value()); !laid_out) return laid_out.error();
+  // Our previous incarnation may have died mid-operation: recover it first.
+  const shm::RecoveryReport report = shm::Recovery(*memory_).recover_daemon();
+  log_->info("re-attached to the bus's memory ({} tombstones, {} leases requeued from the previous daemon)",
+             report.tombstones, report.leases_requeued);
+  adopt_existing_instances();
+  return true;
 }
 
 Result<void> Coordinator::hand_to_keeper() {
@@ -142,8 +152,28 @@ Result<void> Coordinator::hand_to_keeper() {
     if (!started) return started.error();
     keeper_ = std::move(started).value();
   }
-  const int fds[] = {segment_->fd()};
+  std::vector<int> fds;
+  for (const shm::Region* region : memory_->regions_in_order()) fds.push_back(region->fd());
   return keeper_->keep(fds);
+}
+
+Result<void> Coordinator::lay_out(const PlanAdditions& additions) {
+  const std::size_t known = memory_->regions_in_order().size();
+  for (const shm::BusShape::Type& type : additions.types) {
+    if (Result<void> added = memory_->add_type(label_, type); !added) return added;
+  }
+  for (const shm::BusShape::LinkEntry& link : additions.links) {
+    if (Result<void> added = memory_->add_link(label_, link); !added) return added;
+  }
+  std::vector<int> fds;
+  const std::vector<const shm::Region*> regions = memory_->regions_in_order();
+  for (std::size_t k = known; k < regions.size(); ++k) fds.push_back(regions[k]->fd());
+  if (!fds.empty() && keeper_) {
+    if (Result<void> kept = keeper_->keep_more(fds); !kept) return kept;
+  }
+  for (const shm::BusShape::Type& type : additions.types) memory_->publish_type(type);
+  for (const shm::BusShape::LinkEntry& link : additions.links) memory_->publish_link(link);
+  return {};
 }
 
 void Coordinator::release_memory() {
@@ -151,15 +181,22 @@ void Coordinator::release_memory() {
   keeper_.reset();
 }
 
+shm::InstanceRecord& Coordinator::record_of(std::uint32_t slot) const {
+  const shm::InstanceEntry& instance = entry(slot);
+  return memory_->tenant(instance.type.load(std::memory_order_relaxed))
+      ->instance(instance.member.load(std::memory_order_relaxed));
+}
+
 void Coordinator::adopt_existing_instances() {
-  for (std::uint32_t slot = 1; slot < plan_.instance_slots; ++slot) {
-    shm::InstanceSlot& instance = segment_->instance(slot);
+  const shm::Registry& registry = *memory_->registry();
+  for (std::uint32_t slot = 0; slot < registry.instance_slots(); ++slot) {
+    shm::InstanceEntry& instance = entry(slot);
     if (instance.state.load(std::memory_order_acquire) == static_cast<std::uint32_t>(shm::InstanceState::free)) {
       continue;
     }
     const pid_t pid = instance.pid.load(std::memory_order_relaxed);
     if (process_alive(pid, instance.start_time.load(std::memory_order_relaxed))) {
-      log_->info("instance {} (pid {}) is alive; waiting for it to reconnect", slot, pid);
+      log_->info("instance {} (pid {}) is alive; waiting for it to reconnect", instance_id(slot), pid);
       orphans_.insert(slot);
     } else if (!recover(slot)) {
       recovering_.insert(slot);
@@ -175,24 +212,31 @@ ServerCallbacks Coordinator::callbacks() {
   callbacks.on_instance_gone = [this](const auto& handle) { on_instance_gone(handle); };
   callbacks.on_instance_disconnected = [this](const auto& handle) { return on_instance_disconnected(handle); };
   callbacks.on_status = [this](const auto&) { return on_status(); };
-  callbacks.on_command = [this](const auto& name, const auto& args, const auto&) { return on_command(name, args); };
+  callbacks.on_command = [this](const auto& name, const auto& args, const auto& peer) {
+    return on_command(name, args, peer);
+  };
   callbacks.on_reload = [this] { on_reload(); };
   callbacks.on_tick = [this] { on_tick(); };
   return callbacks;
 }
 
-control::RoutingReply Coordinator::routing() const {
+control::RoutingReply Coordinator::routing(std::optional<std::uint16_t> type, std::vector<int>& fds) const {
   control::RoutingReply routing;
   routing.config_file = std::filesystem::absolute(options_.config_file);
-  routing.type_rings.insert(plan_.type_rings.begin(), plan_.type_rings.end());
-  routing.routing_generation = segment_->header().routing_generation.load(std::memory_order_acquire);
+  routing.types.insert(plan_.types.begin(), plan_.types.end());
+  routing.routing_generation = memory_->directory().header().routing_generation.load(std::memory_order_acquire);
+  if (!type) return routing;
+  for (const shm::Grant& grant : memory_->grants_for(*type)) {
+    routing.memory.push_back({std::string(shm::to_string(grant.kind)), grant.index, grant.writable});
+    fds.push_back(grant.fd);
+  }
   return routing;
 }
 
 Result<Granted> Coordinator::on_register(const control::RegisterRequest& request, const PeerCredentials& peer,
-                                                   const InstanceHandle& handle) {
-  const auto type_ring = plan_.type_rings.find(request.service_type);
-  if (!config_.find_service(request.service_type) || type_ring == plan_.type_rings.end()) {
+                                         const InstanceHandle& handle) {
+  const std::optional<std::uint16_t> type = plan_.type_index(request.service_type);
+  if (!config_.find_service(request.service_type) || !type) {
     return Error{ErrorCode::config_error, "unknown service type '" + request.service_type +
                                               "'; declare it under services: in " + options_.config_file.string()};
   }
@@ -200,52 +244,67 @@ Result<Granted> Coordinator::on_register(const control::RegisterRequest& request
     log_->warn("refused pid {}: {}", peer.pid, allowed.error().message);
     return allowed.error();
   }
+  const shm::Registry& registry = *memory_->registry();
   const std::uint64_t nonce_hash = std::hash<std::string>{}(request.instance_nonce);
   std::optional<std::uint32_t> slot;
   for (const std::uint32_t orphan : orphans_) {
-    const shm::InstanceSlot& instance = segment_->instance(orphan);
+    const shm::InstanceEntry& instance = entry(orphan);
     if (instance.pid.load() == peer.pid && instance.start_time.load() == handle.start_time &&
-        instance.nonce_hash.load() == nonce_hash) {
+        instance.nonce_hash.load() == nonce_hash && instance.type.load() == *type) {
       slot = orphan;
       orphans_.erase(orphan);
       forget_connections_of(orphan);  // its previous connection no longer speaks for it
-      log_->info("instance {} of '{}' (pid {}) reconnected", orphan, request.service_type, peer.pid);
+      log_->info("instance {} of '{}' (pid {}) reconnected", instance_id(orphan), request.service_type, peer.pid);
       break;
     }
   }
   if (!slot) {
-    for (std::uint32_t candidate = 1; candidate < plan_.instance_slots; ++candidate) {
-      if (segment_->instance(candidate).state.load(std::memory_order_acquire) ==
-          static_cast<std::uint32_t>(shm::InstanceState::free)) {
-        slot = candidate;
-        break;
-      }
+    const auto is_free = [&](std::uint32_t candidate) {
+      return entry(candidate).state.load(std::memory_order_acquire) ==
+             static_cast<std::uint32_t>(shm::InstanceState::free);
+    };
+    for (std::uint32_t candidate = 0; candidate < registry.instance_slots() && !slot; ++candidate) {
+      if (is_free(candidate)) slot = candidate;
     }
     if (!slot) {
       return Error{ErrorCode::config_error, "the bus has no free instance slot (max-instances " +
-                                                std::to_string(plan_.instance_slots - 1) +
+                                                std::to_string(registry.instance_slots()) +
                                                 "); raise bus.max-instances in " + options_.config_file.string()};
     }
-    reroute_inbox(*slot);  // late replies to the slot's previous instance
-    shm::InstanceSlot& instance = segment_->instance(*slot);
+    // Its place among its type's instances: a member no live or recovering slot holds.
+    const shm::Tenant& tenant = *memory_->tenant(*type);
+    std::vector<bool> taken(tenant.shape().instances, false);
+    for (std::uint32_t other = 0; other < registry.instance_slots(); ++other) {
+      if (!is_free(other) && entry(other).type.load() == *type && entry(other).member.load() < taken.size()) {
+        taken[entry(other).member.load()] = true;
+      }
+    }
+    const auto member = static_cast<std::uint32_t>(std::find(taken.begin(), taken.end(), false) - taken.begin());
+    if (member == taken.size()) {
+      return Error{ErrorCode::quota_exceeded, "service type '" + request.service_type + "' has no free instance slot (" +
+                                                  std::to_string(taken.size()) + " instances run)"};
+    }
+    shm::InstanceEntry& instance = entry(*slot);
     instance.pid.store(peer.pid, std::memory_order_relaxed);
     instance.start_time.store(handle.start_time, std::memory_order_relaxed);
-    instance.home_ring.store(type_ring->second, std::memory_order_relaxed);
-    instance.inbox_ring.store(plan_.inbox_ring(*slot), std::memory_order_relaxed);
+    instance.type.store(*type, std::memory_order_relaxed);
+    instance.member.store(static_cast<std::uint16_t>(member), std::memory_order_relaxed);
     instance.nonce_hash.store(nonce_hash, std::memory_order_relaxed);
-    instance.heartbeat_ms.store(shm::DataPlane::now_ms(), std::memory_order_relaxed);
-    for (auto* counter : {&instance.sent, &instance.delivered, &instance.acked, &instance.redelivered}) {
+    shm::InstanceRecord& record = tenant.instance(member);
+    record.heartbeat_ms.store(shm::DataPlane::now_ms(), std::memory_order_relaxed);
+    for (auto* counter : {&record.sent, &record.delivered, &record.acked, &record.redelivered, &record.refused}) {
       counter->store(0, std::memory_order_relaxed);
     }
-    instance.attached.store(0, std::memory_order_relaxed);
+    record.attached.store(0, std::memory_order_relaxed);
     instance.state.store(static_cast<std::uint32_t>(shm::InstanceState::active), std::memory_order_release);
-    log_->info("instance {} of '{}' registered (pid {}, uid {})", *slot, request.service_type, peer.pid, peer.uid);
+    log_->info("instance {} of '{}' registered (pid {}, uid {})", instance_id(*slot), request.service_type, peer.pid, peer.uid);
   }
   instance_of_handle_[handle.id] = *slot;
 
-  return Granted{control::encode_registration_reply(
-                     {*slot, {{"data", true}}, type_ring->second, plan_.inbox_ring(*slot), routing()}),
-                 {segment_->fd()}};
+  Granted granted;
+  control::RegistrationReply reply{instance_id(*slot), *type, entry(*slot).member.load(), routing(*type, granted.fds)};
+  granted.body = control::encode_registration_reply(reply);
+  return granted;
 }
 
 void Coordinator::on_instance_gone(const InstanceHandle& handle) {
@@ -254,7 +313,7 @@ void Coordinator::on_instance_gone(const InstanceHandle& handle) {
   const std::uint32_t slot = known->second;
   instance_of_handle_.erase(known);
   orphans_.erase(slot);
-  log_->info("instance {} (pid {}) is gone; recovering its messages", slot, handle.pid);
+  log_->info("instance {} (pid {}) is gone; recovering its messages", instance_id(slot), handle.pid);
   if (!recover(slot)) recovering_.insert(slot);
 }
 
@@ -267,7 +326,7 @@ bool Coordinator::on_instance_disconnected(const InstanceHandle& handle) {
   if (known == instance_of_handle_.end()) return false;
   const std::uint32_t slot = known->second;
   // Acquire pairs with the instance's release store of 0 after its last use of its lanes.
-  if (segment_->instance(slot).attached.load(std::memory_order_acquire) == 0) {
+  if (record_of(slot).attached.load(std::memory_order_acquire) == 0) {
     on_instance_gone(handle);  // it left (or never started): its lanes are idle for good
     return false;
   }
@@ -284,47 +343,27 @@ bool Coordinator::on_instance_disconnected(const InstanceHandle& handle) {
 }
 
 bool Coordinator::recover(std::uint32_t slot) {
-  shm::InstanceSlot& instance = segment_->instance(slot);
+  shm::InstanceEntry& instance = entry(slot);
   instance.state.store(static_cast<std::uint32_t>(shm::InstanceState::recovering), std::memory_order_release);
-  const shm::RecoveryReport report = shm::Recovery(*plane_, lane_).recover_instance(slot);
-  reroute_inbox(slot);
+  const shm::RecoveryReport report = shm::Recovery(*memory_).recover_instance(
+      instance.type.load(std::memory_order_relaxed), instance.member.load(std::memory_order_relaxed));
+  replies_dropped_ += report.replies_dropped;
   if (report.leases_requeued + report.dead_lettered + report.tombstones + report.chunks_reclaimed +
-          report.undelivered_targets + report.reads_resolved >
+          report.sends_completed + report.sends_undone + report.reads_resolved + report.replies_dropped >
       0) {
     log_->info(
-        "instance {}: {} messages requeued, {} dead-lettered, {} unpublished claims tombstoned, "
-        "{} half-taken resolved, {} chunks reclaimed, {} undelivered fan-out targets released",
+        "instance {}: {} messages requeued, {} dead-lettered, {} unpublished claims tombstoned, {} half-taken "
+        "resolved, {} chunks reclaimed, {} interrupted sends completed and {} undone, {} replies dropped",
         slot, report.leases_requeued, report.dead_lettered, report.tombstones, report.reads_resolved,
-        report.chunks_reclaimed, report.undelivered_targets);
+        report.chunks_reclaimed, report.sends_completed, report.sends_undone, report.replies_dropped);
   }
   if (report.pending > 0) {
-    log_->warn("instance {}: {} messages wait for room in a full queue; retrying", slot, report.pending);
+    log_->warn("instance {}: {} messages wait for room in a full queue; retrying", instance_id(slot), report.pending);
     return false;
   }
   instance.pid.store(0, std::memory_order_relaxed);
   instance.state.store(static_cast<std::uint32_t>(shm::InstanceState::free), std::memory_order_release);
   return true;
-}
-
-void Coordinator::reroute_inbox(std::uint32_t slot) {
-  const std::uint16_t inbox = plan_.inbox_ring(slot);
-  for (;;) {
-    const shm::TakeOutcome taken = plane_->take(lane_, inbox, shm::DataPlane::now_ms());
-    if (taken.status != shm::TakeOutcomeStatus::ok) return;
-    const Result<EnvelopedMessage> decoded = decode_enveloped(taken.delivery.payload);
-    std::vector<std::uint16_t> rings;
-    if (decoded) {
-      for (const ServiceTypeIndex type : config_.routing.receivers(decoded.value().message.name)) {
-        rings.push_back(plan_.type_rings.at(config_.services[type].name));
-      }
-    }
-    // A reply whose requester is gone goes to the types subscribed to its name, if any.
-    if (rings.empty() || plane_->send(lane_, taken.delivery.payload, rings).status != shm::SendStatus::ok) {
-      ++dead_lettered_replies_;
-      log_->warn("reply in the inbox of instance {} has no receiver left; dropped and counted", slot);
-    }
-    plane_->ack(taken.delivery.lease);
-  }
 }
 
 void Coordinator::on_tick() {
@@ -339,7 +378,7 @@ void Coordinator::on_tick() {
     }
   }
   if (ticks_ % 5 == 0) {
-    const shm::RecoveryReport expired = shm::Recovery(*plane_, lane_).reclaim_expired(now);
+    const shm::RecoveryReport expired = shm::Recovery(*memory_).reclaim_expired(now);
     if (expired.leases_requeued + expired.dead_lettered > 0) {
       log_->info("lease expiry: {} messages redelivered, {} dead-lettered", expired.leases_requeued,
                  expired.dead_lettered);
@@ -348,14 +387,19 @@ void Coordinator::on_tick() {
   for (auto slot = recovering_.begin(); slot != recovering_.end();) {
     slot = recover(*slot) ? recovering_.erase(slot) : std::next(slot);
   }
+  // Once a second: channels wedged by a hostile or broken writer, refusals that grew.
+  if (ticks_ % 50 == 25) {
+    if (!watch_) watch_.emplace(log_);
+    watch_->inspect(*memory_);
+  }
   if (ticks_ % 25 == 0) {
     for (auto slot = orphans_.begin(); slot != orphans_.end();) {
-      const shm::InstanceSlot& instance = segment_->instance(*slot);
+      const shm::InstanceEntry& instance = entry(*slot);
       if (process_alive(instance.pid.load(), instance.start_time.load())) {
         ++slot;
         continue;
       }
-      log_->info("instance {} died before reconnecting; recovering its messages", *slot);
+      log_->info("instance {} died before reconnecting; recovering its messages", instance_id(*slot));
       forget_connections_of(*slot);
       if (!recover(*slot)) recovering_.insert(*slot);
       slot = orphans_.erase(slot);
@@ -370,23 +414,50 @@ void Coordinator::on_reload() {
     return;
   }
   BusPlan plan = plan_;
-  if (Result<void> replanned = replan_types(plan, config.value()); !replanned) {
-    log_->error("reload refused, keeping the running configuration: {}", replanned.error().message);
+  Result<PlanAdditions> additions = replan(plan, config.value());
+  if (!additions) {
+    log_->error("reload refused, keeping the running configuration: {}", additions.error().message);
     return;
   }
   if (Result<void> policies = load_policies(config.value()); !policies) {
     log_->error("reload refused, keeping the running configuration: {}", policies.error().message);
     return;
   }
+  const BusPlan previous = std::exchange(plan_, std::move(plan));
+  if (Result<void> laid_out = lay_out(additions.value()); !laid_out) {
+    plan_ = previous;
+    log_->error("reload refused, keeping the running configuration: {}", laid_out.error().message);
+    return;
+  }
   config_ = std::move(config).value();
-  plan_ = std::move(plan);
-  const std::uint64_t generation = segment_->header().routing_generation.fetch_add(1, std::memory_order_acq_rel) + 1;
+  const std::uint64_t generation =
+      memory_->directory().header().routing_generation.fetch_add(1, std::memory_order_acq_rel) + 1;
   log_->info("configuration reloaded: {} service types, routing generation {}", config_.services.size(), generation);
 }
 
-Result<control::JsonText> Coordinator::on_command(const std::string& name, const control::JsonText& args) {
-  if (name == "routing") return control::encode_routing_reply(routing());
-  if (name == "dlq") return dead_letters(args);
+Result<Granted> Coordinator::on_command(const std::string& name, const control::JsonText& args,
+                                        const PeerCredentials& peer) {
+  if (name == "routing") {
+    // A registered instance asking (its slot in args, its pid matching) gets its type's
+    // memory again, the links a reload added among it; anyone else the routing alone.
+    std::optional<std::uint16_t> type;
+    const rapidjson::Document request = args.document();
+    if (request.IsObject() && request.HasMember("instance") && request["instance"].IsUint()) {
+      const std::uint32_t slot = request["instance"].GetUint() - 1;  // 0 wraps: no slot
+      if (slot < memory_->registry()->instance_slots() && entry(slot).pid.load() == peer.pid &&
+          entry(slot).state.load() == static_cast<std::uint32_t>(shm::InstanceState::active)) {
+        type = entry(slot).type.load();
+      }
+    }
+    Granted granted;
+    granted.body = control::encode_routing_reply(routing(type, granted.fds));
+    return granted;
+  }
+  if (name == "dlq") {
+    Result<control::JsonText> listed = dead_letters(args);
+    if (!listed) return listed.error();
+    return Granted{std::move(listed).value(), {}};
+  }
   return Error{ErrorCode::refused, "unknown command '" + name + "' (known: routing, dlq)"};
 }
 
@@ -395,34 +466,36 @@ Result<control::JsonText> Coordinator::dead_letters(const control::JsonText& arg
   if (!request.IsObject() || !request.HasMember("type") || !request["type"].IsString()) {
     return Error{ErrorCode::refused, "dlq needs {\"type\": \"<service type>\"}"};
   }
-  const std::string type = request["type"].GetString();
-  const auto ring = plan_.type_rings.find(type);
-  if (ring == plan_.type_rings.end()) {
-    return Error{ErrorCode::refused, "unknown service type '" + type + "'"};
-  }
-  const std::uint16_t dead_letter_ring = plan_.dead_letter_ring(ring->second);
+  const std::string type_name = request["type"].GetString();
+  const std::optional<std::uint16_t> type = plan_.type_index(type_name);
+  if (!type) return Error{ErrorCode::refused, "unknown service type '" + type_name + "'"};
+  shm::Tenant& tenant = *memory_->tenant(*type);
+  shm::DataPlane plane(*memory_, *type, tenant.daemon_instance());
   JsonObject reply;
   if (request.HasMember("requeue") && request["requeue"].IsBool() && request["requeue"].GetBool()) {
     std::uint64_t requeued = 0;
+    shm::LaneCursor taker{plane.lane(shm::kCommandLane)};
+    shm::LaneCursor mover{plane.lane(shm::kFirstSendLane)};
     // Only what is there now: a consumer that rejects at once sends messages straight back,
     // and the loop must not chase them.
-    const std::uint64_t waiting = plane_->ring(dead_letter_ring).depth();
+    const std::uint64_t waiting = tenant.dead_letters().depth();
     while (requeued < waiting) {
-      const shm::TakeOutcome taken = plane_->take(lane_, dead_letter_ring, shm::DataPlane::now_ms());
+      const shm::TakeOutcome taken = plane.take_dead_letter(taker, shm::DataPlane::now_ms());
       if (taken.status != shm::TakeOutcomeStatus::ok) break;
-      if (plane_->move(taken.delivery.lease, ring->second, lane_) != shm::LeaseStatus::ok) {
-        plane_->release(taken.delivery.lease, lane_);
-        break;  // the service type's queue is full: the rest stays dead-lettered
+      if (plane.requeue(taken.delivery.lease, mover) != shm::LeaseStatus::ok) {
+        plane.reject(taken.delivery.lease, mover);
+        break;  // the retry ring is full: the rest stays dead-lettered
       }
       ++requeued;
     }
-    log_->info("requeued {} dead letters of '{}'", requeued, type);
+    log_->info("requeued {} dead letters of '{}'", requeued, type_name);
     return reply.set("requeued", requeued).text();
   }
   Value messages(rapidjson::kArrayType);
-  const shm::ChunkPool pool = segment_->pool();
-  plane_->ring(dead_letter_ring).for_each_full([&](shm::MessageHandle handle) {
-    const shm::ChunkView view = pool.read(handle);
+  tenant.dead_letters().for_each_full([&](shm::MessageHandle handle) {
+    shm::Link* link = memory_->link(handle.link());
+    if (link == nullptr || link->receiver() != *type) return;
+    const shm::ChunkView view = link->pool().read(handle);
     if (!view.valid) return;
     const Result<EnvelopedMessage> decoded = decode_enveloped(view.payload);
     if (!decoded) return;
@@ -434,75 +507,107 @@ Result<control::JsonText> Coordinator::dead_letters(const control::JsonText& arg
     entry.AddMember("version", Value(version_text(message.version).c_str(), allocator), allocator);
     entry.AddMember("id", Value(message.id.to_string().c_str(), allocator), allocator);
     entry.AddMember("request_id", Value(message.request_id.to_string().c_str(), allocator), allocator);
-    entry.AddMember("sender", Value(std::string(message.sender).c_str(), allocator), allocator);
+    // The sender is the link it came by, whatever the message says.
+    entry.AddMember("sender", Value(std::string(memory_->directory().type_name(link->sender())).c_str(), allocator),
+                    allocator);
     entry.AddMember("payload", Value(std::string(message.payload).c_str(), allocator), allocator);
     messages.PushBack(entry, allocator);
   });
-  return reply.set("type", type).set("messages", std::move(messages)).text();
+  return reply.set("type", type_name).set("messages", std::move(messages)).text();
 }
 
 Result<control::JsonText> Coordinator::on_status() {
   JsonObject reply;
   auto& allocator = reply.allocator();
-  const shm::BusAudit audit = plane_->audit();
+  shm::PoolAudit audit;
+  for (std::uint32_t index = 0; index < memory_->link_slots(); ++index) {
+    if (shm::Link* link = memory_->link(index)) {
+      const shm::PoolAudit pool = link->pool().audit();
+      audit.total += pool.total;
+      audit.free += pool.free;
+      audit.allocated += pool.allocated;
+      audit.published += pool.published;
+    }
+  }
   Value pool(rapidjson::kObjectType);
-  pool.AddMember("chunks", Value(audit.pool.total), allocator);
-  pool.AddMember("free", Value(audit.pool.free), allocator);
-  pool.AddMember("in_use", Value(audit.pool.allocated + audit.pool.published), allocator);
+  pool.AddMember("chunks", Value(audit.total), allocator);
+  pool.AddMember("free", Value(audit.free), allocator);
+  pool.AddMember("in_use", Value(audit.allocated + audit.published), allocator);
 
   const std::uint32_t now = shm::DataPlane::now_ms();
+  const shm::Registry& registry = *memory_->registry();
   Value types(rapidjson::kArrayType);
   for (const ServiceTypeConfig& type : config_.services) {
-    const std::uint16_t ring = plan_.type_rings.at(type.name);
+    const std::uint16_t index = *plan_.type_index(type.name);
+    const shm::Tenant& tenant = *memory_->tenant(index);
     Value instances(rapidjson::kArrayType);
     std::uint64_t in_flight = 0, delivered = 0, acked = 0, redelivered = 0;
-    for (std::uint32_t slot = 1; slot < plan_.instance_slots; ++slot) {
-      const shm::InstanceSlot& instance = segment_->instance(slot);
+    for (std::uint32_t slot = 0; slot < registry.instance_slots(); ++slot) {
+      const shm::InstanceEntry& instance = entry(slot);
       if (instance.state.load() != static_cast<std::uint32_t>(shm::InstanceState::active) ||
-          instance.home_ring.load() != ring) {
+          instance.type.load() != index) {
         continue;
       }
+      const std::uint32_t member = instance.member.load();
+      const shm::InstanceRecord& record = tenant.instance(member);
       std::uint64_t leased = 0;
-      for (std::uint32_t k = 0; k < kLanesPerInstance; ++k) {
-        for (const shm::LeaseEntry& lease : segment_->leases(plane_->lane_of(slot, k))) {
-          const shm::LeaseKind kind = shm::LeaseState::decode(lease.state.load()).kind;
-          leased += kind == shm::LeaseKind::active || kind == shm::LeaseKind::reclaiming;
-        }
+      for (std::uint32_t k = 0; k < tenant.shape().lanes_per_instance; ++k) {
+        tenant.leases(tenant.lane_of(member, k)).for_each_held([&](const shm::LeaseEntry&, std::uint64_t) { ++leased; });
       }
-      const auto silence = static_cast<std::int32_t>(now - static_cast<std::uint32_t>(instance.heartbeat_ms.load()));
-      Value entry(rapidjson::kObjectType);
-      entry.AddMember("slot", Value(slot), allocator);
-      entry.AddMember("pid", Value(instance.pid.load()), allocator);
-      entry.AddMember("connected", Value(!orphans_.contains(slot)), allocator);
-      entry.AddMember("hung", Value(silence > options_.hang_after.count()), allocator);
-      entry.AddMember("in_flight", Value(leased), allocator);
-      entry.AddMember("sent", Value(static_cast<std::uint64_t>(instance.sent.load())), allocator);
-      entry.AddMember("delivered", Value(static_cast<std::uint64_t>(instance.delivered.load())), allocator);
-      entry.AddMember("acked", Value(static_cast<std::uint64_t>(instance.acked.load())), allocator);
-      entry.AddMember("redelivered", Value(static_cast<std::uint64_t>(instance.redelivered.load())), allocator);
-      instances.PushBack(entry, allocator);
+      const auto silence = static_cast<std::int32_t>(now - static_cast<std::uint32_t>(record.heartbeat_ms.load()));
+      Value item(rapidjson::kObjectType);
+      item.AddMember("slot", Value(instance_id(slot)), allocator);
+      item.AddMember("pid", Value(instance.pid.load()), allocator);
+      item.AddMember("connected", Value(!orphans_.contains(slot)), allocator);
+      item.AddMember("hung", Value(silence > options_.hang_after.count()), allocator);
+      item.AddMember("in_flight", Value(leased), allocator);
+      item.AddMember("sent", Value(static_cast<std::uint64_t>(record.sent.load())), allocator);
+      item.AddMember("delivered", Value(static_cast<std::uint64_t>(record.delivered.load())), allocator);
+      item.AddMember("acked", Value(static_cast<std::uint64_t>(record.acked.load())), allocator);
+      item.AddMember("redelivered", Value(static_cast<std::uint64_t>(record.redelivered.load())), allocator);
+      item.AddMember("refused", Value(static_cast<std::uint64_t>(record.refused.load())), allocator);
+      instances.PushBack(item, allocator);
       in_flight += leased;
-      delivered += instance.delivered.load();
-      acked += instance.acked.load();
-      redelivered += instance.redelivered.load();
+      delivered += record.delivered.load();
+      acked += record.acked.load();
+      redelivered += record.redelivered.load();
     }
-    Value entry(rapidjson::kObjectType);
-    entry.AddMember("name", Value(type.name.c_str(), allocator), allocator);
-    entry.AddMember("queued", Value(static_cast<std::uint64_t>(plane_->ring(ring).depth())), allocator);
-    entry.AddMember("in_flight", Value(in_flight), allocator);
-    entry.AddMember("delivered", Value(delivered), allocator);
-    entry.AddMember("acked", Value(acked), allocator);
-    entry.AddMember("redelivered", Value(redelivered), allocator);
-    entry.AddMember("dead_lettered",
-                    Value(static_cast<std::uint64_t>(plane_->ring(plan_.dead_letter_ring(ring)).depth())), allocator);
-    entry.AddMember("instances", instances, allocator);
-    types.PushBack(entry, allocator);
+    // Queued: the published messages in every link's type channel towards it (not the
+    // tombstones of sends given up), and its retry ring. Refused: what its instances
+    // refused, by sender.
+    std::uint64_t queued = tenant.retry_ring().depth(), refused = 0;
+    Value refused_from(rapidjson::kObjectType);
+    for (std::uint32_t link_index = 0; link_index < memory_->link_slots(); ++link_index) {
+      shm::Link* link = memory_->link(link_index);
+      if (link == nullptr || link->receiver() != index) continue;
+      if (link->has_type_channel()) queued += link->type_channel().census().full;
+      const std::uint64_t from_sender = link->counters().refused.load(std::memory_order_relaxed);
+      refused += from_sender;
+      if (from_sender > 0) {
+        refused_from.AddMember(
+            Value(std::string(memory_->directory().type_name(link->sender())).c_str(), allocator),
+            Value(from_sender), allocator);
+      }
+    }
+    Value item(rapidjson::kObjectType);
+    item.AddMember("name", Value(type.name.c_str(), allocator), allocator);
+    item.AddMember("queued", Value(queued), allocator);
+    item.AddMember("in_flight", Value(in_flight), allocator);
+    item.AddMember("delivered", Value(delivered), allocator);
+    item.AddMember("acked", Value(acked), allocator);
+    item.AddMember("redelivered", Value(redelivered), allocator);
+    item.AddMember("dead_lettered", Value(static_cast<std::uint64_t>(tenant.dead_letters().depth())), allocator);
+    item.AddMember("refused", Value(refused), allocator);
+    item.AddMember("refused_from", refused_from, allocator);
+    item.AddMember("instances", instances, allocator);
+    types.PushBack(item, allocator);
   }
+  const Result<std::uint64_t> bytes = shm::BusMemory::total_bytes(plan_.memory);
   return reply.set("bus", options_.bus)
-      .set("memory_bytes", static_cast<std::uint64_t>(segment_->layout().total_size))
+      .set("memory_bytes", bytes ? bytes.value() : std::uint64_t{0})
       .set("pool", std::move(pool))
       .set("service_types", std::move(types))
-      .set("dead_lettered_replies", dead_lettered_replies_)
+      .set("dead_lettered_replies", replies_dropped_)
       .text();
 }
 

@@ -1,11 +1,11 @@
 #pragma once
-// The coordinator: exobusd's state and policy. It lays out (or re-attaches to) the data
-// segment, registers instances, recovers dead ones, expires leases, reloads the
-// configuration and answers status and dead-letter commands. It never touches a message
-// on its way from sender to receiver: everything here runs on the control socket's event
-// loop, off the data path.
+// The coordinator: exobusd's state and policy. It lays out (or re-attaches to) the bus's
+// memory, registers instances and grants each the memory its service type needs, recovers
+// dead ones, expires leases, reloads the configuration and answers status and dead-letter
+// commands. It never touches a message on its way from sender to receiver: everything here
+// runs on the control socket's event loop, off the data path.
 //
-// The segment is the truth: every piece of state here is a cache rebuilt from it when a
+// The memory is the truth: every piece of state here is a cache rebuilt from it when a
 // restarted daemon re-attaches (attach_or_create).
 #include <spdlog/logger.h>
 
@@ -21,6 +21,7 @@
 #include "exobus/daemon/control_server.hpp"
 #include "exobus/daemon/peer_policy.hpp"
 #include "exobus/shm/recovery.hpp"
+#include "channel_watch.hpp"
 #include "memory_keeper.hpp"
 
 namespace exobus::daemon {
@@ -30,7 +31,7 @@ struct CoordinatorOptions {
   control::RuntimePaths paths;   // the bus's control socket, lock and keeper
   std::filesystem::path program;  // exobusd itself, to start the memory keeper
   std::filesystem::path config_file;
-  bool reset = false;                          // discard an existing segment even if its layout differs
+  bool reset = false;                          // discard the bus's memory even if its layout differs
   std::chrono::milliseconds hang_after{5000};  // heartbeat silence that marks an instance hung
 };
 
@@ -48,42 +49,54 @@ class Coordinator {
 
   Result<void> load_policies(const ApplicationConfig& config);
   Result<void> attach_or_create();
-  // Gives the memory keeper (started if none runs) the bus's memory.
+  // Re-attaches to the memory the keeper gave back; false (with nothing changed) when it is
+  // not a bus of this release or --reset discards it.
+  Result<bool> adopt(std::vector<control::UniqueFd> kept);
+  // Gives the memory keeper (started if none runs) all of the bus's memory.
   Result<void> hand_to_keeper();
+  // Lays out what a reload (or a configuration grown since the memory was laid out) adds,
+  // hands it to the keeper, and only then records it in the directory.
+  Result<void> lay_out(const PlanAdditions& additions);
   void adopt_existing_instances();
 
   Result<Granted> on_register(const control::RegisterRequest& request, const PeerCredentials& peer,
-                                        const InstanceHandle& handle);
+                              const InstanceHandle& handle);
   void on_instance_gone(const InstanceHandle& handle);
   bool on_instance_disconnected(const InstanceHandle& handle);
   // A slot that is recovered, or resumed over a new connection, owes nothing to its older
   // connections: their later hang-up or exit report must not recover it again.
   void forget_connections_of(std::uint32_t slot);
   Result<control::JsonText> on_status();
-  Result<control::JsonText> on_command(const std::string& name, const control::JsonText& args);
+  Result<Granted> on_command(const std::string& name, const control::JsonText& args, const PeerCredentials& peer);
   void on_reload();
   void on_tick();
 
-  control::RoutingReply routing() const;
+  // The routing, with the memory of `type` granted (none: for a process that is not an
+  // instance): the grants in the reply, their descriptors in `fds`.
+  control::RoutingReply routing(std::optional<std::uint16_t> type, std::vector<int>& fds) const;
   Result<control::JsonText> dead_letters(const control::JsonText& args);
   // Recovers a dead instance's slot; true once nothing is left to do and the slot is free.
-  bool recover(std::uint32_t instance);
-  void reroute_inbox(std::uint32_t instance);
+  bool recover(std::uint32_t slot);
+  shm::InstanceEntry& entry(std::uint32_t slot) const { return memory_->registry()->instance(slot); }
+  // What instances, logs and the routing command call a slot: 1-based, so that 0 is no
+  // instance (the C binding's and the CLI's convention).
+  static std::uint32_t instance_id(std::uint32_t slot) { return slot + 1; }
+  shm::InstanceRecord& record_of(std::uint32_t slot) const;
 
   CoordinatorOptions options_;
   std::shared_ptr<spdlog::logger> log_;
+  std::string label_;  // names the memory objects: exobus.<bus>
   ApplicationConfig config_;
   BusPlan plan_;
   std::map<std::string, PeerPolicy> policies_;
-  std::unique_ptr<shm::Segment> segment_;
+  std::unique_ptr<shm::BusMemory> memory_;
   std::optional<MemoryKeeper> keeper_;
-  std::unique_ptr<shm::DataPlane> plane_;
-  shm::LaneCursor lane_;  // the daemon's own lane: instance 0, lane 0
+  std::optional<ChannelWatch> watch_;
 
   std::map<std::uint64_t, std::uint32_t> instance_of_handle_;  // control connection -> slot
   std::set<std::uint32_t> orphans_;     // alive but not connected to this daemon (yet, or any more)
   std::set<std::uint32_t> recovering_;  // dead, recovery not finished (a ring was full)
-  std::uint64_t dead_lettered_replies_ = 0;
+  std::uint64_t replies_dropped_ = 0;   // replies whose requester was gone
   std::uint32_t ticks_ = 0;
 };
 

@@ -8,7 +8,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -28,6 +30,8 @@ using control::UniqueFd;
 using Code = ErrorCode;
 
 constexpr std::size_t kMaxWord = 16;
+// Descriptors per datagram (the kernel's SCM_MAX_FD is 253); more travel in batches.
+constexpr std::size_t kBatch = 200;
 
 std::filesystem::path socket_path(const control::RuntimePaths& paths) {
   return paths.dir.path / (paths.bus + ".keep");
@@ -64,7 +68,7 @@ bool send_word(int socket, std::string_view word, std::span<const int> fds) {
 std::optional<std::string> receive_word(int socket, std::vector<UniqueFd>& fds) {
   char word[kMaxWord];
   iovec iov{word, sizeof word};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * control::kMaxDescriptors)];
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kBatch)];
   msghdr message{};
   message.msg_iov = &iov;
   message.msg_iovlen = 1;
@@ -129,7 +133,7 @@ Result<MemoryKeeper> MemoryKeeper::start(const control::RuntimePaths& paths, con
                              socket_path(paths).string()};
 }
 
-Result<std::vector<UniqueFd>> MemoryKeeper::request(std::string_view word, std::span<const int> fds) {
+Result<std::vector<UniqueFd>> MemoryKeeper::request(const std::string& word, std::span<const int> fds) {
   if (!send_word(connection_.get(), word, fds)) {
     return errno_error(Code::io, "cannot talk to the memory keeper", errno);
   }
@@ -139,11 +143,36 @@ Result<std::vector<UniqueFd>> MemoryKeeper::request(std::string_view word, std::
   return received;
 }
 
-Result<std::vector<UniqueFd>> MemoryKeeper::take_back() { return request("give", {}); }
+Result<std::vector<UniqueFd>> MemoryKeeper::take_back() {
+  std::vector<UniqueFd> all;
+  for (;;) {
+    Result<std::vector<UniqueFd>> batch = request("give " + std::to_string(all.size()), {});
+    if (!batch) return batch.error();
+    const std::size_t count = batch.value().size();
+    for (UniqueFd& fd : batch.value()) all.push_back(std::move(fd));
+    if (count < kBatch) return all;
+  }
+}
 
 Result<void> MemoryKeeper::keep(std::span<const int> fds) {
-  Result<std::vector<UniqueFd>> answered = request("keep", fds);
-  if (!answered) return answered.error();
+  std::string_view word = "keep";  // the first batch replaces what is held
+  do {
+    const std::span<const int> batch = fds.first(std::min(fds.size(), kBatch));
+    Result<std::vector<UniqueFd>> answered = request(std::string(word), batch);
+    if (!answered) return answered.error();
+    fds = fds.subspan(batch.size());
+    word = "more";
+  } while (!fds.empty());
+  return {};
+}
+
+Result<void> MemoryKeeper::keep_more(std::span<const int> fds) {
+  while (!fds.empty()) {
+    const std::span<const int> batch = fds.first(std::min(fds.size(), kBatch));
+    Result<std::vector<UniqueFd>> answered = request("more", batch);
+    if (!answered) return answered.error();
+    fds = fds.subspan(batch.size());
+  }
   return {};
 }
 
@@ -189,12 +218,15 @@ int run_keeper(const control::RuntimePaths& paths) {
       const std::optional<std::string> word = receive_word(connection.get(), received);
       if (!word) {
         connection.reset();  // hung up: a daemon that stopped or died
-      } else if (*word == "keep") {
-        held = std::move(received);
+      } else if (*word == "keep" || *word == "more") {
+        if (*word == "keep") held.clear();
+        for (UniqueFd& fd : received) held.push_back(std::move(fd));
         send_word(connection.get(), "ok", {});
-      } else if (*word == "give") {
+      } else if (word->starts_with("give ")) {
+        // "give N": the batch from the N-th held descriptor on.
+        const std::size_t from = std::strtoul(word->c_str() + 5, nullptr, 10);
         std::vector<int> fds;
-        for (const UniqueFd& fd : held) fds.push_back(fd.get());
+        for (std::size_t k = from; k < held.size() && fds.size() < kBatch; ++k) fds.push_back(held[k].get());
         send_word(connection.get(), "ok", fds);
       } else if (*word == "release") {
         send_word(connection.get(), "ok", {});

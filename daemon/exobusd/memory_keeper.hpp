@@ -8,13 +8,15 @@
 //
 //   <runtime dir>/<bus>.keep   the keeper's socket (SOCK_SEQPACKET, the daemon's user only)
 //
-// Requests are one word each, descriptors travel as SCM_RIGHTS: "keep" (with the memory:
-// replaces what is held), "give" (answered with the memory), "release" (drop it and exit).
+// Requests are one word each, descriptors travel as SCM_RIGHTS, at most 200 per datagram:
+// "keep" (with descriptors: replaces what is held), "more" (with descriptors: adds them),
+// "give N" (answered with up to 200 held descriptors from the N-th on), "release" (drop
+// it all and exit).
 // The keeper exits when released, or when its socket file goes (its runtime directory was
 // removed): it never outlives the bus it keeps.
 //
 // Not promised: if the daemon and the keeper both die, the next daemon lays the bus out
-// anew; services still running on the old memory keep it among themselves until they stop.
+// anew; services still running on the old memory say so and must be restarted.
 #include <filesystem>
 #include <optional>
 #include <span>
@@ -35,8 +37,10 @@ class MemoryKeeper {
 
   // The memory the keeper holds, in the order it was kept.
   Result<std::vector<control::UniqueFd>> take_back();
-  // Hands the keeper the bus's memory (it keeps its own copies of the descriptors).
+  // Hands the keeper the bus's memory (it keeps its own copies of the descriptors), in
+  // place of what it held; keep_more() adds to it.
   Result<void> keep(std::span<const int> fds);
+  Result<void> keep_more(std::span<const int> fds);
   // The bus is done with: the keeper drops the memory and exits.
   void release();
   // Whether the keeper still answers (its connection did not hang up).
@@ -44,7 +48,7 @@ class MemoryKeeper {
 
  private:
   explicit MemoryKeeper(control::UniqueFd connection) : connection_(std::move(connection)) {}
-  Result<std::vector<control::UniqueFd>> request(std::string_view word, std::span<const int> fds);
+  Result<std::vector<control::UniqueFd>> request(const std::string& word, std::span<const int> fds);
   control::UniqueFd connection_;
 };
 

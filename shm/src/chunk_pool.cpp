@@ -1,15 +1,33 @@
 #include "exobus/shm/chunk_pool.hpp"
 
-#include <algorithm>
-
 #include "exobus/shm/fault_point.hpp"
 
 namespace exobus::shm {
 
-ChunkPool::ChunkPool(std::byte* segment_base, std::span<const SizeClassLayout> classes)
-    : base_(segment_base), class_count_(static_cast<std::uint32_t>(classes.size())) {
-  std::copy(classes.begin(), classes.end(), classes_);
-  for (const auto& size_class : classes) chunk_count_ += size_class.chunk_count;
+ChunkPool::ChunkPool(std::byte* chunks, std::atomic<std::uint32_t>* acks, std::span<const SizeClass> classes,
+                     std::uint32_t link)
+    : chunks_(chunks), acks_(acks), link_(link) {
+  std::uint64_t offset = 0;
+  for (const SizeClass& size_class : classes) {
+    if (class_count_ == kMaxSizeClasses) break;
+    classes_[class_count_++] = {size_class.chunk_size, size_class.chunk_count, chunk_count_, offset};
+    chunk_count_ += size_class.chunk_count;
+    offset += std::uint64_t{size_class.chunk_count} * (kChunkHeaderBytes + size_class.chunk_size);
+  }
+}
+
+std::uint64_t ChunkPool::chunk_bytes(std::span<const SizeClass> classes) {
+  std::uint64_t bytes = 0;
+  for (const SizeClass& size_class : classes) {
+    bytes += std::uint64_t{size_class.chunk_count} * (kChunkHeaderBytes + size_class.chunk_size);
+  }
+  return bytes;
+}
+
+std::uint64_t ChunkPool::ack_bytes(std::span<const SizeClass> classes) {
+  std::uint64_t chunks = 0;
+  for (const SizeClass& size_class : classes) chunks += size_class.chunk_count;
+  return chunks * sizeof(std::atomic<std::uint32_t>);
 }
 
 std::uint32_t ChunkPool::class_of(std::uint32_t chunk) const {
@@ -22,79 +40,80 @@ std::uint32_t ChunkPool::class_of(std::uint32_t chunk) const {
 ChunkHeader* ChunkPool::header(std::uint32_t chunk) const {
   const std::uint32_t c = class_of(chunk);
   if (c == kMaxSizeClasses) return nullptr;
-  const SizeClassLayout& size_class = classes_[c];
+  const Class& size_class = classes_[c];
   const std::uint64_t stride = kChunkHeaderBytes + size_class.chunk_size;
-  return reinterpret_cast<ChunkHeader*>(base_ + size_class.offset +
-                                        (chunk - size_class.first_chunk) * stride);
+  return reinterpret_cast<ChunkHeader*>(chunks_ + size_class.offset + (chunk - size_class.first_chunk) * stride);
 }
 
-std::size_t ChunkPool::largest_chunk() const {
-  return class_count_ == 0 ? 0 : classes_[class_count_ - 1].chunk_size;
-}
+std::size_t ChunkPool::largest_chunk() const { return class_count_ == 0 ? 0 : classes_[class_count_ - 1].chunk_size; }
 
-Allocation ChunkPool::allocate(std::size_t size, std::uint16_t owner,
-                               std::span<std::uint32_t, kMaxSizeClasses> cursors) {
+Allocation ChunkPool::allocate(std::size_t size, std::uint32_t owner) {
   bool fits_somewhere = false;
   // Classes ascend by size; an exhausted class spills into the next larger one.
   for (std::uint32_t c = 0; c < class_count_; ++c) {
-    const SizeClassLayout& size_class = classes_[c];
+    const Class& size_class = classes_[c];
     if (size_class.chunk_size < size) continue;
     fits_somewhere = true;
-    std::uint32_t& cursor = cursors[c];
+    std::uint32_t cursor = cursors_[c].load(std::memory_order_relaxed);
     for (std::uint32_t scanned = 0; scanned < size_class.chunk_count; ++scanned) {
       if (cursor >= size_class.chunk_count) cursor = 0;
       const std::uint32_t chunk = size_class.first_chunk + cursor++;
       ChunkHeader* chunk_header = header(chunk);
       std::uint64_t word = chunk_header->state.load(std::memory_order_relaxed);
       const ChunkState state = ChunkState::decode(word);
-      if (state.kind != ChunkKind::free) continue;
+      // Free: never used, given back, or published and acknowledged. The acquire of the
+      // ack word pairs with the receiver's release: its reads of the payload are done.
+      const bool reusable = state.kind == ChunkKind::free ||
+                            (state.kind == ChunkKind::published && acknowledged(chunk, state.generation));
+      if (!reusable) continue;
       const std::uint32_t generation = next_generation(state.generation);
       const ChunkState claimed{owner, ChunkKind::allocated, generation};
-      // Acquire pairs with the release of the CAS that freed the chunk, so the previous
-      // readers of the payload are done with it before we overwrite it.
-      if (!chunk_header->state.compare_exchange_strong(word, claimed.encode(),
-                                                       std::memory_order_acquire,
+      if (!chunk_header->state.compare_exchange_strong(word, claimed.encode(), std::memory_order_acquire,
                                                        std::memory_order_relaxed)) {
-        continue;  // another allocator won this chunk; keep scanning
+        continue;  // another allocator of this type won this chunk; keep scanning
       }
+      cursors_[c].store(cursor, std::memory_order_relaxed);
       // The new owner's writes to the payload come after this fence: a stale reader that
       // sees one of them also sees the new generation in intact().
       std::atomic_thread_fence(std::memory_order_release);
-      // Death here: the chunk is ALLOCATED(owner); recovery of owner frees it.
+      // Death here: the chunk is ALLOCATED(owner); the daemon's recovery of owner frees it.
       fault_point(FaultPoint::allocate_claimed);
-      return {PoolStatus::ok, MessageHandle(chunk, 0, generation),
-              {payload_of(chunk_header), size_class.chunk_size}};
+      return {PoolStatus::ok, MessageHandle(chunk, link_, generation), {payload_of(chunk_header), size_class.chunk_size}};
     }
   }
   return {fits_somewhere ? PoolStatus::exhausted : PoolStatus::too_large, {}, {}};
 }
 
-void ChunkPool::publish(MessageHandle handle, std::uint32_t length, std::uint32_t target_mask) {
+void ChunkPool::publish(MessageHandle handle, std::uint32_t length) {
   ChunkHeader* chunk_header = header(handle.chunk());
   chunk_header->length.store(length, std::memory_order_relaxed);
   // Release: payload and length are visible to whoever acquires PUBLISHED.
-  chunk_header->state.store(
-      ChunkState{target_mask, ChunkKind::published, handle.generation()}.encode(),
-      std::memory_order_release);
+  chunk_header->state.store(ChunkState{0, ChunkKind::published, handle.generation()}.encode(),
+                            std::memory_order_release);
 }
 
-void ChunkPool::abandon(MessageHandle handle, std::uint16_t owner) {
+void ChunkPool::abandon(MessageHandle handle, std::uint32_t owner) {
   ChunkHeader* chunk_header = header(handle.chunk());
   if (chunk_header == nullptr) return;
   std::uint64_t expected = ChunkState{owner, ChunkKind::allocated, handle.generation()}.encode();
-  chunk_header->state.compare_exchange_strong(
-      expected, ChunkState{0, ChunkKind::free, handle.generation()}.encode(),
-      std::memory_order_release, std::memory_order_relaxed);
+  chunk_header->state.compare_exchange_strong(expected, ChunkState{0, ChunkKind::free, handle.generation()}.encode(),
+                                              std::memory_order_release, std::memory_order_relaxed);
+}
+
+std::span<std::byte> ChunkPool::owned_buffer(MessageHandle handle) const {
+  ChunkHeader* chunk_header = header(handle.chunk());
+  if (chunk_header == nullptr) return {};
+  return {payload_of(chunk_header), classes_[class_of(handle.chunk())].chunk_size};
 }
 
 ChunkView ChunkPool::read(MessageHandle handle) const {
+  if (handle.link() != link_) return {false, {}};
   ChunkHeader* chunk_header = header(handle.chunk());
-  if (chunk_header == nullptr || handle.target() >= kMaxTargets) return {false, {}};
+  if (chunk_header == nullptr) return {false, {}};
   // Acquire pairs with publish(): length and payload are complete.
-  const ChunkState state =
-      ChunkState::decode(chunk_header->state.load(std::memory_order_acquire));
+  const ChunkState state = ChunkState::decode(chunk_header->state.load(std::memory_order_acquire));
   if (state.kind != ChunkKind::published || state.generation != handle.generation() ||
-      (state.data & (1u << handle.target())) == 0) {
+      acknowledged(handle.chunk(), handle.generation())) {
     return {false, {}};
   }
   const std::uint32_t capacity = classes_[class_of(handle.chunk())].chunk_size;
@@ -108,73 +127,68 @@ bool ChunkPool::intact(MessageHandle handle) const {
   if (chunk_header == nullptr) return false;
   std::atomic_thread_fence(std::memory_order_acquire);
   const ChunkState state = ChunkState::decode(chunk_header->state.load(std::memory_order_relaxed));
-  // Acknowledged by every target meanwhile (FREE, same generation) is still intact: only an
-  // allocation rewrites the chunk, and it changes the generation first.
-  return state.generation == handle.generation();
+  // Acknowledged meanwhile is still intact: only an allocation rewrites the chunk, and it
+  // changes the generation first.
+  return state.kind == ChunkKind::published && state.generation == handle.generation();
 }
 
 bool ChunkPool::still_pending(MessageHandle handle) const {
+  if (handle.link() != link_) return false;
   ChunkHeader* chunk_header = header(handle.chunk());
-  if (chunk_header == nullptr || handle.target() >= kMaxTargets) return false;
-  const ChunkState state =
-      ChunkState::decode(chunk_header->state.load(std::memory_order_acquire));
+  if (chunk_header == nullptr) return false;
+  const ChunkState state = ChunkState::decode(chunk_header->state.load(std::memory_order_acquire));
   return state.kind == ChunkKind::published && state.generation == handle.generation() &&
-         (state.data & (1u << handle.target())) != 0;
+         !acknowledged(handle.chunk(), handle.generation());
 }
 
-TargetRelease ChunkPool::release_target(MessageHandle handle) {
-  ChunkHeader* chunk_header = header(handle.chunk());
-  if (chunk_header == nullptr || handle.target() >= kMaxTargets) return TargetRelease::stale;
-  const std::uint32_t bit = 1u << handle.target();
-  std::uint64_t word = chunk_header->state.load(std::memory_order_relaxed);
-  for (;;) {
-    const ChunkState state = ChunkState::decode(word);
-    // Case analysis of the loaded state:
-    // - other generation or not PUBLISHED: the chunk was freed (and maybe reused) since
-    //   this handle was made, so this target was already released: stale, touch nothing.
-    // - our bit already clear: a duplicate release (late ack, requeued copy): stale.
-    // - otherwise clear our bit; the last bit turns the chunk FREE in the same CAS.
-    if (state.kind != ChunkKind::published || state.generation != handle.generation() ||
-        (state.data & bit) == 0) {
-      return TargetRelease::stale;
-    }
-    const std::uint32_t remaining = state.data & ~bit;
-    const ChunkState next = remaining == 0
-                                ? ChunkState{0, ChunkKind::free, state.generation}
-                                : ChunkState{remaining, ChunkKind::published, state.generation};
-    // Release: our reads of the payload happen before the chunk can be reallocated.
-    if (chunk_header->state.compare_exchange_weak(word, next.encode(), std::memory_order_acq_rel,
-                                                  std::memory_order_relaxed)) {
-      return remaining == 0 ? TargetRelease::freed : TargetRelease::still_pending;
+void ChunkPool::acknowledge(MessageHandle handle) {
+  if (handle.link() != link_ || handle.chunk() >= chunk_count_ || handle.generation() == 0) return;
+  std::atomic<std::uint32_t>& ack = acks_[handle.chunk()];
+  std::uint32_t current = ack.load(std::memory_order_relaxed);
+  // Forward only: a late ack of an older generation (a lease lost to expiry, acknowledged
+  // after the copy was handled, acknowledged and the chunk reused) must not undo the ack
+  // of the newer message, or that chunk would never be free again.
+  while (current == 0 || !generation_at_or_after(current, handle.generation())) {
+    // Release: our reads of the payload happen before the sender can reuse the chunk.
+    if (ack.compare_exchange_weak(current, handle.generation(), std::memory_order_release, std::memory_order_relaxed)) {
+      return;
     }
   }
 }
 
-std::uint32_t ChunkPool::reclaim_allocations_of(std::uint16_t owner) {
+std::uint32_t ChunkPool::reclaim_allocations_of(std::uint32_t owner) {
   std::uint32_t reclaimed = 0;
   for (std::uint32_t chunk = 0; chunk < chunk_count_; ++chunk) {
     ChunkHeader* chunk_header = header(chunk);
     std::uint64_t word = chunk_header->state.load(std::memory_order_acquire);
     const ChunkState state = ChunkState::decode(word);
-    if (state.kind != ChunkKind::allocated || state.data != owner) continue;
-    if (chunk_header->state.compare_exchange_strong(
-            word, ChunkState{0, ChunkKind::free, state.generation}.encode(),
-            std::memory_order_release, std::memory_order_relaxed)) {
+    if (state.kind != ChunkKind::allocated || state.owner != owner) continue;
+    if (chunk_header->state.compare_exchange_strong(word, ChunkState{0, ChunkKind::free, state.generation}.encode(),
+                                                    std::memory_order_release, std::memory_order_relaxed)) {
       ++reclaimed;
     }
   }
   return reclaimed;
 }
 
+void ChunkPool::unpublish(MessageHandle handle) {
+  ChunkHeader* chunk_header = header(handle.chunk());
+  if (chunk_header == nullptr) return;
+  std::uint64_t word = chunk_header->state.load(std::memory_order_acquire);
+  const ChunkState state = ChunkState::decode(word);
+  if (state.kind == ChunkKind::free || state.generation != handle.generation()) return;
+  chunk_header->state.compare_exchange_strong(word, ChunkState{0, ChunkKind::free, state.generation}.encode(),
+                                              std::memory_order_release, std::memory_order_relaxed);
+}
+
 PoolAudit ChunkPool::audit() const {
   PoolAudit result;
   for (std::uint32_t chunk = 0; chunk < chunk_count_; ++chunk) {
-    const ChunkState state =
-        ChunkState::decode(header(chunk)->state.load(std::memory_order_acquire));
+    const ChunkState state = ChunkState::decode(header(chunk)->state.load(std::memory_order_acquire));
     switch (state.kind) {
       case ChunkKind::free: ++result.free; break;
       case ChunkKind::allocated: ++result.allocated; break;
-      case ChunkKind::published: ++result.published; break;
+      case ChunkKind::published: ++(acknowledged(chunk, state.generation) ? result.free : result.published); break;
     }
     ++result.total;
   }

@@ -18,7 +18,7 @@ std::string_view to_string(FaultPoint point) {
   switch (point) {
     case FaultPoint::none: return "none";
     case FaultPoint::allocate_claimed: return "allocate_claimed";
-    case FaultPoint::send_published: return "send_published";
+    case FaultPoint::send_committed: return "send_committed";
     case FaultPoint::push_claimed: return "push_claimed";
     case FaultPoint::push_recorded: return "push_recorded";
     case FaultPoint::send_between_targets: return "send_between_targets";

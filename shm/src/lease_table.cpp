@@ -31,15 +31,14 @@ bool LeaseTable::holds(MessageHandle handle) const {
   return false;
 }
 
-bool LeaseTable::park(MessageHandle handle, std::uint16_t ring, std::uint8_t deliveries, std::uint32_t now_ms) const {
+bool LeaseTable::park(MessageHandle handle, std::uint8_t deliveries, std::uint32_t now_ms) const {
   for (LeaseEntry& entry : entries_) {
     std::uint64_t word = entry.state.load(std::memory_order_acquire);
     const LeaseState state = LeaseState::decode(word);
     if (state.kind != LeaseKind::free) continue;
     entry.handle.store(handle.word(), std::memory_order_relaxed);
-    entry.ring.store(ring, std::memory_order_relaxed);
     // RECLAIMING with a deadline already due: no consumer acks it, and if the requeue finds
-    // its ring full, the expiry pass pushes it as soon as there is room.
+    // the retry ring full, the expiry pass pushes it as soon as there is room.
     const LeaseState parked{now_ms, deliveries, LeaseKind::reclaiming, state.generation};
     if (entry.state.compare_exchange_strong(word, parked.encode(), std::memory_order_release,
                                             std::memory_order_relaxed)) {

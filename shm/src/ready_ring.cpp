@@ -29,9 +29,19 @@ void ReadyRing::wait(std::chrono::nanoseconds timeout) {
   header_->sleepers.fetch_sub(1, std::memory_order_relaxed);
 }
 
+std::uint32_t ReadyRing::begin_sleep() const {
+  header_->sleepers.fetch_add(1, std::memory_order_seq_cst);
+  return header_->signal.load(std::memory_order_seq_cst);
+}
+
+void ReadyRing::end_sleep() const { header_->sleepers.fetch_sub(1, std::memory_order_relaxed); }
+
 bool ReadyRing::looks_empty() const {
   const std::uint64_t position = header_->head.load(std::memory_order_seq_cst);
   const SlotState state = SlotState::decode(slot_at(position).state.load(std::memory_order_seq_cst));
+  // READING a lap behind: a slow (or dead) consumer still holds the slot, so take() finds
+  // nothing there, and nothing can be pushed past it: empty, or a consumer spins on it.
+  if (state.kind == SlotKind::reading && state.lap == lap_of(position) - 1) return true;
   return state.lap == lap_of(position) && (state.kind == SlotKind::empty || state.kind == SlotKind::writing);
 }
 
@@ -55,11 +65,14 @@ std::uint32_t ReadyRing::tombstone_writes_of(std::uint16_t first_lane, std::uint
     if (state.kind != SlotKind::writing || static_cast<std::uint16_t>(state.owner - first_lane) >= lane_count) {
       continue;
     }
+    // seq_cst as push()'s store of FULL: a consumer asleep behind the dead claim (it looked
+    // empty) must see the tombstone, or be woken below, to step past it.
     if (slots_[index].state.compare_exchange_strong(word, SlotState{0, 0, SlotKind::tombstone, state.lap}.encode(),
-                                                    std::memory_order_release, std::memory_order_relaxed)) {
+                                                    std::memory_order_seq_cst, std::memory_order_relaxed)) {
       ++tombstoned;
     }
   }
+  if (tombstoned > 0) wake();
   return tombstoned;
 }
 

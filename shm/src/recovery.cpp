@@ -12,79 +12,179 @@ bool deadline_passed(std::uint32_t deadline_ms, std::uint32_t now_ms) {
   return static_cast<std::int32_t>(now_ms - deadline_ms) >= 0;
 }
 
+// Every channel of a link, the type channel first.
+template <class Visit>
+void for_each_channel(Link& link, Visit&& visit) {
+  if (link.has_type_channel()) visit(link.type_channel());
+  for (std::uint32_t r = 0; r < link.reply_channel_count(); ++r) visit(*link.reply_channel(r));
+}
+
+Channel* channel_of(Link& link, std::uint32_t channel) {
+  if (channel == kTypeChannel) return link.has_type_channel() ? &link.type_channel() : nullptr;
+  return link.reply_channel(channel - 1);
+}
+
 }  // namespace
 
-RecoveryReport Recovery::recover_instance(std::uint32_t instance) {
-  RecoveryReport report;
-  const Segment& segment = plane_.segment_;
-  ChunkPool& pool = plane_.pool_;
-  const std::uint16_t first_lane = plane_.lane_of(instance, 0);
-  const auto lane_count = static_cast<std::uint16_t>(plane_.lanes_per_instance_);
+RecoveryReport& RecoveryReport::operator+=(const RecoveryReport& other) {
+  sends_completed += other.sends_completed;
+  sends_undone += other.sends_undone;
+  tombstones += other.tombstones;
+  reads_resolved += other.reads_resolved;
+  leases_requeued += other.leases_requeued;
+  dead_lettered += other.dead_lettered;
+  replies_dropped += other.replies_dropped;
+  chunks_reclaimed += other.chunks_reclaimed;
+  pending += other.pending;
+  return *this;
+}
 
-  // 1. An interrupted send: release the bit of every target it did not reach. Must run
-  //    before step 2, which erases the evidence (WRITING slots) it reads.
-  for (std::uint16_t lane = first_lane; lane < first_lane + lane_count; ++lane) {
-    LaneHeader& header = segment.lane(lane);
-    const MessageHandle handle = MessageHandle::from_word(header.send_handle.load(std::memory_order_acquire));
-    if (handle.is_null()) continue;
-    const std::uint32_t targets = std::min(header.target_count.load(std::memory_order_relaxed), kMaxTargets);
+void Recovery::finish_sends(DataPlane& plane, std::uint16_t first, std::uint16_t count, RecoveryReport& report) {
+  for (std::uint16_t lane = first; lane < first + count; ++lane) {
+    SendRecord& record = plane.tenant().send_record(lane);
+    const auto phase = static_cast<SendPhase>(record.phase.load(std::memory_order_acquire));
+    if (phase == SendPhase::idle) continue;
+    const std::uint32_t targets = std::min(record.target_count.load(std::memory_order_relaxed), kMaxTargets);
     for (std::uint32_t t = 0; t < targets; ++t) {
-      const std::uint16_t ring = header.target_rings[t].load(std::memory_order_relaxed);
-      const std::uint64_t claimed = header.claimed[t].load(std::memory_order_acquire);
-      const bool delivered =
-          claimed != 0 && ring < plane_.ring_count() && !segment.ring(ring).is_unpublished_claim(claimed - 1, lane);
-      if (!delivered && pool.release_target(handle.with_target(t)) != TargetRelease::stale) {
-        ++report.undelivered_targets;
+      const SendTarget& target = record.targets[t];
+      Link* link = memory_.link(target.link.load(std::memory_order_relaxed));
+      if (link == nullptr || link->sender() != plane.type()) continue;  // a scribbled record: nothing of ours
+      Channel* channel = channel_of(*link, target.channel.load(std::memory_order_relaxed));
+      const MessageHandle handle = MessageHandle::from_word(target.handle.load(std::memory_order_relaxed));
+      const std::uint64_t claimed = target.claimed.load(std::memory_order_acquire);
+      if (phase == SendPhase::committed) {
+        // Every target was claimed before the commit, and every chunk published.
+        if (channel != nullptr && claimed != 0) channel->finish_claim(claimed - 1, lane, handle);
+      } else {
+        if (channel != nullptr && claimed != 0) channel->abandon(claimed - 1, lane);
+        link->pool().unpublish(handle);
       }
       fault_point(FaultPoint::recovery_step);
     }
-    header.send_handle.store(0, std::memory_order_release);
+    ++(phase == SendPhase::committed ? report.sends_completed : report.sends_undone);
+    record.phase.store(static_cast<std::uint32_t>(SendPhase::idle), std::memory_order_release);
   }
-  // 2. Unpublished claims become tombstones that consumers skip.
-  for (std::uint32_t ring = 0; ring < plane_.ring_count(); ++ring) {
-    report.tombstones += segment.ring(ring).tombstone_writes_of(first_lane, lane_count);
+}
+
+void Recovery::resolve_reads(DataPlane& plane, std::uint16_t first, std::uint16_t count, std::uint32_t member,
+                             RecoveryReport& report) {
+  Tenant& tenant = plane.tenant();
+  LaneCursor recoverer{plane.lane(kFirstSendLane)};
+  const std::uint32_t now = DataPlane::now_ms();
+  // A half-taken message goes to a lease of its taker's lane (there is always a FREE entry:
+  // the taker reserved one before claiming, and only the dead taker turned FREE entries
+  // ACTIVE), and is requeued with that lane's other leases below. A reply is acknowledged.
+  const auto resolve = [&](std::uint16_t lane, MessageHandle handle, std::uint8_t deliveries) {
+    Link* link = plane.incoming(handle);
+    const LeaseTable leases = tenant.leases(lane);
+    if (link == nullptr || !link->pool().still_pending(handle) || leases.holds(handle)) return true;
+    if (plane.is_reply_lane(lane)) {
+      link->pool().acknowledge(handle);
+      ++report.replies_dropped;
+      return true;
+    }
+    if (leases.park(handle, deliveries, now)) return true;
+    // Only a scribbled lane has no FREE entry: push as a last resort.
+    if (tenant.retry_ring().push(handle, one_more(deliveries), recoverer.lane, [](std::uint64_t) {}) ==
+        PushStatus::ok) {
+      return true;
+    }
+    ++report.pending;
+    return false;
+  };
+  for (std::uint32_t index = 0; index < memory_.link_slots(); ++index) {
+    Link* link = memory_.link(index);
+    if (link == nullptr || link->receiver() != plane.type()) continue;
+    const auto resolve_channel = [&](std::uint16_t lane, MessageHandle handle) {
+      // A handle into another link is the sender's scribble: nothing to hand on.
+      return handle.link() != link->index() || resolve(lane, handle, 0);
+    };
+    if (link->has_type_channel()) {
+      report.reads_resolved += link->type_channel().release_reads_of(first, count, resolve_channel);
+    }
+    if (Channel* replies = link->reply_channel(member)) {
+      report.reads_resolved += replies->release_reads_of(first, count, resolve_channel);
+    }
   }
-  // 3. Half-taken slots: a lease already holds the message, or one is made to hold it, and
-  //    step 4 requeues it with the other leases. Not a push into the ring: once the tail
-  //    has come round to the half-taken slot, the ring is full until that slot is freed,
-  //    so the slot would wait for room it blocks itself. Before step 4, which empties the
-  //    leases this step consults and fills.
-  for (std::uint32_t ring = 0; ring < plane_.ring_count(); ++ring) {
-    ReadyRing source = segment.ring(ring);
-    report.reads_resolved += source.release_reads_of(
-        first_lane, lane_count, [&](std::uint16_t lane, MessageHandle handle, std::uint8_t deliveries) {
-          const LeaseTable leases = segment.lease_table(lane);
-          if (leases.holds(handle) || !pool.still_pending(handle)) return true;
-          // There is always a FREE entry: the taker reserved one before claiming the slot,
-          // and only a lane's own (dead) thread turns its FREE entries ACTIVE.
-          if (leases.park(handle, static_cast<std::uint16_t>(ring), deliveries, DataPlane::now_ms())) return true;
-          // Only a corrupted lane has no FREE entry: push as a last resort.
-          if (source.push(handle, one_more(deliveries), recoverer_.lane, [](std::uint64_t) {}) == PushStatus::ok) {
-            return true;
-          }
-          ++report.pending;
-          return false;
-        });
+  report.reads_resolved += tenant.retry_ring().release_reads_of(first, count, resolve);
+  report.reads_resolved += tenant.dead_letters().release_reads_of(first, count, resolve);
+}
+
+RecoveryReport Recovery::recover_instance(std::uint16_t type, std::uint32_t member) {
+  RecoveryReport report;
+  Tenant* tenant = memory_.tenant(type);
+  if (tenant == nullptr) return report;
+  DataPlane plane(memory_, type, tenant->daemon_instance());
+  const std::uint16_t first = tenant->lane_of(member, 0);
+  const auto count = static_cast<std::uint16_t>(tenant->shape().lanes_per_instance);
+
+  // 1. Interrupted sends: committed ones are published, the others undone. Before step 2,
+  //    which tombstones the claims a committed send still has to publish.
+  finish_sends(plane, first, count, report);
+  // 2. Claims never published become tombstones; chunks allocated and never published
+  //    are freed.
+  for (std::uint32_t index = 0; index < memory_.link_slots(); ++index) {
+    Link* link = memory_.link(index);
+    if (link == nullptr || link->sender() != type) continue;
+    for_each_channel(*link, [&](Channel& channel) { report.tombstones += channel.tombstone_writes_of(first, count); });
+    if (member < tenant->shape().instances) report.chunks_reclaimed += link->pool().reclaim_allocations_of(member);
   }
-  // 4. Every lease goes back to its ring (deliveries + 1), or to the dead letters.
-  for (std::uint16_t lane = first_lane; lane < first_lane + lane_count; ++lane) {
-    segment.lease_table(lane).for_each_held([&](LeaseEntry& entry, std::uint64_t word) {
-      plane_.reclaim(entry, word, DataPlane::Requeue::to_ring, recoverer_, &report);
+  report.tombstones += tenant->retry_ring().tombstone_writes_of(first, count);
+  report.tombstones += tenant->dead_letters().tombstone_writes_of(first, count);
+  // 3. Half-taken slots. Before step 4, which empties the leases this step consults and
+  //    fills.
+  resolve_reads(plane, first, count, member, report);
+  // 4. Every lease goes to the retry ring (deliveries + 1), or to the dead letters; the
+  //    leases of replies are acknowledged.
+  LaneCursor recoverer{plane.lane(kFirstSendLane)};
+  for (std::uint16_t lane = first; lane < first + count; ++lane) {
+    const bool replies = plane.is_reply_lane(lane);
+    tenant->leases(lane).for_each_held([&](LeaseEntry& entry, std::uint64_t word) {
+      plane.reclaim(entry, word, replies, DataPlane::Requeue::to_retry, recoverer, &report);
     });
   }
-  // 5. Chunks it allocated and never published.
-  report.chunks_reclaimed = pool.reclaim_allocations_of(static_cast<std::uint16_t>(instance));
+  // 5. Replies still waiting for it would only wait for the next instance in its slot,
+  //    which never asked for them.
+  if (member < tenant->shape().instances) {
+    LaneCursor drainer{plane.lane(kReplyLane)};
+    for (std::uint32_t index = 0; index < memory_.link_slots(); ++index) {
+      Link* link = memory_.link(index);
+      Channel* replies = link != nullptr && link->receiver() == type ? link->reply_channel(member) : nullptr;
+      if (replies == nullptr) continue;
+      for (;;) {
+        const TakeOutcome taken = plane.take(drainer, *link, *replies, DataPlane::now_ms());
+        if (taken.status != TakeOutcomeStatus::ok) break;
+        plane.ack(taken.delivery.lease);
+        ++report.replies_dropped;
+      }
+    }
+  }
+  return report;
+}
+
+RecoveryReport Recovery::recover_daemon() {
+  RecoveryReport report;
+  for (std::uint16_t type = 0; type < memory_.type_slots(); ++type) {
+    if (Tenant* tenant = memory_.tenant(type)) report += recover_instance(type, tenant->daemon_instance());
+  }
   return report;
 }
 
 RecoveryReport Recovery::reclaim_expired(std::uint32_t now_ms) {
   RecoveryReport report;
-  for (std::uint32_t lane = 0; lane < plane_.segment_.lane_count(); ++lane) {
-    plane_.segment_.lease_table(lane).for_each_held([&](LeaseEntry& entry, std::uint64_t word) {
-      if (deadline_passed(LeaseState::decode(word).deadline_ms, now_ms)) {
-        plane_.reclaim(entry, word, DataPlane::Requeue::to_ring, recoverer_, &report);
-      }
-    });
+  for (std::uint16_t type = 0; type < memory_.type_slots(); ++type) {
+    Tenant* tenant = memory_.tenant(type);
+    if (tenant == nullptr) continue;
+    DataPlane plane(memory_, type, tenant->daemon_instance());
+    LaneCursor recoverer{plane.lane(kFirstSendLane)};
+    for (std::uint16_t lane = 0; lane < tenant->lane_count(); ++lane) {
+      const bool replies = plane.is_reply_lane(lane);
+      tenant->leases(lane).for_each_held([&](LeaseEntry& entry, std::uint64_t word) {
+        if (deadline_passed(LeaseState::decode(word).deadline_ms, now_ms)) {
+          plane.reclaim(entry, word, replies, DataPlane::Requeue::to_retry, recoverer, &report);
+        }
+      });
+    }
   }
   return report;
 }

@@ -414,7 +414,7 @@ class Campaign {
     child.plan.id = next_id_++;
     if (chance(25)) child.plan.burst = 300 + pick(700);
     if (faulty && chance(30)) {
-      static constexpr shm::FaultPoint points[] = {shm::FaultPoint::allocate_claimed, shm::FaultPoint::send_published,
+      static constexpr shm::FaultPoint points[] = {shm::FaultPoint::allocate_claimed, shm::FaultPoint::send_committed,
                                                    shm::FaultPoint::push_claimed, shm::FaultPoint::push_recorded,
                                                    shm::FaultPoint::send_between_targets};
       child.plan.fault = points[pick(std::size(points))];

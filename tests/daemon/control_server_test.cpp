@@ -55,8 +55,8 @@ ServerCallbacks recording_callbacks(const std::shared_ptr<Recorder>& recorder,
   callbacks.on_status = [](const PeerCredentials& peer) -> Result<JsonText> {
     return JsonText::parse(R"({"state":"serving","asked_by":)" + std::to_string(peer.uid) + "}").value();
   };
-  callbacks.on_command = [](const std::string& name, const JsonText& args, const PeerCredentials&) -> Result<JsonText> {
-    if (name == "echo") return args;
+  callbacks.on_command = [](const std::string& name, const JsonText& args, const PeerCredentials&) -> Result<Granted> {
+    if (name == "echo") return Granted{args, {}};
     return Error{Code::refused, "unknown command '" + name + "'"};
   };
   callbacks.on_tick = [recorder] { recorder->ticked(); };

@@ -14,7 +14,7 @@ seconds=${1:-600}
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BUILD_DIR:-$repo/build-fuzz}
 jobs=${JOBS:-2}
-targets=${*:-decode config schema payload segment handles}
+targets=${*:-decode config schema payload memory handles}
 
 if [ ! -f "$build/build.ninja" ]; then
   CC=clang CXX=clang++ cmake -S "$repo" -B "$build" -G Ninja -DEXOBUS_FUZZ=ON

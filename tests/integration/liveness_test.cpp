@@ -4,7 +4,8 @@
 #include <signal.h>
 
 #include "bus_fixture.hpp"
-#include "exobus/shm/segment.hpp"
+#include "exobus/control/registration.hpp"
+#include "exobus/shm/bus_memory.hpp"
 
 namespace exobus::integration {
 namespace {
@@ -38,21 +39,33 @@ TEST(Liveness, StoppedInstanceIsReportedHungAndRecoversWhenContinued) {
   EXPECT_TRUE(eventually([&] { return hung(bus, "worker") == false; }));
 }
 
-// Registers by hand, as the client library does, and marks the slot attached (the library
-// does so before it first uses its lanes). The registration's connection is the result.
+// Registers by hand, as the client library does, and maps the memory the registration
+// granted; the test marks the instance attached (the library does so before it first uses
+// its lanes). The registration's connection is the result.
 struct HandRegistration {
   control::InstanceRegistration registration;
-  std::uint32_t slot;
-  std::unique_ptr<shm::Segment> segment;  // mapped from the descriptor the registration passed
+  std::uint32_t slot;  // the instance id, as status lists it
+  std::unique_ptr<shm::BusMemory> memory;
+  std::atomic<std::uint32_t>* attached;  // in the type's tenant memory
 };
 std::optional<HandRegistration> register_by_hand(const Bus& bus, const std::string& nonce) {
   Result<control::InstanceRegistration> registered =
       control::register_instance(bus.paths(), {"worker", ::getpid(), nonce});
-  if (!registered || registered.value().fds.empty()) return std::nullopt;
-  const std::uint32_t slot = registered.value().reply.document()["instance"].GetUint();
-  exobus::Result<std::unique_ptr<shm::Segment>> segment = shm::Segment::map(registered.value().fds[0].release());
-  if (!segment) return std::nullopt;
-  return HandRegistration{std::move(registered).value(), slot, std::move(segment).value()};
+  if (!registered) return std::nullopt;
+  const Result<control::RegistrationReply> reply = control::decode_registration_reply(registered.value().reply);
+  if (!reply || reply.value().routing.memory.size() != registered.value().fds.size()) return std::nullopt;
+  std::vector<shm::Grant> grants;
+  for (std::size_t k = 0; k < reply.value().routing.memory.size(); ++k) {
+    const control::MemoryGrant& listed = reply.value().routing.memory[k];
+    grants.push_back({*shm::region_kind(listed.role), listed.index, listed.writable,
+                      registered.value().fds[k].release()});
+  }
+  Result<std::unique_ptr<shm::BusMemory>> memory = shm::BusMemory::attach(grants);
+  if (!memory) return std::nullopt;
+  shm::Tenant* tenant = memory.value()->tenant(reply.value().type);
+  if (tenant == nullptr) return std::nullopt;
+  std::atomic<std::uint32_t>* attached = &tenant->instance(reply.value().member).attached;
+  return HandRegistration{std::move(registered).value(), reply.value().instance, std::move(memory).value(), attached};
 }
 
 // The "connected" flag of the worker instance in `slot`; nullopt when the slot is not in use.
@@ -76,8 +89,8 @@ TEST(Liveness, LiveAttachedInstanceThatLosesItsConnectionKeepsItsSlot) {
   std::optional<HandRegistration> first = register_by_hand(bus, "kept-nonce");
   ASSERT_TRUE(first);
   const std::uint32_t slot = first->slot;
-  const std::unique_ptr<shm::Segment> segment = std::move(first->segment);
-  std::atomic<std::uint32_t>& attached = segment->instance(slot).attached;
+  const std::unique_ptr<shm::BusMemory> memory = std::move(first->memory);  // mapped on after the hang-up
+  std::atomic<std::uint32_t>& attached = *first->attached;
   EXPECT_EQ(attached.load(), 0u) << "a slot is handed out detached";
   attached.store(1);
   first.reset();  // the connection closes; this process runs on
@@ -120,7 +133,7 @@ TEST(Liveness, DisconnectedInstanceIsRecoveredWhenItsProcessExits) {
   const pid_t child = bus.spawn([&] {
     std::optional<HandRegistration> registered = register_by_hand(bus, "child-nonce");
     if (!registered) return 2;
-    registered->segment->instance(registered->slot).attached.store(1);
+    registered->attached->store(1);
     const std::uint32_t slot = registered->slot;
     registered.reset();
     slot_of_child->store(slot);

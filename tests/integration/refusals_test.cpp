@@ -1,8 +1,8 @@
-// Refusals that tell their causes apart, between real processes: a full queue that no
-// receiving type took the message into (queue_full), a fan-out that reached some types but
-// not all (partially_delivered), no free message buffer (pool_exhausted: exhaustion_test);
-// a reply timeout that is no outcome, beside an outcome really named "timeout"; and a reply
-// under a name its requester does not receive, refused at run time as lint refuses it.
+// Refusals that tell their causes apart, between real processes: a full queue refuses a
+// fan-out for every receiving type at once (queue_full: a fan-out reaches every type or
+// none), no free message buffer (pool_exhausted: exhaustion_test); a reply timeout that is
+// no outcome, beside an outcome really named "timeout"; and a reply under a name its
+// requester does not receive, refused at run time as lint refuses it.
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -15,58 +15,65 @@
 namespace exobus::integration {
 namespace {
 
-// job.run fans out to `big` (roomy) and `small` (16 slots); filler fills `small` alone.
+// job.run fans out to `big` (roomy) and `small` (16 slots). A queue belongs to one sending
+// type and one receiving type, so only web's own sends fill web's queue to small.
 constexpr const char* kFanOut = R"(
   web:
     config: { sends: [job.run] }
-  filler:
-    config: { sends: [job.fill] }
   big:
     config: { receives: [job.run] }
   small:
-    config: { receives: [job.run, job.fill], queue-capacity: 16 }
+    config: { receives: [job.run], queue-capacity: 16 }
 )";
 constexpr unsigned kSmall = 16;
 
-TEST(Refusals, AFanOutThatNoTypeTookIsQueueFull) {
+TEST(Refusals, AFanOutThatOneTypeHasNoRoomForReachesNoType) {
   Bus bus(kFanOut);
-  auto filler = bus.connect("filler");
   auto web = bus.connect("web");
-  ASSERT_TRUE(filler && web);
-  for (unsigned n = 0; n < kSmall; ++n) ASSERT_TRUE(filler->try_send("job.fill", numbered(n)).ok()) << n;
+  ASSERT_TRUE(web);
+  for (unsigned n = 0; n < kSmall; ++n) ASSERT_TRUE(web->try_send("job.run", numbered(n)).ok()) << n;
 
   const Result<void> refused = web->try_send("job.run", "{}");
 
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, ErrorCode::queue_full) << refused.error().message;
   EXPECT_NE(refused.error().message.find("service type 'small'"), std::string::npos) << refused.error().message;
-  EXPECT_EQ(bus.type_status("big", "queued"), 0u) << "big does not have it either";
+  EXPECT_EQ(bus.type_status("big", "queued"), kSmall) << "big does not have the refused message either";
 }
 
-TEST(Refusals, AFanOutThatReachedSomeTypesButNotAllIsPartiallyDelivered) {
+TEST(Refusals, AQueueThatFillsWhileAFanOutIsUnderWayRefusesItForEveryType) {
   Bus bus(kFanOut);
-  // The sender stops itself between its two targets (big first, then small); meanwhile
-  // small's queue fills; when it runs on, small refuses.
+  // The sender stops itself between its two targets (big claimed, small not yet);
+  // meanwhile another web instance fills small's queue; when it runs on, small refuses and
+  // big's claim is given up: nobody receives the message.
   const ServiceOptions web_options = bus.options("web");
   const pid_t sender = bus.spawn([web_options] {
     auto web = Service::connect(web_options);
     if (!web) return 10;
     shm::arm_fault(shm::FaultPoint::send_between_targets, 1, shm::FaultAction::stop_process);
-    const Result<void> sent = web.value()->try_send("job.run", "{}");
+    const Result<void> sent = web.value()->try_send("job.run", R"({"paused":true})");
     if (sent.ok()) return 11;
-    return sent.error().code == ErrorCode::partially_delivered ? 0 : 12;
+    return sent.error().code == ErrorCode::queue_full ? 0 : 12;
   });
   int status = 0;
   ASSERT_TRUE(eventually([&] { return ::waitpid(sender, &status, WNOHANG | WUNTRACED) == sender; }));
   ASSERT_TRUE(WIFSTOPPED(status)) << "the sender should have stopped between its targets";
-  auto filler = bus.connect("filler");
-  ASSERT_TRUE(filler);
-  for (unsigned n = 0; n < kSmall; ++n) ASSERT_TRUE(filler->try_send("job.fill", numbered(n)).ok()) << n;
+  auto other_web = bus.connect("web");
+  ASSERT_TRUE(other_web);
+  unsigned sent = 0;
+  while (sent < kSmall && other_web->try_send("job.run", numbered(sent)).ok()) ++sent;
+  EXPECT_EQ(sent, kSmall) << "the paused send claimed nothing in small's queue yet";
 
   ::kill(sender, SIGCONT);
 
-  EXPECT_EQ(bus.wait_child(sender), 0) << "1: sent, 10: no connect, 12: another error than partially_delivered";
-  EXPECT_TRUE(eventually([&] { return bus.type_status("big", "queued") == 1; })) << "big has the message";
+  EXPECT_EQ(bus.wait_child(sender), 0) << "11: sent, 10: no connect, 12: another error than queue_full";
+  auto big = bus.connect("big");
+  ASSERT_TRUE(big);
+  std::atomic<unsigned> paused{0}, others{0};
+  big->on("job.run", [&](Delivery& d) { ++(d.message().payload == R"({"paused":true})" ? paused : others); });
+  ASSERT_TRUE(big->start().ok());
+  EXPECT_TRUE(eventually([&] { return others.load() == sent; }));
+  EXPECT_EQ(paused.load(), 0u) << "big must not receive a fan-out that small refused";
 }
 
 constexpr const char* kUsers = R"(

@@ -1,7 +1,7 @@
 // Unit tests of the ready ring on its own: order, back-pressure, laps, the claim callbacks,
-// recovery of a dead lane's half-done slots, refusal of corrupt positions, the sleep/wake
-// pairing and many threads at once. The ring lives in ordinary heap memory: it only ever
-// sees its two pointers, so no segment is needed.
+// recovery of a dead lane's half-done slots, refusal of corrupt positions, looks_empty,
+// looks_full and depth, the sleep/wake pairing and many threads at once. The ring lives in
+// ordinary heap memory: it only ever sees its two pointers, so no memory object is needed.
 #include "exobus/shm/ready_ring.hpp"
 
 #include <gtest/gtest.h>
@@ -58,13 +58,13 @@ class HeapRing {
 };
 
 // Distinct, never null, and every field in use, so a mixed-up word shows.
-MessageHandle handle_for(std::uint32_t n) { return MessageHandle(n, n % kMaxTargets, 1 + n % (kGenerationMask - 1)); }
+MessageHandle handle_for(std::uint32_t n) { return MessageHandle(n, n % kMaxLinks, 1 + n % (kGenerationMask - 1)); }
 
 PushStatus push(ReadyRing& ring, MessageHandle handle, std::uint16_t lane = kProducer) {
   return ring.push(handle, 0, lane, [](std::uint64_t) {});
 }
 
-Taken take(ReadyRing& ring, std::uint16_t lane = kConsumer) {
+RingTaken take(ReadyRing& ring, std::uint16_t lane = kConsumer) {
   return ring.take(lane, [](MessageHandle, std::uint8_t) {});
 }
 
@@ -94,8 +94,8 @@ struct ReadyRingTest : ::testing::Test {
 TEST_F(ReadyRingTest, HandlesOfOneProducerAreTakenInPushOrder) {
   for (std::uint32_t n = 0; n < 6; ++n) ASSERT_EQ(push(ring, handle_for(n)), PushStatus::ok);
   for (std::uint32_t n = 0; n < 6; ++n) {
-    const Taken taken = take(ring);
-    ASSERT_EQ(taken.status, TakeStatus::ok);
+    const RingTaken taken = take(ring);
+    ASSERT_EQ(taken.status, RingTakeStatus::ok);
     EXPECT_EQ(taken.handle, handle_for(n));
     EXPECT_EQ(taken.position, n);
   }
@@ -103,16 +103,16 @@ TEST_F(ReadyRingTest, HandlesOfOneProducerAreTakenInPushOrder) {
 
 TEST_F(ReadyRingTest, TakeOnEmptyRingReportsEmptyWithoutRecordingALease) {
   int leases = 0;
-  const Taken taken = ring.take(kConsumer, [&](MessageHandle, std::uint8_t) { ++leases; });
-  EXPECT_EQ(taken.status, TakeStatus::empty);
+  const RingTaken taken = ring.take(kConsumer, [&](MessageHandle, std::uint8_t) { ++leases; });
+  EXPECT_EQ(taken.status, RingTakeStatus::empty);
   EXPECT_TRUE(taken.handle.is_null());
   EXPECT_EQ(leases, 0);
 }
 
 TEST_F(ReadyRingTest, TakeAfterEverythingWasTakenReportsEmpty) {
   push(ring, handle_for(1));
-  ASSERT_EQ(take(ring).status, TakeStatus::ok);
-  EXPECT_EQ(take(ring).status, TakeStatus::empty);
+  ASSERT_EQ(take(ring).status, RingTakeStatus::ok);
+  EXPECT_EQ(take(ring).status, RingTakeStatus::empty);
 }
 
 TEST_F(ReadyRingTest, PushOnFullRingReportsFullAndLosesNothingQueued) {
@@ -121,17 +121,17 @@ TEST_F(ReadyRingTest, PushOnFullRingReportsFullAndLosesNothingQueued) {
   EXPECT_EQ(ring.push(handle_for(99), 0, kProducer, [&](std::uint64_t) { claimed = true; }), PushStatus::full);
   EXPECT_FALSE(claimed) << "a refused push claimed a slot";
   for (std::uint32_t n = 0; n < ring.capacity(); ++n) {
-    const Taken taken = take(ring);
-    ASSERT_EQ(taken.status, TakeStatus::ok) << n;
+    const RingTaken taken = take(ring);
+    ASSERT_EQ(taken.status, RingTakeStatus::ok) << n;
     EXPECT_EQ(taken.handle, handle_for(n));
   }
-  EXPECT_EQ(take(ring).status, TakeStatus::empty);
+  EXPECT_EQ(take(ring).status, RingTakeStatus::empty);
 }
 
 TEST_F(ReadyRingTest, FullRingAcceptsAPushAgainOnceOneHandleIsTaken) {
   for (std::uint32_t n = 0; n < ring.capacity(); ++n) push(ring, handle_for(n));
   ASSERT_EQ(push(ring, handle_for(99)), PushStatus::full);
-  ASSERT_EQ(take(ring).status, TakeStatus::ok);
+  ASSERT_EQ(take(ring).status, RingTakeStatus::ok);
   EXPECT_EQ(push(ring, handle_for(99)), PushStatus::ok);
 }
 
@@ -142,8 +142,8 @@ TEST(ReadyRing, PositionsAndHandlesStayInOrderOverManyLaps) {
   for (std::uint32_t n = 0; n < 3; ++n) ASSERT_EQ(push(ring, handle_for(n)), PushStatus::ok);
   for (std::uint32_t n = 0; n < 10'000; ++n) {
     ASSERT_EQ(push(ring, handle_for(n + 3)), PushStatus::ok) << n;
-    const Taken taken = take(ring);
-    ASSERT_EQ(taken.status, TakeStatus::ok) << n;
+    const RingTaken taken = take(ring);
+    ASSERT_EQ(taken.status, RingTakeStatus::ok) << n;
     ASSERT_EQ(taken.position, n);
     ASSERT_EQ(taken.handle, handle_for(n));
   }
@@ -163,8 +163,8 @@ TEST(ReadyRing, LapCounterWrapsRoundTwoToThe32WithoutStoppingTheRing) {
   ReadyRing& ring = memory.ring();
   for (std::uint32_t n = 0; n < 4 * kCapacity; ++n) {
     ASSERT_EQ(push(ring, handle_for(n)), PushStatus::ok) << n;
-    const Taken taken = take(ring);
-    ASSERT_EQ(taken.status, TakeStatus::ok) << n;
+    const RingTaken taken = take(ring);
+    ASSERT_EQ(taken.status, RingTakeStatus::ok) << n;
     EXPECT_EQ(taken.position, start + n);
     EXPECT_EQ(taken.handle, handle_for(n));
   }
@@ -193,6 +193,49 @@ TEST_F(ReadyRingTest, RingStopsLookingEmptyWhenAHandleIsPublished) {
   EXPECT_TRUE(ring.looks_empty());
 }
 
+TEST_F(ReadyRingTest, UnpublishedClaimAtTheHeadLooksEmpty) {
+  push_and_die(ring, handle_for(1), kDeadLane);
+  EXPECT_TRUE(ring.looks_empty());
+}
+
+TEST_F(ReadyRingTest, TombstoneAtTheHeadDoesNotLookEmptySoASleeperWakesToSkipIt) {
+  push_and_die(ring, handle_for(1), kDeadLane);
+  ring.tombstone_writes_of(kDeadLane, 1);
+  EXPECT_FALSE(ring.looks_empty());
+}
+
+TEST(ReadyRing, ConsumerALapAheadOfASlowReaderFindsTheRingEmptyAndSoItLooks) {
+  HeapRing memory(2);
+  ReadyRing& ring = memory.ring();
+  push(ring, handle_for(1));
+  push(ring, handle_for(2));
+  RingTakeStatus seen_inside = RingTakeStatus::ok;
+  bool looked_empty_inside = false;
+  ring.take(kConsumer, [&](MessageHandle, std::uint8_t) {
+    ASSERT_EQ(take(ring, kConsumer + 1).status, RingTakeStatus::ok);
+    // The head is at position 2, slot 0, which the slow reader still holds at lap 0: take
+    // finds nothing there, and a consumer that looks must not spin on it instead of sleeping.
+    seen_inside = take(ring, kConsumer + 1).status;
+    looked_empty_inside = ring.looks_empty();
+  });
+  EXPECT_EQ(seen_inside, RingTakeStatus::empty);
+  EXPECT_TRUE(looked_empty_inside);
+}
+
+TEST(ReadyRing, ProducerCannotReuseASlotWhoseHandleIsStillBeingRead) {
+  HeapRing memory(2);
+  ReadyRing& ring = memory.ring();
+  push(ring, handle_for(1));
+  push(ring, handle_for(2));
+  PushStatus pushed_inside = PushStatus::ok;
+  ring.take(kConsumer, [&](MessageHandle, std::uint8_t) {
+    ASSERT_EQ(take(ring, kConsumer + 1).handle, handle_for(2));
+    pushed_inside = push(ring, handle_for(3));  // position 2: slot 0, still READING at lap 0
+  });
+  EXPECT_EQ(pushed_inside, PushStatus::full);
+  EXPECT_EQ(push(ring, handle_for(4)), PushStatus::ok) << "free once the read is done";
+}
+
 TEST_F(ReadyRingTest, DepthIsPushesMinusTakes) {
   for (std::uint32_t n = 0; n < 5; ++n) push(ring, handle_for(n));
   take(ring);
@@ -211,20 +254,20 @@ TEST(ReadyRing, OnClaimGetsThePositionTheHandleIsTakenFrom) {
   std::uint64_t claimed = ~std::uint64_t{0};
   ASSERT_EQ(ring.push(handle_for(7), 0, kProducer, [&](std::uint64_t position) { claimed = position; }),
             PushStatus::ok);
-  const Taken taken = take(ring);
-  ASSERT_EQ(taken.status, TakeStatus::ok);
+  const RingTaken taken = take(ring);
+  ASSERT_EQ(taken.status, RingTakeStatus::ok);
   EXPECT_EQ(claimed, 5u);
   EXPECT_EQ(taken.position, claimed);
 }
 
 TEST_F(ReadyRingTest, OnClaimRunsBeforeTheHandleCanBeTaken) {
-  TakeStatus seen_inside = TakeStatus::ok;
+  RingTakeStatus seen_inside = RingTakeStatus::ok;
   bool unpublished_inside = false;
   ring.push(handle_for(1), 0, kProducer, [&](std::uint64_t position) {
     seen_inside = take(ring).status;
     unpublished_inside = ring.is_unpublished_claim(position, kProducer);
   });
-  EXPECT_EQ(seen_inside, TakeStatus::empty);
+  EXPECT_EQ(seen_inside, RingTakeStatus::empty);
   EXPECT_TRUE(unpublished_inside);
   EXPECT_EQ(take(ring).handle, handle_for(1));
 }
@@ -234,12 +277,12 @@ TEST_F(ReadyRingTest, RecordLeaseRunsOncePerTakeWithTheHandleAndItsDeliveries) {
   int calls = 0;
   MessageHandle recorded;
   std::uint8_t recorded_deliveries = 0;
-  const Taken taken = ring.take(kConsumer, [&](MessageHandle handle, std::uint8_t deliveries) {
+  const RingTaken taken = ring.take(kConsumer, [&](MessageHandle handle, std::uint8_t deliveries) {
     ++calls;
     recorded = handle;
     recorded_deliveries = deliveries;
   });
-  ASSERT_EQ(taken.status, TakeStatus::ok);
+  ASSERT_EQ(taken.status, RingTakeStatus::ok);
   EXPECT_EQ(calls, 1);
   EXPECT_EQ(recorded, handle_for(3));
   EXPECT_EQ(recorded_deliveries, 4);
@@ -258,7 +301,7 @@ TEST_F(ReadyRingTest, UnpublishedWriteStallsTheConsumersBehindIt) {
   push_and_die(ring, handle_for(1), kDeadLane);
   push(ring, handle_for(2));
   // The documented non-guarantee: a claim never published stalls the ring's consumers.
-  EXPECT_EQ(take(ring).status, TakeStatus::empty);
+  EXPECT_EQ(take(ring).status, RingTakeStatus::empty);
   EXPECT_EQ(ring.census().writing, 1u);
 }
 
@@ -270,10 +313,10 @@ TEST_F(ReadyRingTest, WriteLeftByDeadLaneIsTombstonedAndSkippedByConsumers) {
 
   EXPECT_EQ(ring.tombstone_writes_of(kDeadLane, 1), 1u);
   EXPECT_EQ(ring.census().tombstone, 1u);
-  const Taken next = take(ring);
-  ASSERT_EQ(next.status, TakeStatus::ok);
+  const RingTaken next = take(ring);
+  ASSERT_EQ(next.status, RingTakeStatus::ok);
   EXPECT_EQ(next.handle, handle_for(3));
-  EXPECT_EQ(take(ring).status, TakeStatus::empty);
+  EXPECT_EQ(take(ring).status, RingTakeStatus::empty);
   EXPECT_EQ(ring.census().empty, ring.capacity()) << "the consumer that skipped the tombstone emptied it";
 }
 
@@ -340,6 +383,56 @@ TEST_F(ReadyRingTest, UnresolvedReadStaysReadingForTheNextPass) {
   EXPECT_EQ(ring.census().reading, 0u);
 }
 
+TEST_F(ReadyRingTest, DeathAfterRecordingTheLeaseLeavesTheSlotReadingForRecovery) {
+  push(ring, handle_for(1));
+  int leases = 0;
+  arm_fault(FaultPoint::take_leased, 1, FaultAction::throw_exception);
+  EXPECT_THROW(ring.take(kDeadLane, [&](MessageHandle, std::uint8_t) { ++leases; }), FaultInjected);
+  disarm_fault();
+  EXPECT_EQ(leases, 1);
+  EXPECT_EQ(ring.census().reading, 1u);
+  EXPECT_EQ(ring.release_reads_of(kDeadLane, 1, [](std::uint16_t, MessageHandle, std::uint8_t) { return true; }), 1u);
+  EXPECT_EQ(ring.census().empty, ring.capacity());
+}
+
+TEST_F(ReadyRingTest, DeathOfAConsumerAfterClaimingBlocksNoOtherConsumer) {
+  push(ring, handle_for(1));
+  push(ring, handle_for(2));
+  take_and_die(ring, kDeadLane);
+  const RingTaken next = take(ring);
+  ASSERT_EQ(next.status, RingTakeStatus::ok);
+  EXPECT_EQ(next.handle, handle_for(2));
+}
+
+TEST_F(ReadyRingTest, DeathBetweenClaimingAndMovingTheTailBlocksNoOtherProducer) {
+  arm_fault(FaultPoint::push_claimed, 1, FaultAction::throw_exception);
+  EXPECT_THROW(push(ring, handle_for(1), kDeadLane), FaultInjected);
+  disarm_fault();
+  ASSERT_EQ(memory.header().tail.load(), 0u);
+  std::uint64_t claimed = ~std::uint64_t{0};
+  ASSERT_EQ(ring.push(handle_for(2), 0, kProducer, [&](std::uint64_t position) { claimed = position; }),
+            PushStatus::ok);
+  EXPECT_EQ(claimed, 1u) << "the push helped the tail past the dead lane's slot";
+  ring.tombstone_writes_of(kDeadLane, 1);
+  EXPECT_EQ(take(ring).handle, handle_for(2));
+}
+
+TEST_F(ReadyRingTest, RecovererDyingMidReleaseLeavesTheReadForTheNextPass) {
+  push(ring, handle_for(1));
+  take_and_die(ring, kDeadLane);
+  int resolved = 0;
+  const auto resolve = [&](std::uint16_t, MessageHandle, std::uint8_t) {
+    ++resolved;
+    return true;
+  };
+  arm_fault(FaultPoint::recovery_step, 1, FaultAction::throw_exception);
+  EXPECT_THROW(ring.release_reads_of(kDeadLane, 1, resolve), FaultInjected);
+  disarm_fault();
+  EXPECT_EQ(ring.census().reading, 1u);
+  EXPECT_EQ(ring.release_reads_of(kDeadLane, 1, resolve), 1u);
+  EXPECT_EQ(resolved, 2) << "resolved again by the next pass, never lost";
+}
+
 TEST_F(ReadyRingTest, ReleasingReadsSkipsOtherInstancesLanes) {
   push(ring, handle_for(1));
   take_and_die(ring, kDeadLane + 1);
@@ -384,7 +477,7 @@ TEST_F(ReadyRingTest, ForEachFullVisitsExactlyThePublishedHandles) {
 TEST_F(ReadyRingTest, HeadMovedLapsAheadMakesTakeReportCorrupted) {
   push(ring, handle_for(1));
   memory.header().head.store(std::uint64_t{1000} * ring.capacity());
-  EXPECT_EQ(take(ring).status, TakeStatus::corrupted);
+  EXPECT_EQ(take(ring).status, RingTakeStatus::corrupted);
 }
 
 TEST(ReadyRing, HeadMovedLapsBackMakesTakeReportCorruptedInsteadOfWalkingForward) {
@@ -395,7 +488,7 @@ TEST(ReadyRing, HeadMovedLapsBackMakesTakeReportCorruptedInsteadOfWalkingForward
     take(ring);
   }
   memory.header().head.store(0);
-  EXPECT_EQ(take(ring).status, TakeStatus::corrupted);
+  EXPECT_EQ(take(ring).status, RingTakeStatus::corrupted);
 }
 
 TEST_F(ReadyRingTest, TailMovedLapsAheadMakesPushReportCorrupted) {
@@ -416,7 +509,7 @@ TEST(ReadyRing, TailMovedLapsBackMakesPushReportCorruptedInsteadOfWalkingForward
 
 TEST_F(ReadyRingTest, SlotOfUnknownKindMakesTakeReportCorrupted) {
   memory.slot(0).state.store(SlotState{0, 0, static_cast<SlotKind>(9), 0}.encode());
-  EXPECT_EQ(take(ring).status, TakeStatus::corrupted);
+  EXPECT_EQ(take(ring).status, RingTakeStatus::corrupted);
 }
 
 TEST_F(ReadyRingTest, PushWithNobodyAsleepLeavesTheSignalAlone) {
@@ -430,11 +523,61 @@ TEST_F(ReadyRingTest, PushWithASleeperBumpsTheSignal) {
   EXPECT_EQ(memory.header().signal.load(), 1u);
 }
 
+TEST_F(ReadyRingTest, BeginSleepCountsTheSleeperInAndReturnsTheSignal) {
+  memory.header().signal.store(41);
+  EXPECT_EQ(ring.begin_sleep(), 41u);
+  EXPECT_EQ(memory.header().sleepers.load(), 1u);
+  ring.end_sleep();
+  EXPECT_EQ(memory.header().sleepers.load(), 0u);
+}
+
+TEST_F(ReadyRingTest, SignalIsTheWordSleepersWaitOn) { EXPECT_EQ(&ring.signal(), &memory.header().signal); }
+
+TEST_F(ReadyRingTest, PushAfterBeginSleepChangesTheSignalItReturned) {
+  const std::uint32_t signal = ring.begin_sleep();
+  push(ring, handle_for(1));
+  ring.end_sleep();
+  EXPECT_NE(ring.signal().load(), signal);
+}
+
+TEST_F(ReadyRingTest, TombstoningWithASleeperBumpsTheSignal) {
+  push_and_die(ring, handle_for(1), kDeadLane);
+  push(ring, handle_for(2));
+  // A consumer asleep behind the dead lane's claim (the head looks empty): it must wake to
+  // step past the tombstone to the handle pushed behind it.
+  const std::uint32_t signal = ring.begin_sleep();
+  ASSERT_TRUE(ring.looks_empty());
+  ring.tombstone_writes_of(kDeadLane, 1);
+  ring.end_sleep();
+  EXPECT_NE(ring.signal().load(), signal);
+}
+
+TEST_F(ReadyRingTest, WakeBumpsTheSignalOnlyWithASleeper) {
+  ring.wake();
+  EXPECT_EQ(ring.signal().load(), 0u);
+  ring.begin_sleep();
+  ring.wake();
+  ring.end_sleep();
+  EXPECT_EQ(ring.signal().load(), 1u);
+}
+
+TEST_F(ReadyRingTest, SleeperWaitingOnTheSignalIsWokenByAPushFromAnotherThread) {
+  std::thread producer([&] {
+    while (memory.header().sleepers.load() == 0) std::this_thread::yield();
+    push(ring, handle_for(1));
+  });
+  const std::uint32_t signal = ring.begin_sleep();
+  if (ring.looks_empty()) futex_wait(ring.signal(), signal, kForever);
+  ring.end_sleep();
+  producer.join();
+  EXPECT_EQ(take(ring).handle, handle_for(1));
+}
+
 TEST_F(ReadyRingTest, WaitReturnsAtOnceWhenAHandleIsQueued) {
   push(ring, handle_for(1));
   ring.wait(kForever);
   EXPECT_EQ(memory.header().sleepers.load(), 0u);
-  EXPECT_EQ(take(ring).status, TakeStatus::ok);
+  EXPECT_EQ(take(ring).status, RingTakeStatus::ok);
 }
 
 TEST_F(ReadyRingTest, WaitReturnsWhenAnotherThreadPushes) {
@@ -481,14 +624,14 @@ TEST(ReadyRingThreads, EveryHandleOfFourProducersIsTakenExactlyOnceByFourConsume
       for (;;) {
         // Read before taking: an empty ring after every producer finished is empty for good.
         const bool finished = producers_done.load(std::memory_order_acquire) == kProducers;
-        const Taken taken = take(ring, lane);
-        if (taken.status == TakeStatus::ok) {
+        const RingTaken taken = take(ring, lane);
+        if (taken.status == RingTakeStatus::ok) {
           if (taken.handle.chunk() < kTotal && taken.handle == handle_for(taken.handle.chunk())) {
             times_taken[taken.handle.chunk()].fetch_add(1, std::memory_order_relaxed);
           } else {
             corrupted.fetch_add(1);
           }
-        } else if (taken.status == TakeStatus::corrupted) {
+        } else if (taken.status == RingTakeStatus::corrupted) {
           corrupted.fetch_add(1);
           return;
         } else if (finished) {
@@ -541,10 +684,10 @@ TEST(ReadyRingThreads, EachConsumerSeesEachProducersHandlesInPushOrder) {
     threads.emplace_back([&, c] {
       for (;;) {
         const bool finished = producers_done.load(std::memory_order_acquire) == kProducers;
-        const Taken taken = take(ring, static_cast<std::uint16_t>(100 + c));
-        if (taken.status == TakeStatus::ok) {
+        const RingTaken taken = take(ring, static_cast<std::uint16_t>(100 + c));
+        if (taken.status == RingTakeStatus::ok) {
           seen[c].push_back(taken.handle.chunk());
-        } else if (taken.status == TakeStatus::corrupted) {
+        } else if (taken.status == RingTakeStatus::corrupted) {
           corrupted.fetch_add(1);
           return;
         } else if (finished) {

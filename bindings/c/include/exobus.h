@@ -79,7 +79,7 @@ typedef enum exobus_error_code {
   EXOBUS_ERR_UNKNOWN_VERSION = 26,     /* the sender's configuration does not list this version of the name */
   EXOBUS_ERR_POOL_EXHAUSTED = 27,      /* back-pressure: no free message buffer of the size needed */
   EXOBUS_ERR_QUOTA_EXCEEDED = 28,      /* a limit of the sender's own (buffers, loans, in flight) is reached */
-  EXOBUS_ERR_PARTIALLY_DELIVERED = 29, /* some receiving types have the message, others refused it: do not resend */
+  EXOBUS_ERR_PARTIALLY_DELIVERED = 29, /* not returned since fan-outs became all-or-nothing; the number stays taken */
   /* C binding only: a NULL pointer or an out-of-range argument. */
   EXOBUS_ERR_INVALID_ARGUMENT = 1000
 } exobus_error_code;
@@ -179,9 +179,9 @@ EXOBUS_API void exobus_send_options_init(exobus_send_options* options);
 
 /* Fire-and-forget, as a new request (also when called from a handler: to send as part of
  * the handled message's request, use exobus_delivery_send). Waits up to send_timeout_ms
- * for room in a full queue, then fails: EXOBUS_ERR_QUEUE_FULL when no receiving type took
- * the message, EXOBUS_ERR_PARTIALLY_DELIVERED when some did and another's queue stayed full
- * (sending again would duplicate it for those), EXOBUS_ERR_POOL_EXHAUSTED when no message
+ * for room in a full queue, then fails: EXOBUS_ERR_QUEUE_FULL when a receiving type's queue
+ * stayed full (then no type has the message: a fan-out reaches every receiving type or
+ * none, so sending again duplicates nothing), EXOBUS_ERR_POOL_EXHAUSTED when no message
  * buffer of its size was free. */
 EXOBUS_API int exobus_send(exobus_service* service, const char* name, const char* payload, exobus_error* err);
 /* exobus_send with options (version, request id); NULL options: exobus_send. */

@@ -32,7 +32,7 @@ void Delivery::take(Delivery& other) noexcept {
   core_ = std::exchange(other.core_, nullptr);
   lease_ = other.lease_;
   chunk_ = other.chunk_;
-  reply_ring_ = other.reply_ring_;
+  reply_member_ = other.reply_member_;
   message_ = std::move(other.message_);
   payload_ = other.payload_;
   settled_ = std::exchange(other.settled_, true);
@@ -77,7 +77,7 @@ Result<void> Delivery::settle(Settlement how) {
                                          "' expired before it was settled; it was redelivered (raise ack-timeout-ms "
                                          "or call renew() during long work)"};
   }
-  if (how == Settlement::ack) core_->slot().acked.fetch_add(1, std::memory_order_relaxed);
+  if (how == Settlement::ack) core_->record().acked.fetch_add(1, std::memory_order_relaxed);
   return {};
 }
 
@@ -92,7 +92,11 @@ Result<void> Delivery::reply(std::string_view outcome, std::string_view payload,
   if (message_.response_to) {
     return Error{ErrorCode::not_declared, "'" + message_.name + "' is a reply; replies are not replied to"};
   }
-  return core_->sender.send(client::Outgoing::reply(message_, reply_ring_, outcome, payload, on_behalf(options)));
+  // The requester's type is the sender of the link the command came by.
+  const shm::Link* link = core_->memory->link(shm::MessageHandle::from_word(chunk_).link());
+  if (link == nullptr) return detached_error(message_);
+  return core_->sender.send(
+      client::Outgoing::reply(message_, link->sender(), reply_member_, outcome, payload, on_behalf(options)));
 }
 
 Result<void> Delivery::send(std::string_view name, std::string_view payload, const SendOptions& options) {
@@ -104,7 +108,7 @@ Result<void> Delivery::send(std::string_view name, std::string_view payload, Rep
                             std::chrono::milliseconds timeout, const SendOptions& options) {
   if (core_ == nullptr) return detached_error(message_);
   return core_->sender.send(client::Outgoing::request(
-      name, payload, on_behalf(options), {std::move(on_reply), std::chrono::steady_clock::now() + timeout}));
+      name, payload, on_behalf(options), {std::move(on_reply), std::chrono::steady_clock::now() + timeout, {}}));
 }
 
 std::future<Result<Reply>> Delivery::request(std::string_view name, std::string_view payload,
@@ -118,7 +122,10 @@ std::future<Result<Reply>> Delivery::request(std::string_view name, std::string_
 }
 
 bool Delivery::payload_intact() const {
-  return core_ != nullptr && core_->plane->intact(shm::MessageHandle::from_word(chunk_));
+  if (core_ == nullptr) return false;
+  const shm::MessageHandle handle = shm::MessageHandle::from_word(chunk_);
+  shm::Link* link = core_->memory->link(handle.link());
+  return link != nullptr && link->pool().intact(handle);
 }
 Result<void> Delivery::ack() { return settle(Settlement::ack); }
 Result<void> Delivery::release() { return settle(Settlement::release); }

@@ -1,5 +1,6 @@
 #include "pending_replies.hpp"
 
+#include <algorithm>
 #include <vector>
 
 namespace exobus::client {
@@ -12,10 +13,13 @@ void PendingReplies::add(const Uuid& request, PendingReply pending) {
 
 void PendingReplies::cancel(const Uuid& request) { finish(request); }
 
-const ReplyHandler* PendingReplies::find(const Uuid& request) {
+PendingReplies::Found PendingReplies::find(const Uuid& request, std::uint16_t responder) {
   std::lock_guard lock(mutex_);
   const auto found = pending_.find(request);
-  return found == pending_.end() ? nullptr : &found->second.handler;
+  if (found == pending_.end()) return {};
+  const std::vector<std::uint16_t>& responders = found->second.responders;
+  if (std::find(responders.begin(), responders.end(), responder) == responders.end()) return {nullptr, true};
+  return {&found->second.handler, false};
 }
 
 void PendingReplies::finish(const Uuid& request) {

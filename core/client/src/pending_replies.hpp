@@ -7,7 +7,9 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <cstdint>
 #include <unordered_map>
+#include <vector>
 
 #include "exobus/reply.hpp"
 #include "exobus/uuid.hpp"
@@ -17,6 +19,8 @@ namespace exobus::client {
 struct PendingReply {
   ReplyHandler handler;
   std::chrono::steady_clock::time_point deadline;
+  // The types (indices in the bus's memory) the request went to: replies come from them.
+  std::vector<std::uint16_t> responders;
 };
 
 class PendingReplies {
@@ -24,7 +28,12 @@ class PendingReplies {
   void add(const Uuid& request, PendingReply pending);
   void cancel(const Uuid& request);
   // The reply thread only, below.
-  const ReplyHandler* find(const Uuid& request);
+  struct Found {
+    const ReplyHandler* handler = nullptr;  // null: not awaited, or not from `responder`
+    bool awaited_from_others = false;       // awaited, but from types `responder` is not
+  };
+  // The handler of `request` for a reply from type `responder`.
+  Found find(const Uuid& request, std::uint16_t responder);
   void finish(const Uuid& request);
   // Takes out every request past its deadline and calls its handler with a timed-out Reply.
   void expire(std::chrono::steady_clock::time_point now);

@@ -4,17 +4,23 @@
 #include <thread>
 
 #include "exobus/envelope.hpp"
+#include "exobus/payload.hpp"
 #include "exobus/shm/fault_point.hpp"
+#include "exobus/shm/futex.hpp"
 #include "service_core.hpp"
 
 namespace exobus::client {
 
 namespace {
 
+constexpr std::uint32_t kQuietMs = 10;          // a corrupt or storming source is polled this long
+constexpr std::uint32_t kStormWakes = 64;       // empty wakes in a row that make a storm
+
 // Copies a decoded message into `received` under the receiver's own name for it. Assigning
-// into existing strings keeps their capacity, so a reused Received allocates nothing.
-void fill(Received& received, std::string_view internal_name, const MessageView& view, unsigned deliveries,
-          bool copy_payload = true) {
+// into existing strings keeps their capacity, so a reused Received allocates nothing. The
+// sender is the link's, whatever the message says (they were checked to agree).
+void fill(Received& received, std::string_view internal_name, const MessageView& view, std::string_view sender,
+          unsigned deliveries, bool copy_payload = true) {
   received.name.assign(internal_name);
   received.version = view.version;
   if (copy_payload) {
@@ -25,20 +31,43 @@ void fill(Received& received, std::string_view internal_name, const MessageView&
   received.id = view.id;
   received.request_id = view.request_id;
   received.response_to = view.response_to;
-  received.sender.assign(view.sender);
+  received.sender.assign(sender);
   received.deliveries = deliveries;
+}
+
+// Whether a message that came by a link from `sender` (an index in the bus's memory) is
+// one this state lets it send here: the sender may send the name, this type receives it,
+// and the message names its sender truly.
+bool from_its_sender(const RoutingState& state, std::uint16_t sender, const MessageView& message) {
+  const std::optional<ServiceTypeIndex> sender_type =
+      sender < state.config_index.size() ? state.config_index[sender] : std::nullopt;
+  return sender_type && message.sender == state.type_name(sender) &&
+         state.config.routing.may_send(*sender_type, message.name) &&
+         state.config.routing.receives_name(state.type, message.name);
+}
+
+// Where the type asks for it (validate-received): the payload against its name's schemas
+// for its version, or as JSON.
+bool payload_acceptable(const RoutingState& state, std::string_view name, double version, std::string_view payload) {
+  if (!state.own_type().validate_received) return true;
+  const std::span<const Schema> schemas = state.config.routing.schemas(name, version);
+  if (schemas.empty()) return check_payload(payload).ok();
+  for (const Schema& schema : schemas) {
+    if (!schema.validate(payload)) return false;
+  }
+  return true;
 }
 
 }  // namespace
 
-void Receiver::use_lanes(std::uint16_t home_lane, std::uint16_t inbox_lane) {
-  home_cursor_ = {home_lane};
-  inbox_cursor_ = {inbox_lane};
+void Receiver::use_lanes(std::uint16_t command_lane, std::uint16_t reply_lane) {
+  commands_.cursor = {command_lane};
+  replies_.cursor = {reply_lane};
 }
 
-void Receiver::run_commands() { receive_loop(core_.home_ring(), home_cursor_, false); }
+void Receiver::run_commands() { run(commands_); }
 
-void Receiver::run_replies() { receive_loop(core_.inbox_ring(), inbox_cursor_, true); }
+void Receiver::run_replies() { run(replies_); }
 
 void Receiver::run_handlers() {
   Work work;
@@ -47,53 +76,104 @@ void Receiver::run_handlers() {
   }
 }
 
+void Receiver::wake() {
+  stopping_.fetch_add(1, std::memory_order_release);
+  shm::futex_wake_all(stopping_);
+}
+
 void Receiver::release_unhandled() {
   Work left;
   while (work_.try_dequeue(left)) (void)left.delivery->release();
 }
 
-void Receiver::receive_loop(std::uint16_t ring_index, shm::LaneCursor& cursor, bool inbox) {
-  shm::ReadyRing ring = core_.plane->ring(ring_index);
-  std::uint32_t idle_rounds = 0;
+void Receiver::build_sources(Loop& loop, const RoutingState& state) {
+  std::vector<Source> sources;
+  for (shm::Link* link : state.incoming) {
+    shm::Channel* channel = loop.replies ? link->reply_channel(core_.member())
+                                         : (link->has_type_channel() ? &link->type_channel() : nullptr);
+    if (channel != nullptr) sources.push_back({link, channel});
+  }
+  if (!loop.replies) sources.push_back({});  // the retry ring
+  loop.sources = std::move(sources);
+  loop.generation = state.generation;
+  loop.next = 0;
+}
+
+bool Receiver::looks_empty(const Loop& loop, const Source& source) const {
+  (void)loop;
+  return source.link != nullptr ? source.channel->looks_empty() : core_.plane->tenant().retry_ring().looks_empty();
+}
+
+shm::TakeOutcome Receiver::take(Loop& loop, Source& source, std::uint32_t now) {
+  return source.link != nullptr ? core_.plane->take(loop.cursor, *source.link, *source.channel, now)
+                                : core_.plane->take_retry(loop.cursor, now);
+}
+
+void Receiver::run(Loop& loop) {
   while (core_.running.load(std::memory_order_relaxed)) {
-    // An idle round costs two loads: no clock read, no lease scan. The shorter the round,
-    // the sooner a busy-polling receiver sees a message.
-    if (ring.looks_empty()) {
-      idle(ring, idle_rounds, inbox);
-      continue;
-    }
+    const RoutingState& state = core_.routing.current();
+    if (state.generation != loop.generation) build_sources(loop, state);
     // Pairs with the release decrement of settling; only this thread increments.
-    if (!inbox && core_.held.load(std::memory_order_acquire) >= core_.own_type().prefetch) {
+    if (!loop.replies && core_.held.load(std::memory_order_acquire) >= core_.own_type().prefetch) {
       std::this_thread::sleep_for(std::chrono::microseconds(200));  // prefetch full: handlers catch up
       continue;
     }
-    const shm::TakeOutcome taken = core_.plane->take(cursor, ring_index, shm::DataPlane::now_ms());
-    if (taken.status == shm::TakeOutcomeStatus::ok) {
-      idle_rounds = 0;
-      inbox ? handle_reply(taken.delivery) : handle_command(taken.delivery);
-      continue;
+    bool took = false;
+    bool lease_space = true;
+    std::uint32_t now = 0;  // read once a source looks ready: an idle round reads no clock
+    for (std::size_t n = 0; n < loop.sources.size() && !took && lease_space; ++n) {
+      const std::size_t index = (loop.next + n) % loop.sources.size();
+      Source& source = loop.sources[index];
+      if (looks_empty(loop, source)) continue;
+      if (now == 0) now = shm::DataPlane::now_ms() | 1;
+      if (source.quiet_until_ms != 0) {
+        if (static_cast<std::int32_t>(now - source.quiet_until_ms) < 0 && source.spurious_wakes == 0) continue;
+        source.quiet_until_ms = 0;
+      }
+      const shm::TakeOutcome taken = take(loop, source, now);
+      switch (taken.status) {
+        case shm::TakeOutcomeStatus::ok:
+          took = true;
+          source.spurious_wakes = 0;
+          loop.next = index + 1;
+          loop.replies ? handle_reply(taken.delivery) : handle_command(taken.delivery);
+          break;
+        case shm::TakeOutcomeStatus::no_free_lease: lease_space = false; break;
+        case shm::TakeOutcomeStatus::corrupted: source.quiet_until_ms = now + kQuietMs; break;
+        case shm::TakeOutcomeStatus::empty: break;
+      }
     }
-    if (taken.status == shm::TakeOutcomeStatus::no_free_lease) {
+    if (!lease_space) {
       std::this_thread::sleep_for(std::chrono::microseconds(200));  // prefetch full: handlers catch up
       continue;
     }
-    idle(ring, idle_rounds, inbox);
+    if (took) {
+      loop.idle_rounds = 0;
+      continue;
+    }
+    idle(loop);
   }
 }
 
 void Receiver::housekeeping() {
-  core_.slot().heartbeat_ms.store(shm::DataPlane::now_ms(), std::memory_order_relaxed);
+  core_.record().heartbeat_ms.store(shm::DataPlane::now_ms(), std::memory_order_relaxed);
   core_.pending.expire(std::chrono::steady_clock::now());
   core_.daemon->watch();
+  // A service that only receives sends nothing that would notice a reload: look here.
+  const std::uint64_t generation =
+      core_.memory->directory().header().routing_generation.load(std::memory_order_acquire);
+  if (generation != core_.routing.current().generation) {
+    (void)core_.routing.refresh(generation, *core_.daemon, *core_.memory);
+  }
 }
 
-void Receiver::idle(shm::ReadyRing& ring, std::uint32_t& idle_rounds, bool inbox) {
+void Receiver::idle(Loop& loop) {
   constexpr std::uint32_t kSpinRounds = 4000, kYieldRounds = 200;
-  ++idle_rounds;
+  ++loop.idle_rounds;
   // The reply thread's housekeeping, at most once per tick of the coarse clock (1 to 4 ms):
   // its poll(2) and its scan of the pending requests must not keep getting between a reply
   // and a requester spinning for it.
-  if (inbox && idle_rounds % 64 == 1) {
+  if (loop.replies && loop.idle_rounds % 64 == 1) {
     const std::uint32_t now = shm::DataPlane::now_ms();
     if (now != housekeeping_ms_) {
       housekeeping_ms_ = now;
@@ -102,19 +182,68 @@ void Receiver::idle(shm::ReadyRing& ring, std::uint32_t& idle_rounds, bool inbox
   }
   // The reply thread only spins while replies are awaited: otherwise it would take a core
   // from the threads that do the work (on two cores, all of them).
-  const bool awaiting = inbox && !core_.pending.empty();
-  const WaitMode mode = inbox && !awaiting ? WaitMode::sleep : core_.options.wait_mode;
-  if (mode == WaitMode::busy_poll || (mode == WaitMode::adaptive && idle_rounds < kSpinRounds)) {
+  const bool awaiting = loop.replies && !core_.pending.empty();
+  const WaitMode mode = loop.replies && !awaiting ? WaitMode::sleep : core_.options.wait_mode;
+  if (mode == WaitMode::busy_poll || (mode == WaitMode::adaptive && loop.idle_rounds < kSpinRounds)) {
     __builtin_ia32_pause();
-  } else if (mode == WaitMode::adaptive && idle_rounds < kSpinRounds + kYieldRounds) {
+  } else if (mode == WaitMode::adaptive && loop.idle_rounds < kSpinRounds + kYieldRounds) {
     std::this_thread::yield();
   } else {
-    // Inbox: wake at least every 10 ms while replies are awaited, for their timeouts.
-    ring.wait(awaiting ? std::chrono::milliseconds(10) : std::chrono::milliseconds(200));
+    // Replies: wake at least every 10 ms while replies are awaited, for their timeouts.
+    sleep(loop, awaiting ? std::chrono::milliseconds(10) : std::chrono::milliseconds(200));
     // Housekeeping on every wake: the next round must be one with idle_rounds % 64 == 1,
     // and still past the spin and yield rounds.
-    if (inbox) idle_rounds = (kSpinRounds + kYieldRounds + 63) / 64 * 64;
+    if (loop.replies) loop.idle_rounds = (kSpinRounds + kYieldRounds + 63) / 64 * 64;
   }
+}
+
+void Receiver::sleep(Loop& loop, std::chrono::milliseconds timeout) {
+  shm::FutexWaiter waiters[shm::kMaxFutexWaiters];
+  std::size_t asleep_on[shm::kMaxFutexWaiters];
+  std::size_t count = 0;
+  const std::uint32_t stop_value = stopping_.load(std::memory_order_acquire);
+  waiters[count++] = {&stopping_, stop_value};
+  const std::uint32_t now = shm::DataPlane::now_ms() | 1;
+  bool quiet_sources = false;
+  for (std::size_t index = 0; index < loop.sources.size() && count < shm::kMaxFutexWaiters; ++index) {
+    Source& source = loop.sources[index];
+    if (source.quiet_until_ms != 0 && static_cast<std::int32_t>(now - source.quiet_until_ms) < 0) {
+      quiet_sources = true;
+      continue;
+    }
+    source.quiet_until_ms = 0;
+    std::atomic<std::uint32_t>& signal =
+        source.link != nullptr ? source.channel->signal() : core_.plane->tenant().retry_ring().signal();
+    const std::uint32_t value = source.link != nullptr ? source.channel->begin_sleep()
+                                                       : core_.plane->tenant().retry_ring().begin_sleep();
+    asleep_on[count] = index;
+    waiters[count++] = {&signal, value};
+  }
+  // Counted in on every source before this re-check: a publish after it sees a sleeper
+  // and wakes us (the Dekker pair in Channel::wake).
+  bool all_empty = core_.running.load(std::memory_order_relaxed);
+  for (const Source& source : loop.sources) all_empty = all_empty && looks_empty(loop, source);
+  std::optional<std::size_t> woken;
+  if (all_empty) {
+    woken = shm::futex_wait_any(std::span(waiters, count), quiet_sources ? std::chrono::milliseconds(kQuietMs) : timeout);
+  }
+  for (std::size_t k = 1; k < count; ++k) {
+    const Source& source = loop.sources[asleep_on[k]];
+    source.link != nullptr ? source.channel->end_sleep() : core_.plane->tenant().retry_ring().end_sleep();
+  }
+  // Woken by a source with nothing in it: one wake is a race, a stream of them a storm.
+  if (woken && *woken > 0 && *woken < count) {
+    Source& source = loop.sources[asleep_on[*woken]];
+    if (looks_empty(loop, source) && ++source.spurious_wakes >= kStormWakes) {
+      source.spurious_wakes = 0;
+      source.quiet_until_ms = (shm::DataPlane::now_ms() + kQuietMs) | 1;
+    }
+  }
+}
+
+void Receiver::refuse(const shm::Delivery& taken) {
+  core_.plane->count_refused(*taken.link);
+  (void)core_.plane->ack(taken.lease);
 }
 
 void Receiver::handle_command(const shm::Delivery& taken) {
@@ -124,45 +253,63 @@ void Receiver::handle_command(const shm::Delivery& taken) {
   shm::fault_point(shm::FaultPoint::delivery_taken);
   const Result<EnvelopedMessage> decoded = decode_enveloped(taken.payload);
   const RoutingState& state = core_.routing.current();
-  const Handler* handler = nullptr;
   const bool inline_handler = core_.options.handler_threads == 0;
+  // Everything this delivery is made of is read (and, by default, copied) before any check
+  // or handler uses it: a sender rewriting its chunk now changes nothing we decide on.
   Received received = inline_handler ? std::move(inline_received_) : Received{};
+  bool acceptable = false;
+  const Handler* handler = nullptr;
   if (decoded) {
     const MessageView& view = decoded.value().message;
-    const std::string_view internal_name = state.config.routing.to_internal(state.type, view.name);
-    const auto found = core_.handlers.find(internal_name);
-    if (found != core_.handlers.end()) handler = found->second.find(view.version);
-    if (handler != nullptr) fill(received, internal_name, view, taken.deliveries, core_.options.copy_payloads);
-  }
-  // Everything this delivery is made of has been read (and, by default, copied). If the
-  // lease was lost meanwhile, the chunk may have been reused and the bytes be another
-  // message's: drop them, unseen. The message went back to its queue with the lease; the
-  // ack frees the lease if it is still ours and touches nothing else. Intact but
-  // undecodable, or with no handler here: a poison message for this service type.
-  const bool intact = core_.plane->intact(taken.handle);
-  if (!intact || handler == nullptr) {
-    if (!intact) {
-      (void)core_.plane->ack(lease);
-    } else {
-      const SendLanes::Held lane = core_.lanes.acquire();
-      core_.plane->reject(lease, lane.cursor());
+    acceptable = !view.response_to && from_its_sender(state, taken.link->sender(), view);
+    if (acceptable) {
+      const std::string_view internal_name = state.config.routing.to_internal(state.type, view.name);
+      const auto found = core_.handlers.find(internal_name);
+      if (found != core_.handlers.end()) handler = found->second.find(view.version);
+      if (handler != nullptr) {
+        fill(received, internal_name, view, state.type_name(taken.link->sender()), taken.deliveries,
+             core_.options.copy_payloads);
+      }
+      // The copy a handler will see is what is checked, where there is one.
+      const bool copied = handler != nullptr && core_.options.copy_payloads;
+      acceptable = payload_acceptable(state, view.name, view.version,
+                                      copied ? std::string_view(received.payload) : view.payload);
     }
+  }
+  // If the lease was lost meanwhile, the chunk may have been reused and the bytes be
+  // another message's: drop them, unseen. The message went back to its queue with the
+  // lease; the ack frees the lease if it is still ours and touches nothing else.
+  if (!shm::DataPlane::intact(taken)) {
+    (void)core_.plane->ack(lease);
+    if (inline_handler) inline_received_ = std::move(received);
+    return;
+  }
+  // Not what its sender may send, or a payload this type refuses: counted, dropped.
+  if (!acceptable) {
+    refuse(taken);
+    if (inline_handler) inline_received_ = std::move(received);
+    return;
+  }
+  // Intact and acceptable, but no handler here: a poison message for this service type.
+  if (handler == nullptr) {
+    const SendLanes::Held lane = core_.lanes.acquire();
+    core_.plane->reject(lease, lane.cursor());
     if (inline_handler) inline_received_ = std::move(received);
     return;
   }
   const std::string_view payload = decoded.value().message.payload;
-  core_.slot().delivered.fetch_add(1, std::memory_order_relaxed);
-  if (taken.redelivered()) core_.slot().redelivered.fetch_add(1, std::memory_order_relaxed);
+  core_.record().delivered.fetch_add(1, std::memory_order_relaxed);
+  if (taken.redelivered()) core_.record().redelivered.fetch_add(1, std::memory_order_relaxed);
   core_.held.fetch_add(1, std::memory_order_relaxed);
-  const std::uint16_t reply_ring = decoded.value().envelope.reply_ring;
+  const std::uint16_t reply_member = decoded.value().envelope.reply_member;
   const std::uint64_t chunk = taken.handle.word();
   if (inline_handler) {
-    Delivery delivery(core_, lease.word(), chunk, reply_ring, std::move(received), payload);
+    Delivery delivery(core_, lease.word(), chunk, reply_member, std::move(received), payload);
     run_handler(delivery, *handler);
     inline_received_ = std::move(delivery.message_);
   } else {
     work_.enqueue(
-        {std::unique_ptr<Delivery>(new Delivery(core_, lease.word(), chunk, reply_ring, std::move(received), payload)),
+        {std::unique_ptr<Delivery>(new Delivery(core_, lease.word(), chunk, reply_member, std::move(received), payload)),
          handler});
   }
 }
@@ -179,27 +326,40 @@ void Receiver::run_handler(Delivery& delivery, const Handler& handler) {
 void Receiver::handle_reply(const shm::Delivery& taken) {
   const Result<EnvelopedMessage> decoded = decode_enveloped(taken.payload);
   const RoutingState& state = core_.routing.current();
-  // A reply is taken only under a name this type receives, as for commands (lint's rule).
-  if (decoded && decoded.value().message.response_to &&
-      state.config.routing.receives_name(state.type, decoded.value().message.name)) {
-    const MessageView& view = decoded.value().message;
-    if (const ReplyHandler* handler = core_.pending.find(*view.response_to)) {
-      // Reused from reply to reply, so its strings keep their capacity.
-      Reply& reply = inbox_reply_;
-      fill(reply.message, state.config.routing.to_internal(state.type, view.name), view, taken.deliveries);
-      reply.outcome.assign(reply.message.name);
-      reply.payload.assign(view.payload);
-      reply.timed_out = false;
-      // As for commands: bytes read after the lease was lost may be another message's; they
-      // are dropped with the ack below, unseen.
-      if (core_.plane->intact(taken.handle) && (*handler)(reply) == ReplyControl::done) {
-        core_.pending.finish(*view.response_to);
-      }
+  const std::uint16_t sender = taken.link->sender();
+  // A reply is taken only under a name this type receives, from a type the request went
+  // to, naming its sender truly (the same rules as lint's and as for commands).
+  const bool acceptable = decoded && decoded.value().message.response_to &&
+                          decoded.value().message.sender == state.type_name(sender) &&
+                          state.config.routing.receives_name(state.type, decoded.value().message.name);
+  if (!acceptable) {
+    refuse(taken);
+    return;
+  }
+  const MessageView& view = decoded.value().message;
+  const PendingReplies::Found found = core_.pending.find(*view.response_to, sender);
+  if (found.handler != nullptr) {
+    // Reused from reply to reply, so its strings keep their capacity.
+    Reply& reply = inbox_reply_;
+    fill(reply.message, state.config.routing.to_internal(state.type, view.name), view, state.type_name(sender),
+         taken.deliveries);
+    reply.outcome.assign(reply.message.name);
+    reply.payload.assign(view.payload);
+    reply.timed_out = false;
+    // As for commands: bytes read after the lease was lost may be another message's; they
+    // are dropped with the ack below, unseen.
+    if (shm::DataPlane::intact(taken) && payload_acceptable(state, view.name, view.version, reply.payload) &&
+        (*found.handler)(reply) == ReplyControl::done) {
+      core_.pending.finish(*view.response_to);
     }
+  } else if (found.awaited_from_others) {
+    // A reply to a request of ours, from a type the request never went to: forged.
+    refuse(taken);
+    return;
   }
   // A reply nobody waits for any more (timed out, or meant for this slot's previous
   // instance) is acknowledged and dropped.
-  core_.plane->ack(taken.lease);
+  (void)core_.plane->ack(taken.lease);
 }
 
 }  // namespace exobus::client

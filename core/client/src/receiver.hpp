@@ -1,15 +1,25 @@
 #pragma once
-// The receive loops: the receiving thread takes commands from the service type's queue and
-// runs their handlers (inline, or through handler threads); the reply thread takes replies
-// from the instance's inbox and runs the awaiting requests' handlers, and does the
-// instance's housekeeping (heartbeat, reply timeouts, the daemon link).
+// The receive loops: the receiving thread takes commands from every link to its service
+// type and from the type's retry ring, and runs their handlers (inline, or through handler
+// threads); the reply thread takes replies from the instance's reply channel of every link
+// to its type, runs the awaiting requests' handlers, and does the instance's housekeeping
+// (heartbeat, reply timeouts, the routing, the daemon link).
 //
-// An idle loop spins, then yields, then sleeps on the ring's futex (WaitMode); an idle
-// round costs two loads, no clock read.
+// Every message is checked before a handler sees it: it came by a link whose sender may
+// send that name to this type, it names that sender, a reply answers a request this
+// instance sent to that sender's type, and (validate-received) the payload is valid. One
+// that fails is counted against its sender (exobus status), acknowledged and dropped.
+//
+// An idle loop spins, then yields, then sleeps on the futexes of all its sources at once
+// (WaitMode). A source that is corrupt, or that wakes the loop again and again with nothing
+// to take (a hostile sender bumping its signal), is left out of the sleep for a while and
+// polled instead, so no peer can keep a receiver busy.
 #include <concurrentqueue/blockingconcurrentqueue.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "exobus/delivery.hpp"
 #include "exobus/reply.hpp"
@@ -18,32 +28,59 @@
 namespace exobus::client {
 
 class ServiceCore;
+struct RoutingState;
 
 class Receiver {
  public:
   explicit Receiver(ServiceCore& core) : core_(core) {}
 
   // Before any run_*(): the lanes the two loops take on.
-  void use_lanes(std::uint16_t home_lane, std::uint16_t inbox_lane);
+  void use_lanes(std::uint16_t command_lane, std::uint16_t reply_lane);
   void run_commands();  // the receiving thread, until the service stops
   void run_replies();   // the reply thread, until the service stops
   void run_handlers();  // a handler thread, until the service stops
+  // Wakes the sleeping loops (the service is stopping).
+  void wake();
   // After the threads stopped: deliveries queued for handler threads that none took.
   void release_unhandled();
 
  private:
-  void receive_loop(std::uint16_t ring, shm::LaneCursor& cursor, bool inbox);
-  void idle(shm::ReadyRing& ring, std::uint32_t& idle_rounds, bool inbox);
+  // One queue a loop takes from: a channel of a link, or (link null) the retry ring.
+  struct Source {
+    shm::Link* link = nullptr;
+    shm::Channel* channel = nullptr;
+    std::uint32_t quiet_until_ms = 0;  // left out of sleeps, polled, until then (0: never)
+    std::uint32_t spurious_wakes = 0;  // in a row, with nothing to take
+  };
+  struct Loop {
+    bool replies;
+    shm::LaneCursor cursor;
+    std::vector<Source> sources;
+    std::uint64_t generation = ~std::uint64_t{0};  // of the routing the sources were built from
+    std::size_t next = 0;                          // round robin over the sources
+    std::uint32_t idle_rounds = 0;
+  };
+  void run(Loop& loop);
+  void build_sources(Loop& loop, const RoutingState& state);
+  bool looks_empty(const Loop& loop, const Source& source) const;
+  shm::TakeOutcome take(Loop& loop, Source& source, std::uint32_t now);
+  void idle(Loop& loop);
+  void sleep(Loop& loop, std::chrono::milliseconds timeout);
   void housekeeping();
   void handle_command(const shm::Delivery& taken);
   void handle_reply(const shm::Delivery& taken);
+  // Counts a message that failed the checks against its link and drops it.
+  void refuse(const shm::Delivery& taken);
   // `handler` is the one registered for the delivery's name and version (handlers do not
   // change once started, so a found handler stays valid). A delivery the handler left in
   // place unsettled is acked, or released if it threw; one it moved out is the holder's.
   void run_handler(Delivery& delivery, const Handler& handler);
 
   ServiceCore& core_;
-  shm::LaneCursor home_cursor_, inbox_cursor_;
+  Loop commands_{false, {}, {}};
+  Loop replies_{true, {}, {}};
+  // A process-local futex word in every sleep: wake() bumps it.
+  std::atomic<std::uint32_t> stopping_{0};
   // The receiving thread's Received, handed to each inline delivery and taken back after
   // its handler, so its strings keep their capacity: no allocation per message when
   // handlers run on the receiving thread.

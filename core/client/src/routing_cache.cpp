@@ -4,14 +4,11 @@
 
 namespace exobus::client {
 
-std::string RoutingState::type_of_ring(std::uint16_t ring) const {
-  for (std::size_t t = 0; t < ring_of_type.size(); ++t) {
-    if (ring_of_type[t] == ring) return config.services[t].name;
-  }
-  return {};
+std::string_view RoutingState::type_name(std::uint16_t index) const {
+  return index < type_names.size() ? std::string_view(type_names[index]) : std::string_view();
 }
 
-Result<void> RoutingCache::load(const control::RoutingReply& reply) {
+Result<void> RoutingCache::load(const control::RoutingReply& reply, const shm::BusMemory& memory) {
   Result<ApplicationConfig> config = load_application_config(reply.config_file);
   if (!config) return config.error();
   auto state = std::make_unique<RoutingState>();
@@ -19,22 +16,42 @@ Result<void> RoutingCache::load(const control::RoutingReply& reply) {
   const std::optional<ServiceTypeIndex> type = state->config.find_service(service_type_);
   if (!type) return Error{ErrorCode::config_error, "service type '" + service_type_ + "' left the configuration"};
   state->type = *type;
-  for (const ServiceTypeConfig& service : state->config.services) {
-    const auto ring = reply.type_rings.find(service.name);
-    if (ring == reply.type_rings.end()) {
-      return Error{ErrorCode::config_error, "the daemon has no queue for service type '" + service.name +
-                                                "' yet; send exobusd SIGHUP after editing the configuration"};
-    }
-    state->ring_of_type.push_back(ring->second);
+  const std::uint32_t slots = memory.type_slots();
+  state->config_index.assign(slots, std::nullopt);
+  state->type_names.assign(slots, {});
+  state->link_to.assign(slots, nullptr);
+  for (const auto& [name, index] : reply.types) {
+    if (index >= slots) return Error{ErrorCode::protocol, "the daemon names a type index beyond the bus's"};
+    state->type_names[index] = name;
+    state->config_index[index] = state->config.find_service(name);
+  }
+  const auto own = reply.types.find(service_type_);
+  if (own == reply.types.end()) return Error{ErrorCode::protocol, "the daemon's routing lacks this service's type"};
+  state->own_index = own->second;
+  for (std::uint32_t index = 0; index < memory.link_slots(); ++index) {
+    shm::Link* link = memory.link(index);
+    if (link == nullptr) continue;
+    if (link->sender() == state->own_index && link->receiver() < slots) state->link_to[link->receiver()] = link;
+    if (link->receiver() == state->own_index) state->incoming.push_back(link);
+  }
+  std::vector<std::optional<std::uint16_t>> index_of_config(state->config.services.size());
+  for (std::uint16_t index = 0; index < slots; ++index) {
+    if (state->config_index[index]) index_of_config[*state->config_index[index]] = index;
   }
   const RoutingTable& table = state->config.routing;
   for (const std::string& public_name : table.sends(state->type)) {
     const MessageVersions& versions = table.versions(state->type, public_name);
     SendRoute route{public_name, {}, {}, versions.default_version};
-    for (const double version : versions.known)
-      route.versions.push_back({version, table.schemas(public_name, version)});
+    for (const double version : versions.known) route.versions.push_back({version, table.schemas(public_name, version)});
     for (const ServiceTypeIndex receiver : table.receivers(public_name)) {
-      route.rings.push_back(state->ring_of_type[receiver]);
+      const std::optional<std::uint16_t> index = index_of_config[receiver];
+      shm::Link* link = index ? state->link_to[*index] : nullptr;
+      if (link == nullptr) {
+        return Error{ErrorCode::config_error, "the daemon has no link from '" + service_type_ + "' to '" +
+                                                  state->config.services[receiver].name +
+                                                  "' yet; send exobusd SIGHUP after editing the configuration"};
+      }
+      route.destinations.push_back({link, shm::kTypeChannel});
     }
     state->send_routes.emplace(std::string(table.to_internal(state->type, public_name)), std::move(route));
   }
@@ -45,24 +62,25 @@ Result<void> RoutingCache::load(const control::RoutingReply& reply) {
   return {};
 }
 
-Result<void> RoutingCache::refresh(std::uint64_t generation, const DaemonLink& daemon) {
+Result<void> RoutingCache::refresh(std::uint64_t generation, DaemonLink& daemon, shm::BusMemory& memory) {
   if (generation == current().generation) return {};
-  Result<control::RoutingReply> reply = daemon.fetch_routing();
-  if (!reply) return reply.error();
-  return load(reply.value());
+  Result<RoutingUpdate> update = daemon.fetch_routing();
+  if (!update) return update.error();
+  if (Result<void> mapped = memory.attach_more(update.value().memory.grants()); !mapped) return mapped.error();
+  return load(update.value().reply, memory);
 }
 
 Result<const SendRoute*> RoutingCache::command_route(std::string_view name) const {
   const RoutingState& state = current();
   const auto found = state.send_routes.find(name);
-  if (found == state.send_routes.end() || found->second.rings.empty()) {
+  if (found == state.send_routes.end() || found->second.destinations.empty()) {
     Result<RoutingTable::Route> route = state.config.routing.route_send(state.type, name, false);
     return route ? Error{ErrorCode::internal, "no send route for a routable name"} : route.error();
   }
   return &found->second;
 }
 
-Result<const SendRoute*> RoutingCache::reply_route(std::string_view outcome, std::string_view requester) const {
+Result<const SendRoute*> RoutingCache::reply_route(std::string_view outcome, std::uint16_t requester) const {
   const RoutingState& state = current();
   const auto found = state.send_routes.find(outcome);
   if (found == state.send_routes.end()) {
@@ -70,12 +88,14 @@ Result<const SendRoute*> RoutingCache::reply_route(std::string_view outcome, std
     return route ? Error{ErrorCode::internal, "no send route for a routable name"} : route.error();
   }
   // The same rule as lint's: a service receives what it declares, replies included.
-  const std::optional<ServiceTypeIndex> requester_type = state.config.find_service(requester);
+  const std::string requester_name(state.type_name(requester));
+  const std::optional<ServiceTypeIndex> requester_type =
+      requester < state.config_index.size() ? state.config_index[requester] : std::nullopt;
   if (!requester_type || !state.config.routing.receives_name(*requester_type, found->second.public_name)) {
-    return Error{ErrorCode::unknown_message, "service type '" + std::string(requester) + "' does not receive " +
+    return Error{ErrorCode::unknown_message, "service type '" + requester_name + "' does not receive " +
                                                  quote_name(found->second.public_name) +
                                                  ", so it cannot be its reply; add it to the receives of '" +
-                                                 std::string(requester) + "'"};
+                                                 requester_name + "'"};
   }
   return &found->second;
 }

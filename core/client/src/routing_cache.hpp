@@ -1,9 +1,10 @@
 #pragma once
-// The routing a sender needs, kept per configuration generation. A service loads the same
-// application.yml the daemon serves; the segment holds the daemon's routing generation, and
-// a sender compares it with its own on every send (one acquire load) and reloads when it
-// moved. Reloads are rare, so old states are kept (never freed while the service lives)
-// and the current one is swapped in with one atomic pointer: senders never lock.
+// The routing a sender and a receiver need, kept per configuration generation. A service
+// loads the same application.yml the daemon serves; the directory holds the daemon's
+// routing generation, and a sender compares it with its own on every send (one acquire
+// load) and reloads when it moved, mapping the links the reload added. Reloads are rare, so
+// old states are kept (never freed while the service lives) and the current one is swapped
+// in with one atomic pointer: senders never lock.
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -17,6 +18,7 @@
 #include "daemon_link.hpp"
 #include "exobus/config.hpp"
 #include "exobus/name_map.hpp"
+#include "exobus/shm/data_plane.hpp"
 
 namespace exobus::client {
 
@@ -29,7 +31,7 @@ struct SendRoute {
     std::span<const Schema> schemas;
   };
   std::string public_name;
-  std::vector<std::uint16_t> rings;  // the receiving types' queues; none: a reply outcome only
+  std::vector<shm::Destination> destinations;  // the receiving types' links; none: a reply outcome only
   std::vector<Version> versions;     // ascending
   double default_version = 1.0;
 
@@ -44,32 +46,41 @@ struct SendRoute {
 
 struct RoutingState {
   ApplicationConfig config;
-  ServiceTypeIndex type = 0;                // this service's type
-  std::vector<std::uint16_t> ring_of_type;  // by the config's type index
+  ServiceTypeIndex type = 0;                // this service's type, in the file
+  std::uint16_t own_index = 0;              // and in the bus's memory
   NameMap<SendRoute> send_routes;           // by the service's own (internal) name
+  // By type index in the bus's memory: the type's place in the file, and the link from this
+  // type to it (null: it is not a receiver or requester of this type's).
+  std::vector<std::optional<ServiceTypeIndex>> config_index;
+  std::vector<std::string> type_names;
+  std::vector<shm::Link*> link_to;
+  std::vector<shm::Link*> incoming;  // every link to this type, in index order
   std::uint64_t generation = 0;
 
   const ServiceTypeConfig& own_type() const { return config.services[type]; }
-  // The service type whose queue `ring` is, for error messages; empty for another ring.
-  std::string type_of_ring(std::uint16_t ring) const;
+  // A type's name, by its index in the bus's memory; empty for an unknown one.
+  std::string_view type_name(std::uint16_t index) const;
 };
 
 class RoutingCache {
  public:
   explicit RoutingCache(std::string service_type) : service_type_(std::move(service_type)) {}
 
-  // Loads the file the reply names and makes it the current state.
-  Result<void> load(const control::RoutingReply& reply);
-  // Reloads from the daemon when `generation` (the segment's) is not the current state's.
-  Result<void> refresh(std::uint64_t generation, const DaemonLink& daemon);
+  // Loads the file the reply names, over the links `memory` maps, and makes it the current
+  // state.
+  Result<void> load(const control::RoutingReply& reply, const shm::BusMemory& memory);
+  // Reloads from the daemon when `generation` (the directory's) is not the current state's,
+  // mapping the memory it grants first.
+  Result<void> refresh(std::uint64_t generation, DaemonLink& daemon, shm::BusMemory& memory);
   // Valid once load() succeeded, for the life of the cache.
   const RoutingState& current() const { return *current_.load(std::memory_order_acquire); }
   // The route of a name this service sends as a command; for any other name the routing
   // table's error (not declared, no receiver).
   Result<const SendRoute*> command_route(std::string_view name) const;
-  // The route of an outcome this service sends as a reply to `requester` (a service type):
-  // the outcome must be in this service's sends and in the requester's receives.
-  Result<const SendRoute*> reply_route(std::string_view outcome, std::string_view requester) const;
+  // The route of an outcome this service sends as a reply to `requester` (a type index in
+  // the bus's memory): the outcome must be in this service's sends and in the requester's
+  // receives.
+  Result<const SendRoute*> reply_route(std::string_view outcome, std::uint16_t requester) const;
 
  private:
   std::string service_type_;

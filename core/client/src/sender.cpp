@@ -1,6 +1,8 @@
 #include "sender.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <thread>
 
 #include "exobus/message_name.hpp"
@@ -27,10 +29,27 @@ Result<void> check_payload_of(const SendRoute::Version& version, std::string_vie
 
 Result<const SendRoute*> Sender::route_for(const Outgoing& outgoing) {
   if (core_.detached.load(std::memory_order_relaxed)) return stopped_error();
-  const std::uint64_t generation = core_.segment->header().routing_generation.load(std::memory_order_acquire);
-  if (Result<void> refreshed = core_.routing.refresh(generation, *core_.daemon); !refreshed) return refreshed.error();
-  return outgoing.replying_to != nullptr ? core_.routing.reply_route(outgoing.name, outgoing.replying_to->sender)
+  const std::uint64_t generation =
+      core_.memory->directory().header().routing_generation.load(std::memory_order_acquire);
+  if (Result<void> refreshed = core_.routing.refresh(generation, *core_.daemon, *core_.memory); !refreshed) {
+    return refreshed.error();
+  }
+  return outgoing.replying_to != nullptr ? core_.routing.reply_route(outgoing.name, outgoing.reply_type)
                                          : core_.routing.command_route(outgoing.name);
+}
+
+Result<std::span<const shm::Destination>> Sender::destinations_of(const SendRoute& route, const Outgoing& outgoing,
+                                                                  shm::Destination& reply) const {
+  if (outgoing.replying_to == nullptr) return std::span<const shm::Destination>(route.destinations);
+  const RoutingState& state = core_.routing.current();
+  shm::Link* link = outgoing.reply_type < state.link_to.size() ? state.link_to[outgoing.reply_type] : nullptr;
+  if (link == nullptr || link->reply_channel(outgoing.reply_member) == nullptr) {
+    return Error{ErrorCode::unknown_message, "no way back to the requester of '" + outgoing.replying_to->name +
+                                                 "' (service type '" + std::string(state.type_name(outgoing.reply_type)) +
+                                                 "', instance " + std::to_string(outgoing.reply_member) + ")"};
+  }
+  reply = {link, std::uint32_t{outgoing.reply_member} + 1};
+  return std::span<const shm::Destination>(&reply, 1);
 }
 
 Result<const SendRoute::Version*> Sender::version_for(const SendRoute& route, const SendOptions& options) const {
@@ -64,15 +83,54 @@ MessageView Sender::message_for(const SendRoute& route, double version, std::str
   return message;
 }
 
-Result<void> Sender::fits(const SendRoute& route, std::size_t size) const {
-  if (size <= core_.plane->largest_payload()) return {};
+Result<void> Sender::fits(const SendRoute& route, std::span<const shm::Destination> to, std::size_t size) const {
+  const std::size_t largest = to.front().link->pool().largest_chunk();
+  if (size <= largest) return {};
   return Error{ErrorCode::payload_too_large, "message '" + route.public_name + "' needs " + std::to_string(size) +
-                                                 " bytes; the largest size class holds " +
-                                                 std::to_string(core_.plane->largest_payload()) +
+                                                 " bytes; the largest size class holds " + std::to_string(largest) +
                                                  "; raise bus.size-classes in the configuration"};
 }
 
-Envelope Sender::envelope() const { return {core_.inbox_ring(), static_cast<std::uint16_t>(core_.instance())}; }
+Envelope Sender::envelope() const { return {static_cast<std::uint16_t>(core_.member())}; }
+
+shm::PoolStatus Sender::allocate_parts(std::span<shm::Part> parts, std::size_t size, std::uint32_t copy_bytes) {
+  const std::byte* first = nullptr;
+  for (shm::Part& part : parts) {
+    if (part.handle.is_null()) {
+      const shm::Allocation allocation = core_.plane->allocate(*part.to.link, size);
+      if (allocation.status != shm::PoolStatus::ok) return allocation.status;
+      part.handle = allocation.handle;
+      if (first != nullptr && copy_bytes > 0) std::memcpy(allocation.buffer.data(), first, copy_bytes);
+      if (first == nullptr) first = allocation.buffer.data();
+    } else if (first == nullptr) {
+      first = part.to.link->pool().owned_buffer(part.handle).data();
+    }
+  }
+  return shm::PoolStatus::ok;
+}
+
+void Sender::abandon_parts(std::span<const shm::Part> parts) {
+  for (const shm::Part& part : parts) {
+    if (!part.handle.is_null()) core_.plane->abandon(*part.to.link, part.handle);
+  }
+}
+
+shm::SendResult Sender::publish_parts(std::span<shm::Part> parts, bool wait_for_room,
+                                      std::chrono::steady_clock::time_point deadline) {
+  shm::SendResult sent{shm::SendStatus::queue_full};
+  {
+    const SendLanes::Held lane = core_.lanes.acquire();
+    for (;;) {
+      sent = core_.plane->publish(lane.cursor(), parts);
+      if (sent.status != shm::SendStatus::queue_full || !wait_for_room || std::chrono::steady_clock::now() >= deadline) {
+        break;
+      }
+      std::this_thread::yield();
+    }
+  }
+  if (sent.status != shm::SendStatus::ok) abandon_parts(parts);
+  return sent;
+}
 
 Result<void> Sender::send(Outgoing outgoing) {
   const bool is_reply = outgoing.replying_to != nullptr;
@@ -82,47 +140,64 @@ Result<void> Sender::send(Outgoing outgoing) {
   const Result<const SendRoute::Version*> version = version_for(route, outgoing.options);
   if (!version) return version.error();
   if (Result<void> valid = check_payload_of(*version.value(), outgoing.payload); !valid) return valid;
+  shm::Destination reply_to;
+  const Result<std::span<const shm::Destination>> to = destinations_of(route, outgoing, reply_to);
+  if (!to) return to.error();
+  if (to.value().size() > shm::kMaxTargets) {
+    return Error{ErrorCode::config_error, quote_name(route.public_name) + " goes to " +
+                                              std::to_string(to.value().size()) + " service types; a message reaches at most " +
+                                              std::to_string(shm::kMaxTargets)};
+  }
 
-  // Encoded straight from these views into the chunk: no copy of name or payload.
+  // Encoded straight from these views into the first chunk: no copy of name or payload.
   const MessageView message = message_for(route, version.value()->version, outgoing.payload, outgoing);
   const std::size_t size = enveloped_size(message);
-  if (Result<void> fitting = fits(route, size); !fitting) return fitting;
-  const std::span<const std::uint16_t> rings =
-      is_reply ? std::span<const std::uint16_t>(&outgoing.reply_ring, 1) : std::span<const std::uint16_t>(route.rings);
+  if (Result<void> fitting = fits(route, to.value(), size); !fitting) return fitting;
   const bool awaiting = outgoing.awaiting.has_value();
-  if (awaiting) core_.pending.add(message.id, std::move(*outgoing.awaiting));
-
-  const auto deadline = std::chrono::steady_clock::now() + core_.options.send_timeout;
-  shm::SendResult sent{shm::SendStatus::pool_exhausted};
-  {
-    const SendLanes::Held lane = core_.lanes.acquire();
-    for (;;) {
-      const shm::Allocation allocation = core_.plane->allocate(lane.cursor(), size);
-      if (allocation.status == shm::PoolStatus::ok) {
-        const Result<std::size_t> encoded = encode_enveloped(envelope(), message, allocation.buffer);
-        if (!encoded) {
-          core_.plane->abandon(lane.cursor(), allocation.handle);
-          if (awaiting) core_.pending.cancel(message.id);
-          return encoded.error();
-        }
-        sent =
-            core_.plane->publish(lane.cursor(), allocation.handle, static_cast<std::uint32_t>(encoded.value()), rings);
-      }
-      // A full queue is retried only while no receiving type has the message: after a
-      // partial fan-out a retry would deliver it twice to the types that have it.
-      const bool retry = (allocation.status == shm::PoolStatus::exhausted ||
-                          (sent.status == shm::SendStatus::queue_full && sent.delivered_targets == 0)) &&
-                         outgoing.wait_for_room && std::chrono::steady_clock::now() < deadline;
-      if (!retry) break;
-      std::this_thread::yield();
+  if (awaiting) {
+    for (const shm::Destination& destination : to.value()) {
+      outgoing.awaiting->responders.push_back(destination.link->receiver());
     }
+    core_.pending.add(message.id, std::move(*outgoing.awaiting));
   }
-  if (sent.status == shm::SendStatus::ok) {
-    core_.slot().sent.fetch_add(1, std::memory_order_relaxed);
-    return {};
+  const auto fail = [&](Error error) {
+    if (awaiting) core_.pending.cancel(message.id);
+    return error;
+  };
+
+  shm::Part parts[shm::kMaxTargets];
+  const std::span<shm::Part> targets(parts, to.value().size());
+  for (std::size_t t = 0; t < targets.size(); ++t) targets[t].to = to.value()[t];
+  const auto deadline = std::chrono::steady_clock::now() + core_.options.send_timeout;
+  // The first chunk is encoded into, the others are copies of it.
+  const auto may_wait = [&] { return outgoing.wait_for_room && std::chrono::steady_clock::now() < deadline; };
+  shm::Allocation first = core_.plane->allocate(*targets[0].to.link, size);
+  while (first.status == shm::PoolStatus::exhausted && may_wait()) {
+    std::this_thread::yield();
+    first = core_.plane->allocate(*targets[0].to.link, size);
   }
-  if (awaiting) core_.pending.cancel(message.id);
-  return refusal(sent, size, is_reply);
+  if (first.status != shm::PoolStatus::ok) return fail(exhausted(size));
+  targets[0].handle = first.handle;
+  const Result<std::size_t> encoded = encode_enveloped(envelope(), message, first.buffer);
+  if (!encoded) {
+    abandon_parts(targets);
+    return fail(encoded.error());
+  }
+  const auto length = static_cast<std::uint32_t>(encoded.value());
+  for (shm::Part& part : targets) part.length = length;
+  shm::PoolStatus allocated = allocate_parts(targets, size, length);
+  while (allocated == shm::PoolStatus::exhausted && may_wait()) {
+    std::this_thread::yield();
+    allocated = allocate_parts(targets, size, length);
+  }
+  if (allocated != shm::PoolStatus::ok) {
+    abandon_parts(targets);
+    return fail(exhausted(size));
+  }
+  const shm::SendResult sent = publish_parts(targets, outgoing.wait_for_room, deadline);
+  if (sent.status != shm::SendStatus::ok) return fail(refusal(sent, targets, size, is_reply));
+  core_.record().sent.fetch_add(1, std::memory_order_relaxed);
+  return {};
 }
 
 std::future<Result<Reply>> Sender::request(std::string_view name, std::string_view payload,
@@ -140,36 +215,34 @@ std::future<Result<Reply>> Sender::request(std::string_view name, std::string_vi
     return ReplyControl::done;
   };
   Result<void> sent =
-      send(Outgoing::request(name, payload, options, {first_reply, std::chrono::steady_clock::now() + timeout}));
+      send(Outgoing::request(name, payload, options, {first_reply, std::chrono::steady_clock::now() + timeout, {}}));
   if (!sent) promise->set_value(sent.error());
   return future;
 }
 
-Error Sender::refusal(const shm::SendResult& sent, std::size_t size, bool is_reply) const {
-  if (sent.status == shm::SendStatus::pool_exhausted) {
-    return Error{ErrorCode::pool_exhausted, "no free message buffer of " + std::to_string(size) +
-                                                " bytes on the bus; raise the size class counts in the configuration "
-                                                "or let receivers catch up"};
-  }
+Error Sender::exhausted(std::size_t size) const {
+  return Error{ErrorCode::pool_exhausted, "no free message buffer of " + std::to_string(size) +
+                                              " bytes towards a receiving type; raise the size class counts in the "
+                                              "configuration or let receivers catch up"};
+}
+
+Error Sender::refusal(const shm::SendResult& sent, std::span<const shm::Part> parts, std::size_t size,
+                      bool is_reply) const {
+  (void)size;
   if (sent.status == shm::SendStatus::queue_full) {
-    std::string target = "a receiving service type";
-    if (is_reply) {
-      target = "the requester's reply inbox";
-    } else if (const std::string type = core_.routing.current().type_of_ring(sent.failed_ring); !type.empty()) {
-      target = "service type '" + type + "'";
-    }
-    const std::string full = "queue for " + target + " is full (" +
-                             std::to_string(core_.plane->ring(sent.failed_ring).capacity()) +
-                             " messages); raise queue-capacity in the configuration or add instances";
-    if (sent.delivered_targets > 0) {
-      return Error{ErrorCode::partially_delivered,
-                   std::to_string(sent.delivered_targets) + " receiving types have the message, but the " + full};
-    }
-    return Error{ErrorCode::queue_full, full};
+    const shm::Part& full = parts[std::min<std::size_t>(sent.failed_part, parts.size() - 1)];
+    const std::string target = is_reply ? std::string("the requester's reply inbox")
+                                        : "service type '" +
+                                              std::string(core_.routing.current().type_name(full.to.link->receiver())) +
+                                              "'";
+    const shm::Channel* channel =
+        full.to.channel == shm::kTypeChannel ? &full.to.link->type_channel() : full.to.link->reply_channel(full.to.channel - 1);
+    return Error{ErrorCode::queue_full, "queue for " + target + " is full (" + std::to_string(channel->capacity()) +
+                                            " messages); raise queue-capacity in the configuration or add instances"};
   }
   return Error{ErrorCode::corrupted, "the bus refused the message (status " +
                                          std::to_string(static_cast<int>(sent.status)) +
-                                         "); the segment may be damaged"};
+                                         "); the memory of a link may be damaged, and exobusd repairs it"};
 }
 
 Result<Loan> Sender::loan(std::string_view name, std::size_t payload_size, const SendOptions& options) {
@@ -181,26 +254,22 @@ Result<Loan> Sender::loan(std::string_view name, std::size_t payload_size, const
   if (!version) return version.error();
   const MessageView message = message_for(route, version.value()->version, std::string_view(), outgoing);
   const std::size_t size = enveloped_size(message) + payload_size;
-  if (Result<void> fitting = fits(route, size); !fitting) return fitting.error();
+  if (Result<void> fitting = fits(route, route.destinations, size); !fitting) return fitting.error();
+  shm::Link& link = *route.destinations.front().link;
   const auto deadline = std::chrono::steady_clock::now() + core_.options.send_timeout;
-  shm::Allocation allocation;
-  Result<std::size_t> encoded = std::size_t{0};
-  {
-    const SendLanes::Held lane = core_.lanes.acquire();
-    allocation = core_.plane->allocate(lane.cursor(), size);
-    while (allocation.status == shm::PoolStatus::exhausted && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::yield();
-      allocation = core_.plane->allocate(lane.cursor(), size);
-    }
-    if (allocation.status != shm::PoolStatus::ok) return refusal({shm::SendStatus::pool_exhausted}, size, false);
-    encoded = encode_enveloped_around_payload(envelope(), message, payload_size, allocation.buffer);
-    if (!encoded) {
-      core_.plane->abandon(lane.cursor(), allocation.handle);
-      return encoded.error();
-    }
+  shm::Allocation allocation = core_.plane->allocate(link, size);
+  while (allocation.status == shm::PoolStatus::exhausted && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+    allocation = core_.plane->allocate(link, size);
   }
-  // The chunk is this instance's (the pool records the owner, not the lane), so the lane is
-  // not held while the application writes: recovery frees the chunk if the process dies.
+  if (allocation.status != shm::PoolStatus::ok) return exhausted(size);
+  Result<std::size_t> encoded = encode_enveloped_around_payload(envelope(), message, payload_size, allocation.buffer);
+  if (!encoded) {
+    core_.plane->abandon(link, allocation.handle);
+    return encoded.error();
+  }
+  // The chunk is this instance's (the pool records the owner, not a lane), so no lane is
+  // held while the application writes: recovery frees the chunk if the process dies.
   Loan made;
   made.core_ = &core_;
   made.chunk_ = allocation.handle.word();
@@ -217,38 +286,36 @@ Result<void> Sender::send_loan(Loan& loan) {
   const auto& version = *static_cast<const SendRoute::Version*>(loan.version_route_);
   const shm::MessageHandle handle = shm::MessageHandle::from_word(loan.chunk_);
   loan.core_ = nullptr;  // spent, whatever happens below
+  shm::Part parts[shm::kMaxTargets];
+  const std::span<shm::Part> targets(parts, std::min<std::size_t>(route.destinations.size(), shm::kMaxTargets));
+  for (std::size_t t = 0; t < targets.size(); ++t) targets[t] = {route.destinations[t], {}, loan.length_};
+  targets[0].handle = handle;
   Result<void> valid = core_.detached.load(std::memory_order_relaxed)
                            ? Result<void>(stopped_error())
                            : check_payload_of(version, std::string_view(loan.payload_.data(), loan.payload_.size()));
   if (!valid) {
-    core_.plane->abandon(core_.instance(), handle);
+    abandon_parts(targets);
     return valid;
   }
-  // publish() frees the chunk when a queue is full, and the payload with it: wait for room
-  // in every target queue first, as send() would have waited. (Another sender may still
-  // take the room first; then the loan is refused with queue_full.)
-  std::optional<std::chrono::steady_clock::time_point> deadline;  // read the clock only if a queue is full
-  for (const std::uint16_t ring : route.rings) {
-    const shm::ReadyRing queue = core_.plane->ring(ring);
-    while (queue.looks_full()) {
-      const auto now = std::chrono::steady_clock::now();
-      if (!deadline) deadline = now + core_.options.send_timeout;
-      if (now >= *deadline) break;
-      std::this_thread::yield();
-    }
+  const auto deadline = std::chrono::steady_clock::now() + core_.options.send_timeout;
+  shm::PoolStatus allocated = allocate_parts(targets, loan.length_, loan.length_);
+  while (allocated == shm::PoolStatus::exhausted && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+    allocated = allocate_parts(targets, loan.length_, loan.length_);
   }
-  shm::SendResult sent;
-  {
-    const SendLanes::Held lane = core_.lanes.acquire();
-    sent = core_.plane->publish(lane.cursor(), handle, loan.length_, route.rings);
+  if (allocated != shm::PoolStatus::ok) {
+    abandon_parts(targets);
+    return exhausted(loan.length_);
   }
-  if (sent.status != shm::SendStatus::ok) return refusal(sent, loan.length_, false);
-  core_.slot().sent.fetch_add(1, std::memory_order_relaxed);
+  const shm::SendResult sent = publish_parts(targets, true, deadline);
+  if (sent.status != shm::SendStatus::ok) return refusal(sent, targets, loan.length_, false);
+  core_.record().sent.fetch_add(1, std::memory_order_relaxed);
   return {};
 }
 
 void Sender::abandon_loan(Loan& loan) {
-  core_.plane->abandon(core_.instance(), shm::MessageHandle::from_word(loan.chunk_));
+  const shm::MessageHandle handle = shm::MessageHandle::from_word(loan.chunk_);
+  if (shm::Link* link = core_.memory->link(handle.link())) core_.plane->abandon(*link, handle);
   loan.core_ = nullptr;
 }
 

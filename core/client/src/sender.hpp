@@ -1,12 +1,14 @@
 #pragma once
 // The send path, from a name and a payload to a message in the queue of every receiving
 // type: route (the sender's `sends`), check (JSON, the name's schemas), identify (id and
-// requestId), encode straight into a chunk of shared memory, publish to every target.
+// requestId), encode straight into a chunk of the link to the first target (and copy it
+// into each other target's link), publish to every target at once or to none.
 #include <chrono>
 #include <cstddef>
 #include <future>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string_view>
 
 #include "exobus/envelope.hpp"
@@ -27,9 +29,11 @@ struct Outgoing {
   std::string_view name;  // the sender's own name for it
   std::string_view payload;
   SendOptions options;  // version and request; a new request unless it names one
-  // A reply: the command it answers, and the requester's inbox it goes to.
+  // A reply: the command it answers, and the requester it goes to: its type (an index in
+  // the bus's memory) and its place among that type's instances.
   const Received* replying_to = nullptr;
-  std::uint16_t reply_ring = 0;
+  std::uint16_t reply_type = 0;
+  std::uint16_t reply_member = 0;
   // Replies are awaited: registered before the command leaves, cancelled if it does not.
   std::optional<PendingReply> awaiting;
   // Wait up to send_timeout for room in a full queue (else fail at once).
@@ -53,11 +57,12 @@ struct Outgoing {
     outgoing.awaiting = std::move(awaiting);
     return outgoing;
   }
-  static Outgoing reply(const Received& command, std::uint16_t reply_ring, std::string_view outcome,
-                        std::string_view payload, const SendOptions& options) {
+  static Outgoing reply(const Received& command, std::uint16_t reply_type, std::uint16_t reply_member,
+                        std::string_view outcome, std::string_view payload, const SendOptions& options) {
     Outgoing outgoing = Outgoing::command(outcome, payload, options);
     outgoing.replying_to = &command;
-    outgoing.reply_ring = reply_ring;
+    outgoing.reply_type = reply_type;
+    outgoing.reply_member = reply_member;
     return outgoing;
   }
 };
@@ -77,15 +82,28 @@ class Sender {
  private:
   // The route for `name`, after a reload of the routing if the daemon's moved on.
   Result<const SendRoute*> route_for(const Outgoing& outgoing);
+  // Where the message goes: the route's receiving types, or the requester's reply channel.
+  Result<std::span<const shm::Destination>> destinations_of(const SendRoute& route, const Outgoing& outgoing,
+                                                            shm::Destination& reply) const;
+  // Allocates a chunk of `size` bytes in each destination's link for the parts that have
+  // none yet, copying `first`'s bytes into the new ones when `copy` is set; exhausted when a
+  // link's pool is, with every chunk allocated kept.
+  shm::PoolStatus allocate_parts(std::span<shm::Part> parts, std::size_t size, std::uint32_t copy_bytes);
+  void abandon_parts(std::span<const shm::Part> parts);
+  // Publishes `parts` (all allocated and written), waiting for room up to `deadline` when
+  // asked; abandons them unless sent.
+  shm::SendResult publish_parts(std::span<shm::Part> parts, bool wait_for_room,
+                                std::chrono::steady_clock::time_point deadline);
   // The version the message carries: the one asked for, or the name's default.
   Result<const SendRoute::Version*> version_for(const SendRoute& route, const SendOptions& options) const;
   MessageView message_for(const SendRoute& route, double version, std::string_view payload,
                           const Outgoing& outgoing) const;
-  Result<void> fits(const SendRoute& route, std::size_t size) const;
+  Result<void> fits(const SendRoute& route, std::span<const shm::Destination> to, std::size_t size) const;
   // Where a message sent from this instance says replies go, and who sent it.
   Envelope envelope() const;
   // The error for a publish the bus refused.
-  Error refusal(const shm::SendResult& sent, std::size_t size, bool is_reply) const;
+  Error refusal(const shm::SendResult& sent, std::span<const shm::Part> parts, std::size_t size, bool is_reply) const;
+  Error exhausted(std::size_t size) const;
 
   ServiceCore& core_;
 };

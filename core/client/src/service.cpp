@@ -46,7 +46,7 @@ Result<Loan> Service::loan(std::string_view name, std::size_t payload_size, cons
 Result<void> Service::send(std::string_view name, std::string_view payload, ReplyHandler on_reply,
                            std::chrono::milliseconds timeout, const SendOptions& options) {
   return core_->sender.send(client::Outgoing::request(
-      name, payload, options, {std::move(on_reply), std::chrono::steady_clock::now() + timeout}));
+      name, payload, options, {std::move(on_reply), std::chrono::steady_clock::now() + timeout, {}}));
 }
 
 std::future<Result<Reply>> Service::request(std::string_view name, std::string_view payload,

@@ -36,24 +36,23 @@ Result<std::unique_ptr<ServiceCore>> ServiceCore::connect(ServiceOptions options
 Result<std::unique_ptr<ServiceCore>> ServiceCore::attach(ServiceOptions options, std::unique_ptr<DaemonLink> daemon) {
   std::unique_ptr<ServiceCore> core(new ServiceCore(std::move(options), std::move(daemon)));
   const control::RegistrationReply& registration = core->daemon->registration();
-  std::vector<control::UniqueFd> memory = core->daemon->take_memory();
-  int data = -1;
-  for (std::size_t k = 0; k < registration.memory.size() && k < memory.size(); ++k) {
-    if (registration.memory[k].role == "data") data = memory[k].release();
+  GrantedMemory granted = core->daemon->take_memory();
+  Result<std::unique_ptr<shm::BusMemory>> memory = shm::BusMemory::attach(granted.grants());
+  if (!memory) return memory.error();
+  core->memory = std::move(memory).value();
+  shm::Tenant* tenant = core->memory->tenant(registration.type);
+  if (tenant == nullptr || registration.member >= tenant->shape().instances) {
+    return Error{ErrorCode::protocol, "exobusd granted no memory of this service type's, or an instance beyond it"};
   }
-  if (data == -1) return Error{ErrorCode::protocol, "the registration granted no data segment"};
-  Result<std::unique_ptr<shm::Segment>> segment = shm::Segment::map(data);
-  if (!segment) return segment.error();
-  core->segment = std::move(segment).value();
-  core->plane = std::make_unique<shm::DataPlane>(*core->segment);
-  if (Result<void> loaded = core->routing.load(registration.routing); !loaded) return loaded.error();
+  core->plane = std::make_unique<shm::DataPlane>(*core->memory, registration.type, registration.member);
+  if (Result<void> loaded = core->routing.load(registration.routing, *core->memory); !loaded) return loaded.error();
 
-  const std::uint32_t lanes = core->segment->layout().lanes_per_instance;
-  core->receiver.use_lanes(core->plane->lane_of(core->instance(), kHomeLane),
-                           core->plane->lane_of(core->instance(), kInboxLane));
-  for (std::uint32_t k = kFirstSendLane; k < lanes; ++k) core->lanes.add(core->plane->lane_of(core->instance(), k));
-  // From here on the instance uses its lanes; see InstanceSlot::attached.
-  core->slot().attached.store(1, std::memory_order_release);
+  core->receiver.use_lanes(core->plane->lane(shm::kCommandLane), core->plane->lane(shm::kReplyLane));
+  for (std::uint32_t k = shm::kFirstSendLane; k < tenant->shape().lanes_per_instance; ++k) {
+    core->lanes.add(core->plane->lane(k));
+  }
+  // From here on the instance uses its lanes; see InstanceRecord::attached.
+  core->record().attached.store(1, std::memory_order_release);
   core->running.store(true, std::memory_order_relaxed);
   ServiceCore* raw = core.get();
   core->threads_.emplace_back([raw] { raw->receiver.run_replies(); });
@@ -69,8 +68,7 @@ void ServiceCore::start() {
 void ServiceCore::stop() {
   if (!running.exchange(false)) return;
   // Sleeping receive loops see the stop now, not at their next timeout.
-  plane->ring(home_ring()).wake();
-  plane->ring(inbox_ring()).wake();
+  receiver.wake();
   for (std::thread& thread : threads_) thread.join();
   threads_.clear();
   receiver.release_unhandled();
@@ -78,7 +76,7 @@ void ServiceCore::stop() {
   // Release: the lanes' last use comes before the daemon, seeing 0 after the hang-up,
   // recovers what is left and hands the slot to another instance.
   detached.store(true, std::memory_order_relaxed);
-  slot().attached.store(0, std::memory_order_release);
+  record().attached.store(0, std::memory_order_release);
   daemon->close();
 }
 

@@ -28,17 +28,11 @@
 
 namespace exobus::client {
 
-// An instance's lanes (shm/lane.hpp): one takes from its service type's queue, one from
-// its reply inbox, the rest are shared by the threads that send.
-inline constexpr std::uint16_t kHomeLane = 0;
-inline constexpr std::uint16_t kInboxLane = 1;
-inline constexpr std::uint16_t kFirstSendLane = 2;
-
 class ServiceCore {
  public:
   // Registers with the bus's daemon, then attaches.
   static Result<std::unique_ptr<ServiceCore>> connect(ServiceOptions options);
-  // Maps the segment the link's registration names, loads the routing and starts the reply
+  // Maps the memory the link's registration grants, loads the routing and starts the reply
   // thread (requests can be made before start()).
   static Result<std::unique_ptr<ServiceCore>> attach(ServiceOptions options, std::unique_ptr<DaemonLink> daemon);
   ServiceCore(const ServiceCore&) = delete;
@@ -50,15 +44,17 @@ class ServiceCore {
   void stop();
 
   std::uint32_t instance() const { return daemon->registration().instance; }
-  std::uint16_t home_ring() const { return daemon->registration().home_ring; }
-  std::uint16_t inbox_ring() const { return daemon->registration().inbox_ring; }
-  shm::InstanceSlot& slot() const { return segment->instance(instance()); }
+  // Where this instance is among its type's: replies to what it sends come to its reply
+  // channel of that number.
+  std::uint32_t member() const { return daemon->registration().member; }
+  // Its counters, heartbeat and attached flag, in its type's memory.
+  shm::InstanceRecord& record() const { return plane->tenant().instance(member()); }
   // The service type's own configuration in the current routing.
   const ServiceTypeConfig& own_type() const { return routing.current().own_type(); }
 
   ServiceOptions options;
   std::unique_ptr<DaemonLink> daemon;
-  std::unique_ptr<shm::Segment> segment;
+  std::unique_ptr<shm::BusMemory> memory;
   std::unique_ptr<shm::DataPlane> plane;
   RoutingCache routing;
   SendLanes lanes;

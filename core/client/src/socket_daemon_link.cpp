@@ -13,11 +13,14 @@ namespace exobus::client {
 
 namespace {
 
-// The identity of the first descriptor (the data segment); empty if there is none.
-SocketDaemonLink::MemoryIdentity identity_of(const std::vector<control::UniqueFd>& memory) {
-  struct stat info {};
-  if (memory.empty() || ::fstat(memory.front().get(), &info) == -1) return {};
-  return {info.st_dev, info.st_ino};
+// The identity of the directory granted; empty if there is none.
+SocketDaemonLink::MemoryIdentity identity_of(const std::vector<control::MemoryGrant>& listed,
+                                             const std::vector<control::UniqueFd>& fds) {
+  for (std::size_t k = 0; k < listed.size() && k < fds.size(); ++k) {
+    struct stat info {};
+    if (listed[k].role == "directory" && ::fstat(fds[k].get(), &info) == 0) return {info.st_dev, info.st_ino};
+  }
+  return {};
 }
 
 }  // namespace
@@ -34,22 +37,27 @@ Result<std::unique_ptr<SocketDaemonLink>> SocketDaemonLink::register_instance(
   if (!registered) return registered.error();
   Result<control::RegistrationReply> reply = control::decode_registration_reply(registered.value().reply);
   if (!reply) return reply.error();
-  if (reply.value().memory.size() != registered.value().fds.size()) {
-    return Error{ErrorCode::protocol, "exobusd granted " + std::to_string(reply.value().memory.size()) +
-                                          " memory objects but passed " + std::to_string(registered.value().fds.size()) +
-                                          " descriptors"};
-  }
+  link->memory_identity_ = identity_of(reply.value().routing.memory, registered.value().fds);
+  Result<GrantedMemory> memory = GrantedMemory::of(reply.value().routing.memory, std::move(registered.value().fds));
+  if (!memory) return memory.error();
   link->registration_ = std::move(reply).value();
-  link->memory_ = std::move(registered.value().fds);
-  link->memory_identity_ = identity_of(link->memory_);
+  link->memory_ = std::move(memory).value();
   link->connection_.emplace(std::move(registered.value().connection));
   return link;
 }
 
-Result<control::RoutingReply> SocketDaemonLink::fetch_routing() const {
-  Result<control::JsonText> reply = control::run_command(paths_, "routing", control::JsonText());
+Result<RoutingUpdate> SocketDaemonLink::fetch_routing() {
+  // Our slot, so the daemon grants our type's memory again (it checks our pid holds it).
+  Result<control::JsonText> args =
+      control::JsonText::parse("{\"instance\":" + std::to_string(registration_.instance) + "}");
+  if (!args) return args.error();
+  Result<control::Answer> answer = control::exchange_command(paths_, "routing", std::move(args).value());
+  if (!answer) return answer.error();
+  Result<control::RoutingReply> reply = control::decode_routing_reply(answer.value().body);
   if (!reply) return reply.error();
-  return control::decode_routing_reply(reply.value());
+  Result<GrantedMemory> memory = GrantedMemory::of(reply.value().memory, std::move(answer.value().fds));
+  if (!memory) return memory.error();
+  return RoutingUpdate{std::move(reply).value(), std::move(memory).value()};
 }
 
 void SocketDaemonLink::watch() {
@@ -65,7 +73,7 @@ void SocketDaemonLink::watch() {
       control::register_instance(paths_, request_, std::chrono::milliseconds(200));
   if (!again) return;  // not back yet: try on a later round
   const Result<control::RegistrationReply> reply = control::decode_registration_reply(again.value().reply);
-  if (identity_of(again.value().fds) != memory_identity_) {
+  if (reply && identity_of(reply.value().routing.memory, again.value().fds) != memory_identity_) {
     // The daemon and its keeper both died, and the successor laid out new memory. Our lanes,
     // leases and queues are in the old one, which no daemon serves any more.
     std::fprintf(stderr,

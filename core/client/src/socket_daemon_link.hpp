@@ -30,8 +30,8 @@ class SocketDaemonLink final : public DaemonLink {
                                                                      const std::filesystem::path& runtime_dir);
 
   const control::RegistrationReply& registration() const override { return registration_; }
-  std::vector<control::UniqueFd> take_memory() override { return std::move(memory_); }
-  Result<control::RoutingReply> fetch_routing() const override;
+  GrantedMemory take_memory() override { return std::move(memory_); }
+  Result<RoutingUpdate> fetch_routing() override;
   // When the daemon's connection hung up (the daemon died), registers again with its
   // successor and resumes the same instance slot; a no-op while the daemon is there.
   void watch() override;
@@ -45,8 +45,8 @@ class SocketDaemonLink final : public DaemonLink {
   control::RuntimePaths paths_;
   control::RegisterRequest request_;  // the same nonce on every try: how the daemon knows us
   control::RegistrationReply registration_;
-  std::vector<control::UniqueFd> memory_;
-  MemoryIdentity memory_identity_;  // of the data segment granted first: what we map
+  GrantedMemory memory_;
+  MemoryIdentity memory_identity_;  // of the directory granted: the bus we map
   std::optional<control::ControlConnection> connection_;
   bool abandoned_ = false;  // a restarted daemon did not resume our slot
 };

@@ -1,12 +1,13 @@
-// The test bus plays exobusd inside the test's process: it lays out a segment of its own
-// with the same plan the daemon uses, registers instances into its slots, recovers an
-// instance that leaves, and expires leases on a tick. The services it plays are ordinary
-// Services connected to it.
+// The test bus plays exobusd inside the test's process: it lays out memory of its own with
+// the same plan the daemon uses, registers instances into its slots and grants them the
+// same memory, recovers an instance that leaves, and expires leases on a tick. The
+// services it plays are ordinary Services connected to it.
 #include "exobus/test_bus.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <map>
@@ -39,8 +40,8 @@ class TestBus::State : public std::enable_shared_from_this<TestBus::State> {
   // The daemon's side of a registration and a leave.
   Result<control::RegistrationReply> register_instance(const std::string& type);
   void instance_left(std::uint32_t slot);
-  control::RoutingReply routing() const;
-  int segment_fd() const { return segment_->fd(); }
+  // The routing, and the memory of `type` (copies of the descriptors, the instance's).
+  client::RoutingUpdate routing(std::uint16_t type) const;
 
  private:
   State() = default;
@@ -52,12 +53,10 @@ class TestBus::State : public std::enable_shared_from_this<TestBus::State> {
 
   ApplicationConfig config_;
   BusPlan plan_;
-  std::unique_ptr<shm::Segment> segment_;
-  std::unique_ptr<shm::DataPlane> plane_;
+  std::unique_ptr<shm::BusMemory> memory_;
 
-  // Recovery and expiry run on the daemon's lane (instance 0, lane 0), one at a time.
+  // Registration, recovery and expiry run one at a time, on the daemon's lanes.
   std::mutex recovery_mutex_;
-  shm::LaneCursor lane_;
   std::set<std::uint32_t> recovering_;  // left with work pending (a ring was full)
 
   std::mutex mutex_;
@@ -80,15 +79,11 @@ class TestBusLink final : public client::DaemonLink {
   TestBusLink(std::shared_ptr<TestBus::State> bus, control::RegistrationReply registration)
       : bus_(std::move(bus)), registration_(std::move(registration)) {}
   const control::RegistrationReply& registration() const override { return registration_; }
-  std::vector<control::UniqueFd> take_memory() override {
-    std::vector<control::UniqueFd> memory;
-    memory.emplace_back(::fcntl(bus_->segment_fd(), F_DUPFD_CLOEXEC, 0));
-    return memory;
-  }
-  Result<control::RoutingReply> fetch_routing() const override { return bus_->routing(); }
+  client::GrantedMemory take_memory() override { return bus_->routing(registration_.type).memory; }
+  Result<client::RoutingUpdate> fetch_routing() override { return bus_->routing(registration_.type); }
   void watch() override {}
   void close() override {
-    if (bus_) bus_->instance_left(registration_.instance);
+    if (bus_) bus_->instance_left(registration_.instance - 1);  // ids are 1-based, as exobusd's
     bus_.reset();
   }
 
@@ -107,12 +102,9 @@ Result<std::shared_ptr<TestBus::State>> TestBus::State::create(const std::filesy
   std::shared_ptr<State> state(new State());
   state->config_ = std::move(config).value();
   state->plan_ = std::move(plan).value();
-  Result<std::unique_ptr<shm::Segment>> segment = shm::Segment::create("exobus.test-bus", state->plan_.layout);
-  if (!segment) return segment.error();
-  state->segment_ = std::move(segment).value();
-  state->segment_->header().routing_generation.store(1, std::memory_order_release);
-  state->plane_ = std::make_unique<shm::DataPlane>(*state->segment_);
-  state->lane_ = {state->plane_->lane_of(0, 0)};
+  Result<std::unique_ptr<shm::BusMemory>> memory = shm::BusMemory::create("exobus.test-bus", state->plan_.memory);
+  if (!memory) return memory.error();
+  state->memory_ = std::move(memory).value();
   State* raw = state.get();
   state->ticker_ = std::thread([raw] {
     while (raw->ticking_.load(std::memory_order_relaxed)) {
@@ -128,46 +120,64 @@ TestBus::State::~State() {
   if (ticker_.joinable()) ticker_.join();
 }
 
-control::RoutingReply TestBus::State::routing() const {
+client::RoutingUpdate TestBus::State::routing(std::uint16_t type) const {
   control::RoutingReply routing;
   routing.config_file = std::filesystem::absolute(config_.file);
-  routing.type_rings.insert(plan_.type_rings.begin(), plan_.type_rings.end());
-  routing.routing_generation = segment_->header().routing_generation.load(std::memory_order_acquire);
-  return routing;
+  routing.types.insert(plan_.types.begin(), plan_.types.end());
+  routing.routing_generation = memory_->directory().header().routing_generation.load(std::memory_order_acquire);
+  std::vector<control::UniqueFd> fds;
+  for (const shm::Grant& grant : memory_->grants_for(type)) {
+    routing.memory.push_back({std::string(shm::to_string(grant.kind)), grant.index, grant.writable});
+    fds.emplace_back(::fcntl(grant.fd, F_DUPFD_CLOEXEC, 0));
+  }
+  Result<client::GrantedMemory> memory = client::GrantedMemory::of(routing.memory, std::move(fds));
+  return {std::move(routing), memory ? std::move(memory).value() : client::GrantedMemory()};
 }
 
 Result<control::RegistrationReply> TestBus::State::register_instance(const std::string& type) {
-  const auto ring = plan_.type_rings.find(type);
-  if (ring == plan_.type_rings.end()) {
+  const std::optional<std::uint16_t> index = plan_.type_index(type);
+  if (!index) {
     return Error{ErrorCode::config_error,
                  "unknown service type '" + type + "'; declare it under services: in " + config_.file.string()};
   }
   std::lock_guard lock(recovery_mutex_);
-  for (std::uint32_t slot = 1; slot < plan_.instance_slots; ++slot) {
-    shm::InstanceSlot& instance = segment_->instance(slot);
-    if (instance.state.load(std::memory_order_acquire) != static_cast<std::uint32_t>(shm::InstanceState::free)) {
-      continue;
+  shm::Registry& registry = *memory_->registry();
+  const shm::Tenant& tenant = *memory_->tenant(*index);
+  std::vector<bool> taken(tenant.shape().instances, false);
+  std::optional<std::uint32_t> slot;
+  for (std::uint32_t candidate = 0; candidate < registry.instance_slots(); ++candidate) {
+    const shm::InstanceEntry& instance = registry.instance(candidate);
+    if (instance.state.load(std::memory_order_acquire) == static_cast<std::uint32_t>(shm::InstanceState::free)) {
+      if (!slot) slot = candidate;
+    } else if (instance.type.load() == *index && instance.member.load() < taken.size()) {
+      taken[instance.member.load()] = true;
     }
-    instance.pid.store(::getpid(), std::memory_order_relaxed);
-    instance.home_ring.store(ring->second, std::memory_order_relaxed);
-    instance.inbox_ring.store(plan_.inbox_ring(slot), std::memory_order_relaxed);
-    instance.heartbeat_ms.store(shm::DataPlane::now_ms(), std::memory_order_relaxed);
-    for (auto* counter : {&instance.sent, &instance.delivered, &instance.acked, &instance.redelivered}) {
-      counter->store(0, std::memory_order_relaxed);
-    }
-    instance.attached.store(0, std::memory_order_relaxed);
-    instance.state.store(static_cast<std::uint32_t>(shm::InstanceState::active), std::memory_order_release);
-    return control::RegistrationReply{slot, {{"data", true}}, ring->second, plan_.inbox_ring(slot), routing()};
   }
-  return Error{ErrorCode::config_error, "the test bus has no free instance slot (max-instances " +
-                                            std::to_string(plan_.instance_slots - 1) +
-                                            "); raise bus.max-instances in " + config_.file.string()};
+  const auto member = static_cast<std::uint32_t>(std::find(taken.begin(), taken.end(), false) - taken.begin());
+  if (!slot || member == taken.size()) {
+    return Error{ErrorCode::config_error, "the test bus has no free instance slot for '" + type +
+                                              "' (max-instances " + std::to_string(registry.instance_slots()) +
+                                              "); raise bus.max-instances in " + config_.file.string()};
+  }
+  shm::InstanceEntry& instance = registry.instance(*slot);
+  instance.pid.store(::getpid(), std::memory_order_relaxed);
+  instance.type.store(*index, std::memory_order_relaxed);
+  instance.member.store(static_cast<std::uint16_t>(member), std::memory_order_relaxed);
+  shm::InstanceRecord& record = tenant.instance(member);
+  record.heartbeat_ms.store(shm::DataPlane::now_ms(), std::memory_order_relaxed);
+  for (auto* counter : {&record.sent, &record.delivered, &record.acked, &record.redelivered, &record.refused}) {
+    counter->store(0, std::memory_order_relaxed);
+  }
+  record.attached.store(0, std::memory_order_relaxed);
+  instance.state.store(static_cast<std::uint32_t>(shm::InstanceState::active), std::memory_order_release);
+  control::RegistrationReply reply{*slot + 1, *index, member, routing(*index).reply};
+  return reply;
 }
 
 bool TestBus::State::recover(std::uint32_t slot) {
-  shm::InstanceSlot& instance = segment_->instance(slot);
+  shm::InstanceEntry& instance = memory_->registry()->instance(slot);
   instance.state.store(static_cast<std::uint32_t>(shm::InstanceState::recovering), std::memory_order_release);
-  const shm::RecoveryReport report = shm::Recovery(*plane_, lane_).recover_instance(slot);
+  const shm::RecoveryReport report = shm::Recovery(*memory_).recover_instance(instance.type.load(), instance.member.load());
   if (report.pending > 0) return false;
   instance.state.store(static_cast<std::uint32_t>(shm::InstanceState::free), std::memory_order_release);
   return true;
@@ -180,7 +190,7 @@ void TestBus::State::instance_left(std::uint32_t slot) {
 
 void TestBus::State::tick() {
   std::lock_guard lock(recovery_mutex_);
-  shm::Recovery(*plane_, lane_).reclaim_expired(shm::DataPlane::now_ms());
+  shm::Recovery(*memory_).reclaim_expired(shm::DataPlane::now_ms());
   std::erase_if(recovering_, [&](std::uint32_t slot) { return recover(slot); });
 }
 

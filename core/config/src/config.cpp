@@ -339,7 +339,8 @@ Result<void> parse_service_config(const YamlReader& reader, const YAML::Node& no
   EXOBUS_TRY(
       reader.check_mapping(node, "service '" + service.name + "' config",
                            {"sends", "receives", "message-translation", "queue-capacity", "ack-timeout-ms",
-                            "delivery-limit", "prefetch", "allowed-users", "allowed-groups", "versions", "schemas"}));
+                            "delivery-limit", "prefetch", "allowed-users", "allowed-groups", "versions", "schemas",
+                            "validate-received"}));
   for (const auto& [key, list] : {std::pair{"sends", &service.sends}, std::pair{"receives", &service.receives}}) {
     if (const auto names_node = node[key]) {
       auto names = parse_names(reader, names_node, key);
@@ -366,6 +367,11 @@ Result<void> parse_service_config(const YamlReader& reader, const YAML::Node& no
       if (!value) return std::move(value).error();
       *number.field = *value;
     }
+  }
+  if (const auto validate = node["validate-received"]) {
+    auto value = reader.boolean(validate, "validate-received");
+    if (!value) return std::move(value).error();
+    service.validate_received = *value;
   }
   for (const auto& [key, list] :
        {std::pair{"allowed-users", &service.allowed_users}, std::pair{"allowed-groups", &service.allowed_groups}}) {

@@ -221,6 +221,13 @@ Result<std::uint32_t> YamlReader::number(const YAML::Node& node, std::string_vie
   return static_cast<std::uint32_t>(value);
 }
 
+Result<bool> YamlReader::boolean(const YAML::Node& node, std::string_view what) const {
+  auto text = scalar(node, what);
+  if (!text) return std::move(text).error();
+  if (node.Tag() == "?" && (*text == "true" || *text == "false")) return *text == "true";
+  return error(node, std::string(what) + " is '" + *text + "'; it must be true or false");
+}
+
 std::string yaml_to_json(const YAML::Node& node) {
   rapidjson::StringBuffer buffer;
   rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);

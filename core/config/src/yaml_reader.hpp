@@ -37,6 +37,8 @@ class YamlReader {
   // A whole number in [min, max], optionally a power of two.
   Result<std::uint32_t> number(const YAML::Node& node, std::string_view what, std::uint32_t min, std::uint32_t max,
                                bool power_of_two = false) const;
+  // true or false, unquoted.
+  Result<bool> boolean(const YAML::Node& node, std::string_view what) const;
 
  private:
   YamlReader(std::filesystem::path file, YAML::Node root) : file_(std::move(file)), root_(std::move(root)) {}

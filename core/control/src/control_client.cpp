@@ -185,9 +185,16 @@ Result<JsonText> request_status(const RuntimePaths& paths, std::chrono::millisec
 
 Result<JsonText> run_command(const RuntimePaths& paths, std::string name, JsonText args,
                              std::chrono::milliseconds timeout) {
+  Result<Answer> answer = exchange_command(paths, std::move(name), std::move(args), timeout);
+  if (!answer) return answer.error();
+  return std::move(answer.value().body);  // descriptors nobody asked for close here
+}
+
+Result<Answer> exchange_command(const RuntimePaths& paths, std::string name, JsonText args,
+                                std::chrono::milliseconds timeout) {
   Result<ControlConnection> connection = ControlConnection::connect(paths, timeout);
   if (!connection) return connection.error();
-  return connection.value().request(CommandRequest{std::move(name), std::move(args)});
+  return connection.value().exchange(CommandRequest{std::move(name), std::move(args)});
 }
 
 }  // namespace exobus::control

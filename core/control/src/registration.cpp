@@ -1,8 +1,11 @@
 #include "exobus/control/registration.hpp"
 
+#include "exobus/control/control_protocol.hpp"
+
 #include <rapidjson/document.h>
 
 #include <limits>
+#include <string>
 
 namespace exobus::control {
 
@@ -37,13 +40,20 @@ Result<std::string> string_member(const Value& object, const char* name, std::st
 
 void add_routing(const RoutingReply& reply, rapidjson::Document& document) {
   auto& allocator = document.GetAllocator();
-  Value rings(rapidjson::kObjectType);
-  for (const auto& [type, ring] : reply.type_rings) {
-    rings.AddMember(Value(type.c_str(), allocator), Value(ring), allocator);
+  Value types(rapidjson::kObjectType);
+  for (const auto& [type, index] : reply.types) types.AddMember(Value(type.c_str(), allocator), Value(index), allocator);
+  Value memory(rapidjson::kArrayType);
+  for (const MemoryGrant& grant : reply.memory) {
+    Value entry(rapidjson::kObjectType);
+    entry.AddMember("role", Value(grant.role.c_str(), allocator), allocator);
+    entry.AddMember("index", Value(grant.index), allocator);
+    entry.AddMember("writable", Value(grant.writable), allocator);
+    memory.PushBack(entry, allocator);
   }
   document.AddMember("config", Value(reply.config_file.c_str(), allocator), allocator);
-  document.AddMember("type_rings", rings, allocator);
+  document.AddMember("types", types, allocator);
   document.AddMember("routing_generation", Value(reply.routing_generation), allocator);
+  document.AddMember("memory", memory, allocator);
 }
 
 Result<RoutingReply> read_routing(const Value& object, std::string_view reply_name) {
@@ -51,19 +61,43 @@ Result<RoutingReply> read_routing(const Value& object, std::string_view reply_na
   Result<std::string> config = string_member(object, "config", reply_name);
   if (!config) return config.error();
   reply.config_file = std::move(config).value();
-  const auto rings = object.FindMember("type_rings");
-  if (rings == object.MemberEnd() || !rings->value.IsObject()) return malformed(reply_name, "type_rings", "object");
-  for (const auto& ring : rings->value.GetObject()) {
-    if (!ring.value.IsUint() || ring.value.GetUint() > std::numeric_limits<std::uint16_t>::max()) {
-      return malformed(reply_name, "type_rings." + std::string(ring.name.GetString()), "ring number");
+  const auto types = object.FindMember("types");
+  if (types == object.MemberEnd() || !types->value.IsObject()) return malformed(reply_name, "types", "object");
+  for (const auto& type : types->value.GetObject()) {
+    if (!type.value.IsUint() || type.value.GetUint() > std::numeric_limits<std::uint16_t>::max()) {
+      return malformed(reply_name, "types." + std::string(type.name.GetString()), "type index");
     }
-    reply.type_rings.emplace(std::string(ring.name.GetString(), ring.name.GetStringLength()),
-                             static_cast<std::uint16_t>(ring.value.GetUint()));
+    reply.types.emplace(std::string(type.name.GetString(), type.name.GetStringLength()),
+                        static_cast<std::uint16_t>(type.value.GetUint()));
   }
   Result<std::uint64_t> generation =
       unsigned_member(object, "routing_generation", std::numeric_limits<std::uint64_t>::max(), reply_name);
   if (!generation) return generation.error();
   reply.routing_generation = generation.value();
+  const auto memory = object.FindMember("memory");
+  if (memory == object.MemberEnd() || !memory->value.IsArray()) return malformed(reply_name, "memory", "array");
+  if (memory->value.Size() > kMaxDescriptors) {
+    return malformed(reply_name, "memory", "array of at most " + std::to_string(kMaxDescriptors) + " entries, as");
+  }
+  for (const Value& entry : memory->value.GetArray()) {
+    if (!entry.IsObject()) return malformed(reply_name, "memory[]", "object");
+    Result<std::string> role = string_member(entry, "role", reply_name);
+    if (!role) return role.error();
+    // Instances are granted these alone (the registry is the daemon's).
+    if (role.value() != "directory" && role.value() != "tenant" && role.value() != "sender_half" &&
+        role.value() != "receiver_half") {
+      return malformed(reply_name, "role", "directory, tenant, sender_half or receiver_half");
+    }
+    Result<std::uint64_t> index =
+        unsigned_member(entry, "index", std::numeric_limits<std::uint32_t>::max(), reply_name);
+    if (!index) return index.error();
+    const auto writable = entry.FindMember("writable");
+    if (writable == entry.MemberEnd() || !writable->value.IsBool()) {
+      return malformed(reply_name, "writable", "boolean");
+    }
+    reply.memory.push_back(
+        {std::move(role).value(), static_cast<std::uint32_t>(index.value()), writable->value.GetBool()});
+  }
   return reply;
 }
 
@@ -87,16 +121,8 @@ JsonText encode_registration_reply(const RegistrationReply& reply) {
   rapidjson::Document document(rapidjson::kObjectType);
   auto& allocator = document.GetAllocator();
   document.AddMember("instance", Value(reply.instance), allocator);
-  Value memory(rapidjson::kArrayType);
-  for (const MemoryGrant& grant : reply.memory) {
-    Value entry(rapidjson::kObjectType);
-    entry.AddMember("role", Value(grant.role.c_str(), allocator), allocator);
-    entry.AddMember("writable", Value(grant.writable), allocator);
-    memory.PushBack(entry, allocator);
-  }
-  document.AddMember("memory", memory, allocator);
-  document.AddMember("home_ring", Value(reply.home_ring), allocator);
-  document.AddMember("inbox_ring", Value(reply.inbox_ring), allocator);
+  document.AddMember("type", Value(reply.type), allocator);
+  document.AddMember("member", Value(reply.member), allocator);
   add_routing(reply.routing, document);
   return JsonText::from(document);
 }
@@ -117,22 +143,12 @@ Result<RegistrationReply> decode_registration_reply(const JsonText& body) {
       unsigned_member(object, "instance", std::numeric_limits<std::uint32_t>::max(), kName);
   if (!instance) return instance.error();
   reply.instance = static_cast<std::uint32_t>(instance.value());
-  const auto memory = object.FindMember("memory");
-  if (memory == object.MemberEnd() || !memory->value.IsArray()) return malformed(kName, "memory", "array");
-  for (const Value& entry : memory->value.GetArray()) {
-    if (!entry.IsObject()) return malformed(kName, "memory[]", "object");
-    Result<std::string> role = string_member(entry, "role", kName);
-    if (!role) return role.error();
-    const auto writable = entry.FindMember("writable");
-    if (writable == entry.MemberEnd() || !writable->value.IsBool()) return malformed(kName, "writable", "boolean");
-    reply.memory.push_back({std::move(role).value(), writable->value.GetBool()});
-  }
-  Result<std::uint64_t> home = unsigned_member(object, "home_ring", std::numeric_limits<std::uint16_t>::max(), kName);
-  if (!home) return home.error();
-  reply.home_ring = static_cast<std::uint16_t>(home.value());
-  Result<std::uint64_t> inbox = unsigned_member(object, "inbox_ring", std::numeric_limits<std::uint16_t>::max(), kName);
-  if (!inbox) return inbox.error();
-  reply.inbox_ring = static_cast<std::uint16_t>(inbox.value());
+  Result<std::uint64_t> type = unsigned_member(object, "type", std::numeric_limits<std::uint16_t>::max(), kName);
+  if (!type) return type.error();
+  reply.type = static_cast<std::uint16_t>(type.value());
+  Result<std::uint64_t> member = unsigned_member(object, "member", std::numeric_limits<std::uint32_t>::max(), kName);
+  if (!member) return member.error();
+  reply.member = static_cast<std::uint32_t>(member.value());
   Result<RoutingReply> routing = read_routing(object, kName);
   if (!routing) return routing.error();
   reply.routing = std::move(routing).value();

@@ -12,7 +12,7 @@ Result<std::size_t> encode_with_envelope(const Envelope& envelope, std::span<std
   if (out.size() < kEnvelopeBytes) {
     return Error{ErrorCode::payload_too_large, "buffer too small for the message envelope"};
   }
-  const std::uint16_t words[4] = {envelope.reply_ring, envelope.sender_instance, 0, 0};
+  const std::uint16_t words[4] = {envelope.reply_member, 0, 0, 0};
   std::memcpy(out.data(), words, kEnvelopeBytes);
   Result<std::size_t> written = encode_message(out.subspan(kEnvelopeBytes));
   if (!written) return written.error();
@@ -40,7 +40,7 @@ Result<EnvelopedMessage> decode_enveloped(std::span<const std::byte> bytes) {
   std::memcpy(words, bytes.data(), kEnvelopeBytes);
   Result<MessageView> message = decode(bytes.subspan(kEnvelopeBytes));
   if (!message) return message.error();
-  return EnvelopedMessage{{words[0], words[1]}, message.value()};
+  return EnvelopedMessage{{words[0]}, message.value()};
 }
 
 }  // namespace exobus

@@ -332,7 +332,10 @@ class ControlServer::Loop {
     if (!callbacks_.on_command) {
       return Reply(Error{Code::refused, "this exobusd knows no command '" + command.name + "'"});
     }
-    return callbacks_.on_command(command.name, command.args, connection.peer);
+    Result<Granted> decision = callbacks_.on_command(command.name, command.args, connection.peer);
+    if (!decision) return Reply(decision.error());
+    granted_fds_ = std::move(decision.value().fds);
+    return Reply(std::move(decision.value().body));
   }
 
   std::optional<Reply> register_instance(std::uint64_t id, Connection& connection, const RegisterRequest& request) {
@@ -450,7 +453,7 @@ class ControlServer::Loop {
   UniqueFd signals_;
   UniqueFd listener_;
   std::vector<char> datagram_;  // receive buffer, one datagram at a time
-  std::vector<int> granted_fds_;  // the descriptors of the registration being answered
+  std::vector<int> granted_fds_;  // the descriptors of the reply being answered
   std::unordered_map<std::uint64_t, Connection> connections_;
   std::uint64_t next_id_ = 1;
   bool listener_paused_ = false;

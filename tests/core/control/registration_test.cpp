@@ -3,6 +3,8 @@
 
 #include "exobus/control/registration.hpp"
 
+#include "exobus/control/control_protocol.hpp"
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -13,12 +15,12 @@ namespace {
 RegistrationReply sample() {
   RegistrationReply reply;
   reply.instance = 3;
-  reply.memory = {{"data", true}};
-  reply.home_ring = 1;
-  reply.inbox_ring = 12;
+  reply.type = 1;
+  reply.member = 2;
   reply.routing.config_file = "/srv/demo/application.yml";
-  reply.routing.type_rings = {{"users", 1}, {"web", 0}};
+  reply.routing.types = {{"users", 1}, {"web", 0}};
   reply.routing.routing_generation = 7;
+  reply.routing.memory = {{"directory", 0, false}, {"tenant", 1, true}, {"receiver_half", 4, false}};
   return reply;
 }
 
@@ -46,13 +48,13 @@ TEST(RegistrationReply, RoundTripsEveryMember) {
 TEST(RegistrationReply, KeepsTheWireNamesOfTheProtocolDocument) {
   const JsonText encoded = encode_registration_reply(sample());
   EXPECT_EQ(encoded.str(),
-            R"({"instance":3,"memory":[{"role":"data","writable":true}],"home_ring":1,"inbox_ring":12,)"
-            R"("config":"/srv/demo/application.yml","type_rings":{"users":1,"web":0},"routing_generation":7})");
+            R"({"instance":3,"type":1,"member":2,"config":"/srv/demo/application.yml","types":{"users":1,"web":0},)"
+            R"("routing_generation":7,"memory":[{"role":"directory","index":0,"writable":false},)"
+            R"({"role":"tenant","index":1,"writable":true},{"role":"receiver_half","index":4,"writable":false}]})");
 }
 
 TEST(RegistrationReply, EveryMissingMemberIsAProtocolErrorNamingIt) {
-  for (const std::string member :
-       {"instance", "memory", "home_ring", "inbox_ring", "config", "type_rings", "routing_generation"}) {
+  for (const std::string member : {"instance", "type", "member", "memory", "config", "types", "routing_generation"}) {
     const Result<RegistrationReply> decoded = decode_registration_reply(with_member(member, ""));
     ASSERT_FALSE(decoded.ok()) << member;
     EXPECT_EQ(decoded.error().code, ErrorCode::protocol) << member;
@@ -66,16 +68,18 @@ TEST(RegistrationReply, EveryMemberOfTheWrongTypeIsRefused) {
       {"instance", "-1"},
       {"instance", "4294967296"},
       {"instance", "1.5"},
+      {"type", "65536"},
+      {"type", "true"},
+      {"member", "null"},
       {"memory", "7"},
-      {"memory", R"([{"role":"data"}])"},
-      {"memory", R"([{"role":7,"writable":true}])"},
-      {"home_ring", "65536"},
-      {"home_ring", "true"},
-      {"inbox_ring", "null"},
+      {"memory", R"([{"role":"tenant","index":1}])"},
+      {"memory", R"([{"role":7,"index":1,"writable":true}])"},
+      {"memory", R"([{"role":"tenant","index":"1","writable":true}])"},
+      {"memory", R"([{"role":"registry","index":0,"writable":true}])"},
       {"config", "[]"},
-      {"type_rings", "[1]"},
-      {"type_rings", R"({"users":"1"})"},
-      {"type_rings", R"({"users":70000})"},
+      {"types", "[1]"},
+      {"types", R"({"users":"1"})"},
+      {"types", R"({"users":70000})"},
       {"routing_generation", "-3"},
       {"routing_generation", R"("2")"},
   };
@@ -84,6 +88,14 @@ TEST(RegistrationReply, EveryMemberOfTheWrongTypeIsRefused) {
     ASSERT_FALSE(decoded.ok()) << member << "=" << value;
     EXPECT_EQ(decoded.error().code, ErrorCode::protocol) << member << "=" << value;
   }
+}
+
+TEST(RegistrationReply, MoreDescriptorsThanOneMessageCarriesAreRefused) {
+  RegistrationReply reply = sample();
+  reply.routing.memory.assign(kMaxDescriptors + 1, MemoryGrant{"receiver_half", 4, false});
+  const Result<RegistrationReply> decoded = decode_registration_reply(encode_registration_reply(reply));
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_EQ(decoded.error().code, ErrorCode::protocol);
 }
 
 TEST(RegistrationReply, ABodyThatIsNoObjectIsRefused) {
@@ -105,9 +117,9 @@ TEST(RoutingReply, RoundTripsAndIsThePartOfTheRegistration) {
 
 TEST(RoutingReply, NoServiceTypesIsAnEmptyMap) {
   const Result<RoutingReply> decoded =
-      decode_routing_reply(json(R"({"config":"/a.yml","type_rings":{},"routing_generation":0})"));
+      decode_routing_reply(json(R"({"config":"/a.yml","types":{},"routing_generation":0,"memory":[]})"));
   ASSERT_TRUE(decoded.ok()) << decoded.error().message;
-  EXPECT_TRUE(decoded.value().type_rings.empty());
+  EXPECT_TRUE(decoded.value().types.empty());
 }
 
 }  // namespace

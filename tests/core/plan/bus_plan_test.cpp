@@ -1,18 +1,23 @@
-// How the daemon turns a configuration into the data segment's plan: ring numbering, each
-// ring's settings, spares for reloads, lanes, leases, size classes and instance slots, and
-// how a reload fits new service types into the rings laid out at creation.
+// How the daemon turns a configuration into the bus's memory: a type index and a tenant
+// shape per service type, a link per pair of types that talk (in both directions), spare
+// slots for reloads, and how a reload adds types and links without moving any.
 #include "exobus/bus_plan.hpp"
 
 #include <gtest/gtest.h>
 
+#include <bit>
+#include <stdexcept>
 #include <string>
+
+#include "exobus/shm/bus_memory.hpp"
 
 #include "../config/config_files.hpp"
 
 namespace exobus {
 namespace {
 
-// T = 2 configured + 8 spare types = 10; I = 4 + 1 instance slots.
+// T = 2 configured + 8 spare types = 10. orders sends user.create to users, which
+// replies: links orders->users and users->orders.
 constexpr const char* kShop = R"(name: shop
 bus:
   max-instances: 4
@@ -23,19 +28,23 @@ bus:
 services:
   users:
     config:
+      receives: [user.create]
+      sends: [user.created]
       queue-capacity: 32
       ack-timeout-ms: 1500
       delivery-limit: 3
       prefetch: 4
   orders:
     config:
+      sends: [user.create]
+      receives: [user.created]
       queue-capacity: 8192
       ack-timeout-ms: 2500
       delivery-limit: 7
       prefetch: 16
 )";
 constexpr std::uint32_t kTypes = 2 + kSpareServiceTypes;
-constexpr std::uint32_t kInstances = 4 + 1;
+constexpr std::uint32_t kInstances = 4;
 
 class BusPlanTest : public testing::ConfigFiles {
  protected:
@@ -58,303 +67,280 @@ std::string service_entries(const std::string& prefix, int count, const std::str
   return entries;
 }
 
-TEST_F(BusPlanTest, TypeQueuesAreTheFirstRingsInFileOrder) {
-  const auto config = load(kShop);
-  ASSERT_TRUE(config.ok()) << config.error().message;
-  const BusPlan plan = plan_bus(config.value()).value();
-  EXPECT_EQ(plan.type_slots, kTypes);
-  EXPECT_EQ(plan.type_rings.size(), 2u);
-  EXPECT_EQ(plan.type_rings.at("users"), 0);
-  EXPECT_EQ(plan.type_rings.at("orders"), 1);
+
+// The plan of a configuration both tests and plan_bus() must accept (a test stops at the
+// first that does not: gtest reports the exception).
+BusPlan planned(const Result<ApplicationConfig>& config) {
+  if (!config) throw std::runtime_error(config.error().message);
+  Result<BusPlan> plan = plan_bus(config.value());
+  if (!plan) throw std::runtime_error(plan.error().message);
+  return std::move(plan).value();
 }
 
-TEST_F(BusPlanTest, DeadLetterQueuesFollowTheTypeQueues) {
-  const auto config = load(kShop);
-  ASSERT_TRUE(config.ok()) << config.error().message;
-  const BusPlan plan = plan_bus(config.value()).value();
-  EXPECT_EQ(plan.dead_letter_ring(0), kTypes);
-  EXPECT_EQ(plan.dead_letter_ring(kTypes - 1), 2 * kTypes - 1);
-  ASSERT_EQ(plan.layout.rings.size(), 2 * kTypes + kInstances);
-  for (std::uint16_t t = 0; t < kTypes; ++t) {
-    EXPECT_EQ(plan.layout.rings[t].dead_letter_ring, kTypes + t) << "type ring " << t;
-  }
+TEST_F(BusPlanTest, TypesTakeIndicesInFileOrderWithSpareSlotsForReloads) {
+  const BusPlan plan = planned(load(kShop));
+  EXPECT_EQ(plan.types.size(), 2u);
+  EXPECT_EQ(plan.types.at("users"), 0);
+  EXPECT_EQ(plan.types.at("orders"), 1);
+  EXPECT_EQ(plan.memory.directory.type_slots, kTypes);
+  EXPECT_EQ(plan.memory.directory.link_slots, kTypes * kTypes);
+  EXPECT_EQ(plan.memory.region_slots, 2 + kTypes + 2 * kTypes * kTypes) << "registry, directory, tenants, halves";
 }
 
-TEST_F(BusPlanTest, InboxesFollowTheDeadLetterQueuesOnePerInstanceSlot) {
-  const auto config = load(kShop);
-  ASSERT_TRUE(config.ok()) << config.error().message;
-  const BusPlan plan = plan_bus(config.value()).value();
-  EXPECT_EQ(plan.inbox_ring(0), 2 * kTypes);
-  EXPECT_EQ(plan.inbox_ring(kInstances - 1), 2 * kTypes + kInstances - 1);
-  EXPECT_EQ(plan.layout.rings.size(), std::size_t{plan.inbox_ring(kInstances - 1)} + 1)
-      << "the inboxes are the last rings";
-}
-
-TEST_F(BusPlanTest, EachTypeRingCarriesItsQueueSettings) {
-  const auto config = load(kShop);
-  ASSERT_TRUE(config.ok()) << config.error().message;
-  const BusPlan plan = plan_bus(config.value()).value();
-  const shm::RingSpec& users = plan.layout.rings[plan.type_rings.at("users")];
-  EXPECT_EQ(users.capacity, 32u);
+TEST_F(BusPlanTest, EachTypeShapeCarriesItsSettings) {
+  const BusPlan plan = planned(load(kShop));
+  const shm::TenantShape& users = plan.type(0)->shape;
+  EXPECT_EQ(users.instances, kInstances);
+  EXPECT_EQ(users.lanes_per_instance, kLanesPerInstance);
+  EXPECT_EQ(users.leases_per_lane, 4u) << "the type's prefetch";
   EXPECT_EQ(users.lease_ms, 1500u);
-  EXPECT_EQ(users.delivery_limit, 3);
-  EXPECT_EQ(users.dead_letter_ring, plan.dead_letter_ring(0));
-  const shm::RingSpec& orders = plan.layout.rings[plan.type_rings.at("orders")];
-  EXPECT_EQ(orders.capacity, 8192u);
+  EXPECT_EQ(users.delivery_limit, 3u);
+  EXPECT_EQ(users.dead_letter_capacity, kDeadLetterCapacity);
+  const shm::TenantShape& orders = plan.type(1)->shape;
+  EXPECT_EQ(orders.leases_per_lane, 16u);
   EXPECT_EQ(orders.lease_ms, 2500u);
-  EXPECT_EQ(orders.delivery_limit, 7);
-  EXPECT_EQ(orders.dead_letter_ring, plan.dead_letter_ring(1));
+  EXPECT_EQ(orders.delivery_limit, 7u);
 }
 
-TEST_F(BusPlanTest, SpareTypeRingsGetTheLargestCapacityAndTheirOwnDeadLetters) {
-  const auto config = load(kShop);
-  ASSERT_TRUE(config.ok()) << config.error().message;
-  const BusPlan plan = plan_bus(config.value()).value();
-  const ServiceTypeConfig defaults;
-  for (std::uint16_t t = 2; t < kTypes; ++t) {
-    const shm::RingSpec& spare = plan.layout.rings[t];
-    EXPECT_EQ(spare.capacity, 8192u) << "spare ring " << t;
-    EXPECT_EQ(spare.lease_ms, defaults.ack_timeout_ms) << "spare ring " << t;
-    EXPECT_EQ(spare.delivery_limit, defaults.delivery_limit) << "spare ring " << t;
-    EXPECT_EQ(spare.dead_letter_ring, plan.dead_letter_ring(t)) << "spare ring " << t;
+TEST_F(BusPlanTest, TheRetryRingHoldsTheQueueOrEveryLeaseOfTheTypeReleasedAtOnce) {
+  const BusPlan plan = planned(load(kShop));
+  EXPECT_EQ(plan.type(0)->shape.retry_capacity, 32u) << "users: max(32 queued, 2 x 4 instances x 4 leases)";
+  EXPECT_EQ(plan.type(1)->shape.retry_capacity, 8192u) << "orders: max(8192 queued, 2 x 4 x 16)";
+  const BusPlan small = planned(load(
+      "name: s\nbus: { max-instances: 20 }\nservices:\n  a: { config: { queue-capacity: 16, prefetch: 5 } }\n"));
+  EXPECT_EQ(small.type(0)->shape.retry_capacity, std::bit_ceil(2u * 20 * 5)) << "rounded up to a power of two";
+}
+
+TEST_F(BusPlanTest, APairOfTypesThatTalkGetsALinkEachWay) {
+  const BusPlan plan = planned(load(kShop));
+  EXPECT_EQ(plan.links.size(), 2u);
+  EXPECT_TRUE(plan.link_between(1, 0)) << "orders -> users: the commands";
+  EXPECT_TRUE(plan.link_between(0, 1)) << "users -> orders: the replies (and users' own sends)";
+  EXPECT_FALSE(plan.link_between(0, 0));
+  EXPECT_EQ(plan.links_of(0).size(), 2u);
+}
+
+TEST_F(BusPlanTest, TypesThatNeverTalkGetNoLink) {
+  const BusPlan plan = planned(load("name: quiet\nservices:\n  a: { config: {} }\n  b: { config: {} }\n"));
+  EXPECT_TRUE(plan.links.empty());
+  EXPECT_TRUE(plan.memory.links.empty());
+}
+
+TEST_F(BusPlanTest, ALinkHasTheReceiversQueueCapacityAndAReplyChannelPerReceiverInstance) {
+  const BusPlan plan = planned(load(kShop));
+  const std::uint32_t to_users = *plan.link_between(1, 0);
+  for (const shm::BusShape::LinkEntry& link : plan.memory.links) {
+    const bool is_to_users = link.index == to_users;
+    EXPECT_EQ(link.shape.channel_capacity, is_to_users ? 32u : 8192u) << "link " << link.index;
+    EXPECT_EQ(link.shape.reply_channels, kInstances) << "link " << link.index;
+    EXPECT_EQ(link.shape.reply_capacity, 64u) << "link " << link.index;
   }
 }
 
-TEST_F(BusPlanTest, DeadLetterQueuesAreTerminal) {
-  const auto config = load(kShop);
-  ASSERT_TRUE(config.ok()) << config.error().message;
-  const BusPlan plan = plan_bus(config.value()).value();
-  for (std::uint32_t ring = kTypes; ring < 2 * kTypes; ++ring) {
-    EXPECT_EQ(plan.layout.rings[ring].capacity, kDeadLetterCapacity) << "ring " << ring;
-    EXPECT_EQ(plan.layout.rings[ring].dead_letter_ring, shm::kNoRing) << "ring " << ring;
+TEST_F(BusPlanTest, EveryLinkHasTheSizeClassesInOrder) {
+  const BusPlan plan = planned(load(kShop));
+  ASSERT_EQ(plan.memory.directory.size_classes.size(), 2u);
+  for (const shm::BusShape::LinkEntry& link : plan.memory.links) {
+    ASSERT_EQ(link.shape.size_classes.size(), 2u);
+    EXPECT_EQ(link.shape.size_classes[0].chunk_size, 512u);
+    EXPECT_EQ(link.shape.size_classes[0].chunk_count, 10u);
+    EXPECT_EQ(link.shape.size_classes[1].chunk_size, 8192u);
+    EXPECT_EQ(link.shape.size_classes[1].chunk_count, 2u);
   }
 }
 
-TEST_F(BusPlanTest, InboxesHoldTheConfiguredReplyCapacity) {
-  const auto config = load(kShop);
-  ASSERT_TRUE(config.ok()) << config.error().message;
-  const BusPlan plan = plan_bus(config.value()).value();
-  for (std::uint32_t instance = 0; instance < kInstances; ++instance) {
-    const shm::RingSpec& inbox = plan.layout.rings[plan.inbox_ring(instance)];
-    EXPECT_EQ(inbox.capacity, 64u) << "instance " << instance;
-    EXPECT_EQ(inbox.dead_letter_ring, shm::kNoRing) << "instance " << instance;
+TEST_F(BusPlanTest, InstanceSlotsAreMaxInstances) {
+  const BusPlan plan = planned(load(kShop));
+  EXPECT_EQ(plan.memory.instance_slots, kInstances);
+  EXPECT_EQ(plan.memory.directory.lanes_per_instance, kLanesPerInstance);
+}
+
+TEST_F(BusPlanTest, EveryPlannedShapeLaysOut) {
+  const BusPlan plan = planned(load(kShop));
+  for (const shm::BusShape::Type& type : plan.memory.types) {
+    EXPECT_TRUE(shm::compute_tenant_layout(type.shape).ok()) << type.name;
+  }
+  for (const shm::BusShape::LinkEntry& link : plan.memory.links) {
+    EXPECT_TRUE(shm::compute_link_layout(link.shape).ok()) << "link " << link.index;
+  }
+  EXPECT_TRUE(shm::BusMemory::total_bytes(plan.memory).ok());
+}
+
+TEST_F(BusPlanTest, TheLargestMaxInstancesTheConfigurationAcceptsLaysOut) {
+  const BusPlan plan = planned(load("name: demo\nbus:\n  max-instances: 4000\nservices:\n"
+                                    "  a: { config: { sends: [x] } }\n  b: { config: { receives: [x] } }\n"));
+  for (const shm::BusShape::LinkEntry& link : plan.memory.links) {
+    const Result<shm::LinkLayout> layout = shm::compute_link_layout(link.shape);
+    EXPECT_TRUE(layout.ok()) << layout.error().message;
   }
 }
 
-TEST_F(BusPlanTest, EveryLaneHasLeasesForTheLargestPrefetch) {
-  const auto config = load(kShop);
-  ASSERT_TRUE(config.ok()) << config.error().message;
-  EXPECT_EQ(plan_bus(config.value()).value().layout.leases_per_lane, 16u);
+TEST_F(BusPlanTest, TheMemoryOfAPlanGivesThePlanBack) {
+  const BusPlan plan = planned(load(kShop));
+  Result<std::unique_ptr<shm::BusMemory>> memory = shm::BusMemory::create("exobus-test.plan", plan.memory);
+  ASSERT_TRUE(memory.ok()) << memory.error().message;
+  const BusPlan again = plan_of_memory(memory.value()->directory(), plan.memory.instance_slots);
+  EXPECT_EQ(again.types, plan.types);
+  EXPECT_EQ(again.links, plan.links);
+  EXPECT_EQ(again.memory.directory.type_slots, plan.memory.directory.type_slots);
+  EXPECT_EQ(again.memory.directory.link_slots, plan.memory.directory.link_slots);
+  ASSERT_EQ(again.memory.types.size(), plan.memory.types.size());
+  EXPECT_EQ(again.type(0)->shape.retry_capacity, plan.type(0)->shape.retry_capacity);
 }
 
-TEST_F(BusPlanTest, SizeClassesAreCopiedInOrder) {
-  const auto config = load(kShop);
-  ASSERT_TRUE(config.ok()) << config.error().message;
-  const BusPlan plan = plan_bus(config.value()).value();
-  ASSERT_EQ(plan.layout.size_classes.size(), 2u);
-  EXPECT_EQ(plan.layout.size_classes[0].chunk_size, 512u);
-  EXPECT_EQ(plan.layout.size_classes[0].chunk_count, 10u);
-  EXPECT_EQ(plan.layout.size_classes[1].chunk_size, 8192u);
-  EXPECT_EQ(plan.layout.size_classes[1].chunk_count, 2u);
-}
-
-TEST_F(BusPlanTest, InstanceSlotsAreMaxInstancesPlusTheDaemonsOwn) {
-  const auto config = load(kShop);
-  ASSERT_TRUE(config.ok()) << config.error().message;
-  const BusPlan plan = plan_bus(config.value()).value();
-  EXPECT_EQ(plan.instance_slots, kInstances);
-  EXPECT_EQ(plan.layout.max_instances, kInstances);
-  EXPECT_EQ(plan.layout.lanes_per_instance, kLanesPerInstance);
-}
-
-TEST_F(BusPlanTest, PlannedLayoutComputesWithEveryRingAsPlanned) {
-  const auto config = load(kShop);
-  ASSERT_TRUE(config.ok()) << config.error().message;
-  const BusPlan plan = plan_bus(config.value()).value();
-  const Result<shm::Layout> layout = shm::compute_layout(plan.layout);
-  ASSERT_TRUE(layout.ok()) << layout.error().message;
-  ASSERT_EQ(layout->rings.size(), plan.layout.rings.size());
-  for (std::size_t ring = 0; ring < plan.layout.rings.size(); ++ring) {
-    EXPECT_EQ(layout->rings[ring].capacity, plan.layout.rings[ring].capacity) << "ring " << ring;
-    EXPECT_EQ(layout->rings[ring].dead_letter_ring, plan.layout.rings[ring].dead_letter_ring) << "ring " << ring;
-  }
-  EXPECT_EQ(layout->leases_per_lane, 16u);
-}
-
-TEST_F(BusPlanTest, LayoutOfAnAllDefaultsApplicationComputes) {
-  const auto config = load("name: demo\nservices:\n  users: { config: {} }\n");
-  ASSERT_TRUE(config.ok()) << config.error().message;
-  const Result<shm::Layout> layout = shm::compute_layout(plan_bus(config.value()).value().layout);
-  EXPECT_TRUE(layout.ok()) << layout.error().message;
-}
-
-TEST_F(BusPlanTest, LayoutComputesForTheLargestMaxInstancesTheConfigurationAccepts) {
-  const auto config = load("name: demo\nbus:\n  max-instances: 4000\nservices:\n  users: { config: {} }\n");
-  ASSERT_TRUE(config.ok()) << config.error().message;
-  const Result<shm::Layout> layout = shm::compute_layout(plan_bus(config.value()).value().layout);
-  EXPECT_TRUE(layout.ok()) << layout.error().message;
-}
-
-TEST_F(BusPlanTest, ReplanKeepsTheRingsOfKnownTypesWhateverTheirFileOrder) {
-  const auto before = load(kShop);
-  ASSERT_TRUE(before.ok()) << before.error().message;
-  BusPlan plan = plan_bus(before.value()).value();
+TEST_F(BusPlanTest, ReplanKeepsKnownIndicesWhateverTheFileOrderAndAddsNothing) {
+  BusPlan plan = planned(load(kShop));
+  const auto links_before = plan.links;
   const auto after = load(R"(name: shop
 bus:
   max-instances: 4
+  reply-inbox-capacity: 64
+  size-classes:
+    - { size: 512, count: 10 }
+    - { size: 8192, count: 2 }
 services:
-  orders: { config: { queue-capacity: 8192, ack-timeout-ms: 2500, delivery-limit: 7, prefetch: 16 } }
-  users: { config: { queue-capacity: 32, ack-timeout-ms: 1500, delivery-limit: 3, prefetch: 4 } }
+  orders: { config: { sends: [user.create], receives: [user.created], queue-capacity: 8192, ack-timeout-ms: 2500, delivery-limit: 7, prefetch: 16 } }
+  users: { config: { receives: [user.create], sends: [user.created], queue-capacity: 32, ack-timeout-ms: 1500, delivery-limit: 3, prefetch: 4 } }
 )");
   ASSERT_TRUE(after.ok()) << after.error().message;
-  const Result<void> replanned = replan_types(plan, after.value());
-  ASSERT_TRUE(replanned.ok()) << replanned.error().message;
-  EXPECT_EQ(plan.type_rings.at("users"), 0);
-  EXPECT_EQ(plan.type_rings.at("orders"), 1);
+  const Result<PlanAdditions> added = replan(plan, after.value());
+  ASSERT_TRUE(added.ok()) << added.error().message;
+  EXPECT_TRUE(added.value().types.empty());
+  EXPECT_TRUE(added.value().links.empty());
+  EXPECT_EQ(plan.types.at("users"), 0);
+  EXPECT_EQ(plan.types.at("orders"), 1);
+  EXPECT_EQ(plan.links, links_before);
 }
 
-TEST_F(BusPlanTest, ReplanGivesNewTypesSpareRingsInFileOrder) {
-  const auto before = load(kShop);
-  ASSERT_TRUE(before.ok()) << before.error().message;
-  BusPlan plan = plan_bus(before.value()).value();
+TEST_F(BusPlanTest, ReplanGivesNewTypesFreeIndicesInFileOrderAndListsThem) {
+  BusPlan plan = planned(load(kShop));
   const auto after = shop_with(service_entries("new", 2));
   ASSERT_TRUE(after.ok()) << after.error().message;
-  const Result<void> replanned = replan_types(plan, after.value());
-  ASSERT_TRUE(replanned.ok()) << replanned.error().message;
-  EXPECT_EQ(plan.type_rings.at("new0"), 2);
-  EXPECT_EQ(plan.type_rings.at("new1"), 3);
-  EXPECT_EQ(plan.type_rings.at("users"), 0);
+  const Result<PlanAdditions> added = replan(plan, after.value());
+  ASSERT_TRUE(added.ok()) << added.error().message;
+  EXPECT_EQ(plan.types.at("new0"), 2);
+  EXPECT_EQ(plan.types.at("new1"), 3);
+  ASSERT_EQ(added.value().types.size(), 2u);
+  EXPECT_EQ(added.value().types[0].name, "new0");
+  EXPECT_TRUE(added.value().links.empty()) << "the new types talk to nobody";
 }
 
-TEST_F(BusPlanTest, ReplanKeepsTheRingOfATypeThatLeftOutOfReachOfNewTypes) {
-  const auto before = load(kShop);
-  ASSERT_TRUE(before.ok()) << before.error().message;
-  BusPlan plan = plan_bus(before.value()).value();
+TEST_F(BusPlanTest, ReplanAddsTheLinksOfANewRouteBetweenKnownTypes) {
+  BusPlan plan = planned(load(kShop));
+  const auto after = load(std::string(kShop) + "  audit: { config: { receives: [user.create] } }\n");
+  ASSERT_TRUE(after.ok()) << after.error().message;
+  const Result<PlanAdditions> added = replan(plan, after.value());
+  ASSERT_TRUE(added.ok()) << added.error().message;
+  EXPECT_EQ(added.value().links.size(), 2u) << "orders -> audit and audit -> orders";
+  EXPECT_TRUE(plan.link_between(1, plan.types.at("audit")));
+  for (const shm::BusShape::LinkEntry& link : added.value().links) {
+    EXPECT_NE(link.index, *plan.link_between(1, 0)) << "a new link takes a free slot";
+    EXPECT_NE(link.index, *plan.link_between(0, 1)) << "a new link takes a free slot";
+  }
+}
+
+TEST_F(BusPlanTest, ReplanKeepsTheIndexOfATypeThatLeftOutOfReachOfNewTypes) {
+  BusPlan plan = planned(load(kShop));
   const auto after = load(
-      "name: shop\nservices:\n  orders: { config: { queue-capacity: 8192, ack-timeout-ms: 2500, delivery-limit: 7 } }\n"
+      "name: shop\nbus:\n  max-instances: 4\n  reply-inbox-capacity: 64\n  size-classes:\n"
+      "    - { size: 512, count: 10 }\n    - { size: 8192, count: 2 }\nservices:\n"
+      "  orders: { config: { queue-capacity: 8192, ack-timeout-ms: 2500, delivery-limit: 7, prefetch: 16 } }\n"
       "  mail: { config: {} }\n");
   ASSERT_TRUE(after.ok()) << after.error().message;
-  const Result<void> replanned = replan_types(plan, after.value());
-  ASSERT_TRUE(replanned.ok()) << replanned.error().message;
-  EXPECT_EQ(plan.type_rings.at("users"), 0) << "what waits in its ring stays for it";
-  EXPECT_EQ(plan.type_rings.at("mail"), 2);
+  ASSERT_TRUE(replan(plan, after.value()).ok());
+  EXPECT_EQ(plan.types.at("users"), 0) << "what waits in its memory stays for it";
+  EXPECT_EQ(plan.types.at("mail"), 2);
 }
 
-TEST_F(BusPlanTest, ReplanLeavesTheLayoutAlone) {
-  const auto before = load(kShop);
-  ASSERT_TRUE(before.ok()) << before.error().message;
-  BusPlan plan = plan_bus(before.value()).value();
-  const Result<shm::Layout> laid_out = shm::compute_layout(plan.layout);
-  ASSERT_TRUE(laid_out.ok()) << laid_out.error().message;
-  const auto after = shop_with(service_entries("new", 3));
-  ASSERT_TRUE(after.ok()) << after.error().message;
-  ASSERT_TRUE(replan_types(plan, after.value()).ok());
-  EXPECT_EQ(plan.type_slots, kTypes);
-  EXPECT_EQ(plan.instance_slots, kInstances);
-  const Result<shm::Layout> relaid = shm::compute_layout(plan.layout);
-  ASSERT_TRUE(relaid.ok()) << relaid.error().message;
-  EXPECT_EQ(relaid->total_size, laid_out->total_size) << "a running segment is never laid out anew";
-}
+TEST_F(BusPlanTest, ReplanUsesUpEverySpareSlotThenFailsNamingTheFirstTypeLeftWithout) {
+  BusPlan plan = planned(load(kShop));
+  const auto fits = shop_with(service_entries("new", kSpareServiceTypes));
+  ASSERT_TRUE(fits.ok()) << fits.error().message;
+  BusPlan filled = plan;
+  ASSERT_TRUE(replan(filled, fits.value()).ok());
+  EXPECT_EQ(filled.types.at("new" + std::to_string(kSpareServiceTypes - 1)), kTypes - 1);
 
-TEST_F(BusPlanTest, ReplanUsesUpEverySpareRing) {
-  const auto before = load(kShop);
-  ASSERT_TRUE(before.ok()) << before.error().message;
-  BusPlan plan = plan_bus(before.value()).value();
-  const auto after = shop_with(service_entries("new", kSpareServiceTypes));
-  ASSERT_TRUE(after.ok()) << after.error().message;
-  const Result<void> replanned = replan_types(plan, after.value());
-  ASSERT_TRUE(replanned.ok()) << replanned.error().message;
-  EXPECT_EQ(plan.type_rings.at("new" + std::to_string(kSpareServiceTypes - 1)), kTypes - 1);
-}
-
-TEST_F(BusPlanTest, ReplanFailsNamingTheFirstTypeLeftWithoutASpareRing) {
-  const auto before = load(kShop);
-  ASSERT_TRUE(before.ok()) << before.error().message;
-  BusPlan plan = plan_bus(before.value()).value();
-  const auto after = shop_with(service_entries("new", kSpareServiceTypes + 1));
-  ASSERT_TRUE(after.ok()) << after.error().message;
-  const Result<void> replanned = replan_types(plan, after.value());
-  ASSERT_FALSE(replanned.ok());
-  EXPECT_EQ(replanned.error().code, ErrorCode::config_error);
-  const std::string& message = replanned.error().message;
-  EXPECT_NE(message.find("'new" + std::to_string(kSpareServiceTypes) + "'"), std::string::npos) << message;
+  const auto too_many = shop_with(service_entries("new", kSpareServiceTypes + 1));
+  ASSERT_TRUE(too_many.ok()) << too_many.error().message;
+  const Result<PlanAdditions> refused = replan(plan, too_many.value());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::config_error);
+  EXPECT_NE(refused.error().message.find("'new" + std::to_string(kSpareServiceTypes) + "'"), std::string::npos)
+      << refused.error().message;
 }
 
 TEST_F(BusPlanTest, ReplanRefusesAKnownTypeWhoseQueueCapacityChanged) {
-  const auto before = load(kShop);
-  ASSERT_TRUE(before.ok()) << before.error().message;
-  BusPlan plan = plan_bus(before.value()).value();
-  const auto after = load(R"(name: shop
-services:
-  users: { config: { queue-capacity: 64 } }
-  orders: { config: { queue-capacity: 8192 } }
-)");
+  BusPlan plan = planned(load(kShop));
+  std::string changed = kShop;
+  changed.replace(changed.find("queue-capacity: 32"), 18, "queue-capacity: 64");
+  const auto after = load(changed);
   ASSERT_TRUE(after.ok()) << after.error().message;
-  const Result<void> replanned = replan_types(plan, after.value());
-  ASSERT_FALSE(replanned.ok()) << "users would keep a 32-slot ring";
-  EXPECT_EQ(replanned.error().code, ErrorCode::config_error);
-  EXPECT_NE(replanned.error().message.find("'users'"), std::string::npos) << replanned.error().message;
+  const Result<PlanAdditions> refused = replan(plan, after.value());
+  ASSERT_FALSE(refused.ok()) << "users' channels hold 32";
+  EXPECT_EQ(refused.error().code, ErrorCode::config_error);
+  EXPECT_NE(refused.error().message.find("'users'"), std::string::npos) << refused.error().message;
 }
 
-TEST_F(BusPlanTest, ReplanRefusesANewTypeNeedingMoreThanTheSpareRingsHold) {
-  const auto before = load(kShop);
-  ASSERT_TRUE(before.ok()) << before.error().message;
-  BusPlan plan = plan_bus(before.value()).value();
-  const auto after = shop_with("  big: { config: { queue-capacity: 16384 } }\n");
+TEST_F(BusPlanTest, ReplanRefusesAKnownTypeWhoseAckTimeoutChangedAndLeavesThePlanAsItWas) {
+  BusPlan plan = planned(load(kShop));
+  const BusPlan running = plan;
+  std::string changed = kShop;
+  changed.replace(changed.find("ack-timeout-ms: 1500"), 20, "ack-timeout-ms: 900");
+  const auto after = load(changed + "  newcomer: { config: {} }\n");
   ASSERT_TRUE(after.ok()) << after.error().message;
-  const Result<void> replanned = replan_types(plan, after.value());
-  ASSERT_FALSE(replanned.ok()) << "big would get an 8192-slot ring";
-  EXPECT_EQ(replanned.error().code, ErrorCode::config_error);
-  EXPECT_NE(replanned.error().message.find("'big'"), std::string::npos) << replanned.error().message;
+  const Result<PlanAdditions> refused = replan(plan, after.value());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("ack-timeout-ms"), std::string::npos) << refused.error().message;
+  EXPECT_EQ(plan.types, running.types) << "a refused reload leaves the running plan as it was";
+  EXPECT_FALSE(plan.types.contains("newcomer"));
 }
 
-TEST_F(BusPlanTest, InstancesAndTypesBeyondOneSegmentAreAConfigErrorNamingTheLimit) {
-  // 60 types and their spares take 136 rings, so 4000 instances do not fit in 4096.
-  const auto config = load("name: big\nbus:\n  max-instances: 4000\nservices:\n" + service_entries("type", 60));
+TEST_F(BusPlanTest, ReplanRefusesAPrefetchAboveTheOneLaidOutButTakesALowerOne) {
+  std::string lower = kShop;
+  lower.replace(lower.find("prefetch: 16"), 12, "prefetch: 8");
+  BusPlan plan = planned(load(kShop));
+  const auto lowered = load(lower);
+  ASSERT_TRUE(lowered.ok());
+  EXPECT_TRUE(replan(plan, lowered.value()).ok());
+
+  std::string higher = kShop;
+  higher.replace(higher.find("prefetch: 16"), 12, "prefetch: 32");
+  const auto raised = load(higher);
+  ASSERT_TRUE(raised.ok());
+  const Result<PlanAdditions> refused = replan(plan, raised.value());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("prefetch"), std::string::npos) << refused.error().message;
+}
+
+TEST_F(BusPlanTest, ReplanRefusesChangedSizeClassesAndMaxInstances) {
+  BusPlan plan = planned(load(kShop));
+  std::string classes = kShop;
+  classes.replace(classes.find("count: 10"), 9, "count: 11");
+  const auto other_classes = load(classes);
+  ASSERT_TRUE(other_classes.ok());
+  const Result<PlanAdditions> refused_classes = replan(plan, other_classes.value());
+  ASSERT_FALSE(refused_classes.ok());
+  EXPECT_NE(refused_classes.error().message.find("size-classes"), std::string::npos);
+
+  std::string instances = kShop;
+  instances.replace(instances.find("max-instances: 4"), 16, "max-instances: 5");
+  const auto more_instances = load(instances);
+  ASSERT_TRUE(more_instances.ok());
+  const Result<PlanAdditions> refused_instances = replan(plan, more_instances.value());
+  ASSERT_FALSE(refused_instances.ok());
+  EXPECT_NE(refused_instances.error().message.find("max-instances"), std::string::npos);
+}
+
+TEST_F(BusPlanTest, ATypeTalkingToMoreTypesThanOneRegistrationCanGrantIsAConfigError) {
+  // hub sends x to 70 receiving types: 140 links, 2 + 280 objects to grant hub.
+  std::string many = "name: hub\nservices:\n  hub: { config: { sends: [x] } }\n" +
+                     service_entries("r", 70, "{ receives: [x] }");
+  const auto config = load(many);
   ASSERT_TRUE(config.ok()) << config.error().message;
   const Result<BusPlan> plan = plan_bus(config.value());
   ASSERT_FALSE(plan.ok());
   EXPECT_EQ(plan.error().code, ErrorCode::config_error);
-  EXPECT_NE(plan.error().message.find("lower bus.max-instances to 3959"), std::string::npos) << plan.error().message;
-}
-
-TEST_F(BusPlanTest, ThePlanAtTheLimitNamedComputes) {
-  const auto config = load("name: big\nbus:\n  max-instances: 3959\nservices:\n" + service_entries("type", 60));
-  ASSERT_TRUE(config.ok()) << config.error().message;
-  const Result<BusPlan> plan = plan_bus(config.value());
-  ASSERT_TRUE(plan.ok()) << plan.error().message;
-  const Result<shm::Layout> layout = shm::compute_layout(plan.value().layout);
-  EXPECT_TRUE(layout.ok()) << layout.error().message;
-}
-
-TEST_F(BusPlanTest, ReplanRefusesAKnownTypeWhoseAckTimeoutChanged) {
-  const auto before = load(kShop);
-  ASSERT_TRUE(before.ok()) << before.error().message;
-  BusPlan plan = plan_bus(before.value()).value();
-  const BusPlan running = plan;
-  const auto after = load(R"(name: shop
-services:
-  users: { config: { queue-capacity: 32, ack-timeout-ms: 900 } }
-  orders: { config: { queue-capacity: 8192 } }
-)");
-  ASSERT_TRUE(after.ok()) << after.error().message;
-  const Result<void> replanned = replan_types(plan, after.value());
-  ASSERT_FALSE(replanned.ok());
-  EXPECT_NE(replanned.error().message.find("ack-timeout-ms"), std::string::npos) << replanned.error().message;
-  EXPECT_EQ(plan.type_rings, running.type_rings) << "a refused reload leaves the running plan as it was";
-}
-
-TEST_F(BusPlanTest, ReplanRefusesANewTypeWhoseDeliveryLimitTheSpareRingsDoNotHave) {
-  const auto before = load(kShop);
-  ASSERT_TRUE(before.ok()) << before.error().message;
-  BusPlan plan = plan_bus(before.value()).value();
-  const auto after = shop_with("  picky: { config: { delivery-limit: 2 } }\n");
-  ASSERT_TRUE(after.ok()) << after.error().message;
-  const Result<void> replanned = replan_types(plan, after.value());
-  ASSERT_FALSE(replanned.ok());
-  EXPECT_NE(replanned.error().message.find("'picky'"), std::string::npos) << replanned.error().message;
-  EXPECT_NE(replanned.error().message.find("delivery-limit"), std::string::npos) << replanned.error().message;
-  EXPECT_FALSE(plan.type_rings.contains("picky"));
+  EXPECT_NE(plan.error().message.find("'hub'"), std::string::npos) << plan.error().message;
 }
 
 }  // namespace

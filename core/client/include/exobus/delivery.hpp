@@ -77,12 +77,12 @@ class Delivery {
   friend class client::Receiver;
   friend class client::HeldDeliveries;
   enum class Settlement : std::uint8_t;
-  Delivery(client::ServiceCore& core, std::uint64_t lease, std::uint64_t chunk, std::uint16_t reply_ring,
+  Delivery(client::ServiceCore& core, std::uint64_t lease, std::uint64_t chunk, std::uint16_t reply_member,
            Received message, std::string_view payload)
       : core_(&core),
         lease_(lease),
         chunk_(chunk),
-        reply_ring_(reply_ring),
+        reply_member_(reply_member),
         message_(std::move(message)),
         payload_(payload) {}
   Result<void> settle(Settlement how);
@@ -94,8 +94,8 @@ class Delivery {
 
   client::ServiceCore* core_ = nullptr;  // null once moved from, or its service stopped
   std::uint64_t lease_ = 0;              // shm::LeaseToken::word()
-  std::uint64_t chunk_ = 0;              // the message's handle in shared memory
-  std::uint16_t reply_ring_ = 0;
+  std::uint64_t chunk_ = 0;              // the message's handle in shared memory (its link: the sender)
+  std::uint16_t reply_member_ = 0;       // the requester's place among its type's instances
   Received message_;
   std::string_view payload_;
   bool settled_ = false;

@@ -2,12 +2,10 @@
 // A received message, as its receiver sees it: every field of the spec's message, its name
 // in the receiver's own terms (after message translation), and how often it was delivered.
 //
-// What a receiver can trust: name (the bus routed it by that name to this type, and the
-// sender's library checked it against the sender's `sends`), version (checked against the
-// sender's declared versions), payload (checked against the schemas of that name and
-// version), id, request_id, response_to and sender are written by the sending process and
-// checked there; a receiver should treat them as the sender's word, not the bus's proof
-// (docs/design.md, "What a receiver can trust").
+// What a receiver can trust: sender (the link the message came by proves it), name (checked
+// against what that sender may send this type), payload (checked by the sender against its
+// schemas, and again here where the type sets validate-received). version, id, request_id
+// and response_to are the sending type's word (docs/design.md, "What a receiver can trust").
 #include <optional>
 #include <string>
 

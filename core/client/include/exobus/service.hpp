@@ -71,9 +71,9 @@ class Service {
   void stop();
 
   // Fire-and-forget; a new request unless options name one. Waits up to send_timeout for
-  // room in a full queue, then fails: queue_full when no receiving type took it,
-  // partially_delivered when some did and another's queue stayed full, pool_exhausted when
-  // no message buffer of its size was free.
+  // room in a full queue, then fails: queue_full when a receiving type's queue stayed full
+  // (then no type has it: a fan-out reaches every receiving type or none), pool_exhausted
+  // when no message buffer of its size was free.
   Result<void> send(std::string_view name, std::string_view payload = {}, const SendOptions& options = {});
   // Never waits: a full queue fails at once.
   Result<void> try_send(std::string_view name, std::string_view payload = {}, const SendOptions& options = {});

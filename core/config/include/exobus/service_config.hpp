@@ -60,6 +60,9 @@ struct ServiceTypeConfig {
   std::uint32_t ack_timeout_ms = 30000;  // lease length before redelivery
   std::uint32_t delivery_limit = 5;      // deliveries before dead-lettering; 1..255
   std::uint32_t prefetch = 256;          // in-flight messages per instance; 1..4096
+  // Check each received payload against its name's schemas (or as JSON) before a handler
+  // sees it: what its senders' libraries checked already, for senders it does not trust.
+  bool validate_received = false;
 
   // Both empty: only the user that owns the bus may run this service type.
   std::vector<Principal> allowed_users;

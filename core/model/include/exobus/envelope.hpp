@@ -2,13 +2,14 @@
 // What a chunk holds: an 8-byte envelope for the bus itself, then the encoded message.
 //
 //  Envelope (8 bytes, little-endian, written once by the sender before it publishes)
-//  0       2       4               8
-//  +-------+-------+---------------+-------------------------
-//  |reply  |sender |  reserved (0) |  message (message_codec.hpp)
-//  |ring   |inst.  |               |
-//  +-------+-------+---------------+-------------------------
-//  reply ring:      the sending instance's reply inbox: replies to this command go there.
-//  sender instance: the sending instance's slot, for status and diagnostics.
+//  0       2                       8
+//  +-------+-----------------------+-------------------------
+//  |reply  |  reserved (0)         |  message (message_codec.hpp)
+//  |member |                       |
+//  +-------+-----------------------+-------------------------
+//  reply member: the sending instance's place among its type's instances: replies to this
+//                command go to that reply channel of the link back to the sender's type. A
+//                sender that lies here only sends its own replies to another of its own.
 #include <cstdint>
 #include <span>
 #include <string>
@@ -19,8 +20,7 @@
 namespace exobus {
 
 struct Envelope {
-  std::uint16_t reply_ring = 0;
-  std::uint16_t sender_instance = 0;
+  std::uint16_t reply_member = 0;
 };
 inline constexpr std::size_t kEnvelopeBytes = 8;
 

@@ -44,7 +44,7 @@ enum class ErrorCode : int {
   unknown_version,      // the sender's configuration does not know this version of the name
   pool_exhausted,       // back-pressure: no free message buffer of the size needed on the bus
   quota_exceeded,       // a limit of the sender's own (buffers, loans, in flight) is reached
-  partially_delivered,  // some receiving types have the message, others refused it
+  partially_delivered,  // not returned since fan-outs became all-or-nothing; kept so codes keep their numbers
 };
 
 // The code's name ("queue_full"): what the C ABI's exobus_error_name and the control

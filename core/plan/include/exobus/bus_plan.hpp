@@ -1,47 +1,61 @@
 #pragma once
-// How a configuration becomes a data segment: which ring serves which service type, its
-// dead letters and each instance's reply inbox. Rings are numbered
-//   [0, T)        service type queues (T = configured types + spare ones for reloads)
-//   [T, 2T)       their dead-letter queues
-//   [2T, 2T + I)  reply inboxes, one per instance slot (slot 0 is the daemon itself)
-// A type keeps its ring for the life of the segment, so a reload that adds types only
-// claims spare rings and never moves a ring a running service uses.
+// How a configuration becomes a bus's memory (shm/bus_memory.hpp): a type index and a
+// tenant shape per service type, and a link per pair of types that talk, in either
+// direction (the one that sends commands or events, the other replies on the same link).
+// Every link has a type channel (the receiver's queue capacity) and a reply channel per
+// instance slot of the receiver, so its shape never changes when routes change.
+//
+// Indices are kept for the life of the memory: a reload that adds types or links only
+// claims free indices and never moves what a running service uses, and a restarted daemon
+// takes them from the directory (plan_of_memory), not from the file's order.
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "exobus/config.hpp"
-#include "exobus/shm/bus_layout.hpp"
+#include "exobus/shm/bus_memory.hpp"
 
 namespace exobus {
 
 inline constexpr std::uint32_t kSpareServiceTypes = 8;
 inline constexpr std::uint32_t kLanesPerInstance = 8;
-static_assert(shm::kMaxRings * kLanesPerInstance <= shm::kMaxLanes, "a plan within the ring limit has lanes enough");
 inline constexpr std::uint32_t kDeadLetterCapacity = 1024;
+inline constexpr std::uint32_t kMaxLinkSlots = 4096;
+// Memory objects one registration may grant: the control protocol's descriptors per reply.
+inline constexpr std::size_t kMaxGrantedObjects = 250;
 
 struct BusPlan {
-  std::uint32_t type_slots = 0;                     // T
-  std::uint32_t instance_slots = 0;                 // I, including the daemon's slot 0
-  std::map<std::string, std::uint16_t> type_rings;  // service type name -> its ring
+  std::map<std::string, std::uint16_t> types;                     // service type name -> type index
+  std::map<std::pair<std::uint16_t, std::uint16_t>, std::uint32_t> links;  // (sender, receiver) -> link
+  shm::BusShape memory;  // every type and link in use, and the slots for more
 
-  std::uint16_t dead_letter_ring(std::uint16_t type_ring) const {
-    return static_cast<std::uint16_t>(type_slots + type_ring);
-  }
-  std::uint16_t inbox_ring(std::uint32_t instance) const {
-    return static_cast<std::uint16_t>(2 * type_slots + instance);
-  }
-  shm::LayoutSpec layout;
+  std::optional<std::uint16_t> type_index(const std::string& name) const;
+  std::optional<std::uint32_t> link_between(std::uint16_t sender, std::uint16_t receiver) const;
+  const shm::BusShape::Type* type(std::uint16_t index) const;
+  // The links with `type` at either end.
+  std::vector<std::uint32_t> links_of(std::uint16_t type) const;
 };
 
-// config_error when the service types and instance slots need more rings than a segment
-// holds (shm::kMaxRings), naming the largest max-instances that fits.
+// config_error when the configuration asks for more than a bus holds.
 Result<BusPlan> plan_bus(const ApplicationConfig& config);
 
-// After a reload: keep the rings of known types, give new types spare rings. A ring is laid
-// out once, with its capacity, ack timeout and delivery limit, so fails (config_error, the
-// running plan untouched) when a known type changed one of them, when a new type asks for
-// other ones than the spare rings have, or when the spares run out.
-Result<void> replan_types(BusPlan& plan, const ApplicationConfig& config);
+// The plan of memory laid out before (a restarted daemon): the types and links its
+// directory records, with `instance_slots` (the registry's). A configuration goes on top
+// with replan().
+BusPlan plan_of_memory(const shm::Directory& directory, std::uint32_t instance_slots);
+
+// After a reload: keeps the types and links known, gives new ones free indices. A type's
+// memory is laid out once, so fails (config_error, the running plan untouched) when a
+// known type changed its queue capacity, ack timeout, delivery limit or instance count,
+// raised its prefetch above what it was laid out with, or when the slots run out.
+// `added` receives the types and links to lay out.
+struct PlanAdditions {
+  std::vector<shm::BusShape::Type> types;
+  std::vector<shm::BusShape::LinkEntry> links;
+};
+Result<PlanAdditions> replan(BusPlan& plan, const ApplicationConfig& config);
 
 }  // namespace exobus

@@ -13,14 +13,14 @@ namespace exobus::shm {
 
 enum class FaultPoint : std::uint8_t {
   none,
-  allocate_claimed,      // chunk owned by the sender, not yet published
-  send_published,        // chunk published with its target mask, no handle pushed yet
-  push_claimed,          // ring slot claimed (WRITING), position not yet recorded
-  push_recorded,         // claim recorded in the lane, handle not yet published
-  send_between_targets,  // one target published, the next not yet claimed
-  take_claimed,          // ring slot claimed (READING), lease not yet recorded
-  take_leased,           // lease recorded, ring slot not yet released
-  ack_cleared,           // target bit cleared, lease not yet freed
+  allocate_claimed,      // chunk owned by the sender, not yet sent
+  send_committed,        // send committed (every target claimed), no target published yet
+  push_claimed,          // channel slot claimed (WRITING), claim not yet recorded
+  push_recorded,         // claim recorded in the send record, the next step not taken
+  send_between_targets,  // one target claimed, the next not yet
+  take_claimed,          // slot claimed (READING), lease not yet recorded
+  take_leased,           // lease recorded, slot not yet released
+  ack_cleared,           // message acknowledged, lease not yet freed
   reclaim_marked,        // lease marked RECLAIMING, copy not yet pushed
   reclaim_pushed,        // copy pushed, lease not yet freed
   recovery_step,         // inside recovery of a dead instance, between two repairs

@@ -1,18 +1,20 @@
 #pragma once
 // A lane's lease table: one entry per message its thread took and has not settled. A lease
 // is what keeps a taken message safe: while it is ACTIVE the message is this lane's to ack;
-// when it is reclaimed (release, reject, expiry, the owner's death) a copy goes back to a
-// ring before the entry is freed, so the message is in a ring or a lease at every instant.
+// when it is reclaimed (release, reject, expiry, the owner's death) a copy goes to the
+// type's retry or dead-letter ring before the entry is freed, so the message is in a
+// channel, a ring or a lease at every instant.
 //
 //  LeaseEntry (32 bytes, two to a cache line)
-//  0               8               16      20                               32
-//  +---------------+---------------+-------+--------------------------------+
-//  |  state        |  handle       | ring  |  unused                        |
-//  +---------------+---------------+-------+--------------------------------+
-//  state:        LeaseState below; the only field ever changed by CAS. Any thread of the
-//                instance acks, renews, releases; the daemon expires and recovers.
-//  handle, ring: written by the lane's own thread, while the entry is FREE, before it
-//                stores ACTIVE (release); read by whoever acquires ACTIVE or RECLAIMING.
+//  0               8               16                                       32
+//  +---------------+---------------+----------------------------------------+
+//  |  state        |  handle       |  unused                                |
+//  +---------------+---------------+----------------------------------------+
+//  state:  LeaseState below; the only field ever changed by CAS. Any thread of the
+//          instance acks, renews, releases; the daemon expires and recovers.
+//  handle: written by the lane's own thread, while the entry is FREE, before it stores
+//          ACTIVE (release); read by whoever acquires ACTIVE or RECLAIMING. Its link says
+//          where the message lies; the lease's type is the receiver of that link.
 //
 //  LeaseState (8 bytes)
 //  0                               32        40     44                      64
@@ -79,12 +81,11 @@ struct LeaseState {
 struct LeaseEntry {
   std::atomic<std::uint64_t> state;
   std::atomic<std::uint64_t> handle;
-  std::atomic<std::uint32_t> ring;
-  std::uint8_t unused[12];
+  std::uint8_t unused[16];
 };
 static_assert(sizeof(LeaseEntry) == 32 && alignof(LeaseEntry) == 8 && std::is_standard_layout_v<LeaseEntry>);
 static_assert(offsetof(LeaseEntry, state) == 0 && offsetof(LeaseEntry, handle) == 8 &&
-              offsetof(LeaseEntry, ring) == 16 && offsetof(LeaseEntry, unused) == 20);
+              offsetof(LeaseEntry, unused) == 16);
 
 // Identifies one lease for ack/release/reject/renew: lane, entry and its generation.
 // As one word, for keeping outside shared memory:
@@ -129,9 +130,8 @@ class LeaseTable {
   };
   // A FREE entry, scanning from `from` round the table; nothing when every entry is held.
   std::optional<Reserved> reserve(std::uint32_t from) const;
-  // Makes the reserved entry the ACTIVE lease of `handle`, taken from `ring`; returns the
-  // state word stored.
-  std::uint64_t activate(const Reserved& reserved, MessageHandle handle, std::uint16_t ring, std::uint32_t deadline_ms,
+  // Makes the reserved entry the ACTIVE lease of `handle`; returns the state word stored.
+  std::uint64_t activate(const Reserved& reserved, MessageHandle handle, std::uint32_t deadline_ms,
                          std::uint8_t deliveries) const;
   // The message taken into the lease was a stale copy: frees the lease unless the daemon is
   // already reclaiming it (then the daemon finds the copy stale and frees it).
@@ -147,9 +147,7 @@ class LeaseTable {
   // renewals; false when a reclaim won meanwhile.
   static bool free_active(LeaseEntry& entry, const LeaseToken& token, std::uint64_t word);
   // Moves the deadline of the token's ACTIVE lease; false when it is not ACTIVE any more.
-  // deadline_for(ring) gives the new deadline for the ring the lease came from.
-  template <class DeadlineFor>
-  bool renew(const LeaseToken& token, DeadlineFor&& deadline_for) const;
+  bool renew(const LeaseToken& token, std::uint32_t deadline_ms) const;
   // Makes the caller the one mover of an ACTIVE lease (a RECLAIMING one it already is):
   // `word` becomes the RECLAIMING state. False when another step won the lease.
   static bool mark_reclaiming(LeaseEntry& entry, std::uint64_t& word);
@@ -160,7 +158,7 @@ class LeaseTable {
   // Whether an ACTIVE or RECLAIMING lease holds `handle`.
   bool holds(MessageHandle handle) const;
   // Gives `handle` a RECLAIMING lease due at once, in a FREE entry; false when none is FREE.
-  bool park(MessageHandle handle, std::uint16_t ring, std::uint8_t deliveries, std::uint32_t now_ms) const;
+  bool park(MessageHandle handle, std::uint8_t deliveries, std::uint32_t now_ms) const;
   // visit(entry, word) for every ACTIVE or RECLAIMING entry.
   template <class Visit>
   void for_each_held(Visit&& visit) const;
@@ -181,13 +179,12 @@ inline std::optional<LeaseTable::Reserved> LeaseTable::reserve(std::uint32_t fro
   return std::nullopt;
 }
 
-inline std::uint64_t LeaseTable::activate(const Reserved& reserved, MessageHandle handle, std::uint16_t ring,
-                                          std::uint32_t deadline_ms, std::uint8_t deliveries) const {
+inline std::uint64_t LeaseTable::activate(const Reserved& reserved, MessageHandle handle, std::uint32_t deadline_ms,
+                                          std::uint8_t deliveries) const {
   LeaseEntry& entry = entries_[reserved.index];
   entry.handle.store(handle.word(), std::memory_order_release);  // see active_handle()
-  entry.ring.store(ring, std::memory_order_relaxed);
   const std::uint64_t active = LeaseState{deadline_ms, deliveries, LeaseKind::active, reserved.generation}.encode();
-  // Release: handle and ring are visible to whoever acquires ACTIVE (recovery, expiry).
+  // Release: the handle is visible to whoever acquires ACTIVE (recovery, expiry).
   entry.state.store(active, std::memory_order_release);
   return active;
 }
@@ -223,17 +220,14 @@ inline bool LeaseTable::free_active(LeaseEntry& entry, const LeaseToken& token, 
   return true;
 }
 
-template <class DeadlineFor>
-bool LeaseTable::renew(const LeaseToken& token, DeadlineFor&& deadline_for) const {
+inline bool LeaseTable::renew(const LeaseToken& token, std::uint32_t deadline_ms) const {
   LeaseEntry* entry = find(token);
   if (entry == nullptr) return false;
   std::uint64_t word = entry->state.load(std::memory_order_acquire);
   for (;;) {
     LeaseState state = LeaseState::decode(word);
     if (state.kind != LeaseKind::active || state.generation != token.generation) return false;
-    const std::optional<std::uint32_t> deadline = deadline_for(entry->ring.load(std::memory_order_relaxed));
-    if (!deadline) return false;
-    state.deadline_ms = *deadline;
+    state.deadline_ms = deadline_ms;
     if (entry->state.compare_exchange_weak(word, state.encode(), std::memory_order_release,
                                            std::memory_order_relaxed)) {
       return true;

@@ -1,6 +1,7 @@
 #pragma once
-// The ready ring: a bounded MPMC queue of message handles in shared memory, one per
-// service type (and one reply inbox per instance, one dead-letter queue per type).
+// The ready ring: a bounded MPMC queue of message handles in shared memory, used where one
+// service type is both producer and consumer: its retry ring and its dead-letter queue, in
+// its tenant memory (tenant.hpp). Between types, channels do the same (channel.hpp).
 //
 // It is Vyukov's bounded queue with one change that makes it crash-safe: a producer or
 // consumer claims a slot by CAS-ing the slot's own state word to WRITING or READING with
@@ -100,10 +101,10 @@ static_assert(sizeof(RingSlot) == 16 && alignof(RingSlot) == 8 && std::is_standa
 static_assert(offsetof(RingSlot, state) == 0 && offsetof(RingSlot, handle) == 8);
 
 enum class PushStatus : std::uint8_t { ok, full, corrupted };
-enum class TakeStatus : std::uint8_t { ok, empty, corrupted };
+enum class RingTakeStatus : std::uint8_t { ok, empty, corrupted };
 
-struct Taken {
-  TakeStatus status;
+struct RingTaken {
+  RingTakeStatus status;
   MessageHandle handle;
   std::uint8_t deliveries;  // earlier deliveries of this message to this ring's type
   std::uint64_t position;
@@ -128,10 +129,15 @@ class ReadyRing {
   // after the slot is claimed and before it is released: it must record the lease and
   // cannot fail (callers check lease space before taking).
   template <class RecordLease>
-  Taken take(std::uint16_t lane, RecordLease&& record_lease);
+  RingTaken take(std::uint16_t lane, RecordLease&& record_lease);
 
   // Sleep until a message may be there, at most `timeout`. Spinning is the caller's job.
   void wait(std::chrono::nanoseconds timeout);
+  // The steps of wait(), for a sleep on several queues at once (futex_wait_any): count in
+  // and read the signal, re-check, wait, count out.
+  std::uint32_t begin_sleep() const;
+  void end_sleep() const;
+  std::atomic<std::uint32_t>& signal() const { return header_->signal; }
   // Wakes every consumer sleeping in wait() (a push does it; so does a consumer stopping).
   void wake();
   bool looks_empty() const;
@@ -232,7 +238,7 @@ PushStatus ReadyRing::push(MessageHandle handle, std::uint8_t deliveries, std::u
 }
 
 template <class RecordLease>
-Taken ReadyRing::take(std::uint16_t lane, RecordLease&& record_lease) {
+RingTaken ReadyRing::take(std::uint16_t lane, RecordLease&& record_lease) {
   for (;;) {
     const std::uint64_t position = header_->head.load(std::memory_order_acquire);
     RingSlot& slot = slot_at(position);
@@ -266,11 +272,11 @@ Taken ReadyRing::take(std::uint16_t lane, RecordLease&& record_lease) {
       std::uint64_t expected = position;
       header_->head.compare_exchange_strong(expected, position + 1, std::memory_order_release,
                                             std::memory_order_relaxed);
-      return {TakeStatus::ok, handle, state.deliveries, position};
+      return {RingTakeStatus::ok, handle, state.deliveries, position};
     }
     if ((ahead == 0 && (state.kind == SlotKind::empty || state.kind == SlotKind::writing)) ||
         (ahead == -1 && state.kind == SlotKind::reading)) {
-      return {TakeStatus::empty, {}, 0, position};
+      return {RingTakeStatus::empty, {}, 0, position};
     }
     if (ahead == 0 && state.kind == SlotKind::tombstone) {
       slot.state.compare_exchange_strong(word, SlotState{0, 0, SlotKind::empty, lap + 1}.encode(),
@@ -285,11 +291,11 @@ Taken ReadyRing::take(std::uint16_t lane, RecordLease&& record_lease) {
       if (header_->head.compare_exchange_strong(expected, position + 1, std::memory_order_release,
                                                 std::memory_order_relaxed) &&
           ahead >= 2) {
-        return {TakeStatus::corrupted, {}, 0, position};
+        return {RingTakeStatus::corrupted, {}, 0, position};
       }
       continue;
     }
-    return {TakeStatus::corrupted, {}, 0, position};
+    return {RingTakeStatus::corrupted, {}, 0, position};
   }
 }
 

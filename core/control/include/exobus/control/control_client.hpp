@@ -69,5 +69,9 @@ Result<JsonText> request_status(const RuntimePaths& paths, std::chrono::millisec
 
 Result<JsonText> run_command(const RuntimePaths& paths, std::string name, JsonText args,
                              std::chrono::milliseconds timeout = kDefaultRequestTimeout);
+// The same, with the descriptors the daemon passed along (the routing command grants a
+// registered instance the memory a reload added).
+Result<Answer> exchange_command(const RuntimePaths& paths, std::string name, JsonText args,
+                                std::chrono::milliseconds timeout = kDefaultRequestTimeout);
 
 }  // namespace exobus::control

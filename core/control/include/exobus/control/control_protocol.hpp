@@ -40,8 +40,9 @@ inline constexpr int kProtocolVersion = 2;
 // Largest datagram either side sends or accepts. Well below the default socket buffer
 // (net.core.wmem_default, ~208 KiB), so one datagram always fits.
 inline constexpr std::size_t kMaxDatagramSize = 64 * 1024;
-// Most descriptors one reply carries (the kernel's SCM_MAX_FD is 253).
-inline constexpr std::size_t kMaxDescriptors = 64;
+// Most descriptors one reply carries (the kernel's SCM_MAX_FD is 253): a registration grants
+// two per link of its type, and two more (shm/bus_memory.hpp).
+inline constexpr std::size_t kMaxDescriptors = 250;
 inline constexpr std::size_t kMaxServiceTypeLength = 128;
 inline constexpr std::size_t kMaxInstanceNonceLength = 128;
 inline constexpr std::size_t kMaxCommandNameLength = 64;

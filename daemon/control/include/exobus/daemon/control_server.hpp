@@ -70,8 +70,8 @@ struct ServerCallbacks {
   // on_instance_gone is called at once, as for any hang-up.
   std::function<bool(const InstanceHandle&)> on_instance_disconnected;
   std::function<Result<control::JsonText>(const PeerCredentials&)> on_status;
-  std::function<Result<control::JsonText>(const std::string& name, const control::JsonText& args,
-                                          const PeerCredentials&)>
+  // A command's reply may carry descriptors too (the routing command's new memory).
+  std::function<Result<Granted>(const std::string& name, const control::JsonText& args, const PeerCredentials&)>
       on_command;
   std::function<void()> on_reload;
   std::function<void()> on_tick;

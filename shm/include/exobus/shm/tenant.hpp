@@ -1,0 +1,114 @@
+#pragma once
+// A service type's own memory, its tenant region: written by its instances (and the
+// daemon), mapped by nobody else. Everything a type keeps for itself lies here, so no other
+// type can read or damage it:
+//
+//   +-------------------------------+  0
+//   | InstanceRecord[instances]     |  each instance's heartbeat, counters, attached flag
+//   +-------------------------------+  lanes
+//   | lanes: SendRecord + leases    |  (instances + 1) x lanes per instance; the last
+//   |                               |  instance's lanes are the daemon's (lane.hpp)
+//   +-------------------------------+  retry ring
+//   | RingHeader + RingSlot[...]    |  messages released, expired or recovered, to take
+//   |                               |  again (ready_ring.hpp)
+//   +-------------------------------+  dead letters
+//   | RingHeader + RingSlot[...]    |  messages over the delivery limit or rejected
+//   +-------------------------------+  bytes
+//
+// The rings hold handles into the links whose receiver is this type; their messages stay
+// in the senders' chunks until acknowledged (a dead letter pins its chunk, and only this
+// link's pool runs short of it). No header: the layout is computed from the type's shape,
+// which the daemon keeps in the directory.
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "exobus/error.hpp"
+#include "exobus/shm/lane.hpp"
+#include "exobus/shm/lease_table.hpp"
+#include "exobus/shm/ready_ring.hpp"
+
+namespace exobus::shm {
+
+// What a service type's memory holds, as the daemon decided it from the configuration.
+struct TenantShape {
+  std::uint32_t instances = 0;             // instance slots of the type
+  std::uint32_t lanes_per_instance = 0;
+  std::uint32_t leases_per_lane = 0;       // the type's prefetch
+  std::uint32_t retry_capacity = 0;        // power of two
+  std::uint32_t dead_letter_capacity = 0;  // power of two
+  std::uint32_t lease_ms = 0;              // ack deadline of a taken message
+  std::uint32_t delivery_limit = 0;        // deliveries before a message is dead-lettered
+};
+
+//  InstanceRecord (64 bytes): written by the instance itself, read by the daemon.
+//  attached: 1 while the instance may use its lanes. The daemon stores 0 when it hands out
+//  the slot; the instance stores 1 once registered, before its first take or send, and 0
+//  in a clean stop, after its last. A slot is recovered and freed only when its process
+//  has exited, or when its connection closed and attached is 0: a live instance that
+//  merely lost its connection keeps its slot, or two processes would share its lanes.
+struct alignas(64) InstanceRecord {
+  std::atomic<std::uint64_t> heartbeat_ms;  // monotonic
+  std::atomic<std::uint64_t> sent;
+  std::atomic<std::uint64_t> delivered;
+  std::atomic<std::uint64_t> acked;
+  std::atomic<std::uint64_t> redelivered;
+  std::atomic<std::uint64_t> refused;  // messages that failed this instance's checks
+  std::atomic<std::uint32_t> attached;
+};
+static_assert(sizeof(InstanceRecord) == 64 && alignof(InstanceRecord) == 64 && std::is_standard_layout_v<InstanceRecord>);
+static_assert(offsetof(InstanceRecord, heartbeat_ms) == 0 && offsetof(InstanceRecord, sent) == 8 &&
+              offsetof(InstanceRecord, delivered) == 16 && offsetof(InstanceRecord, acked) == 24 &&
+              offsetof(InstanceRecord, redelivered) == 32 && offsetof(InstanceRecord, refused) == 40 &&
+              offsetof(InstanceRecord, attached) == 48);
+
+struct TenantLayout {
+  std::uint64_t lanes = 0, lane_stride = 0, retry_ring = 0, dead_letters = 0, bytes = 0;
+  std::uint32_t lane_count = 0;
+};
+
+// Validates the shape and lays it out; config_error otherwise.
+Result<TenantLayout> compute_tenant_layout(const TenantShape& shape);
+
+class Tenant {
+ public:
+  Tenant() = default;
+  Tenant(std::uint16_t type, const TenantShape& shape, const TenantLayout& layout, std::byte* base);
+
+  std::uint16_t type() const { return type_; }
+  const TenantShape& shape() const { return shape_; }
+  std::uint32_t lane_count() const { return layout_.lane_count; }
+  std::uint16_t lane_of(std::uint32_t instance, std::uint32_t k) const {
+    return static_cast<std::uint16_t>(instance * shape_.lanes_per_instance + k);
+  }
+  // The daemon's own instance number in this type: its lanes follow the instances'.
+  std::uint32_t daemon_instance() const { return shape_.instances; }
+
+  // Out-of-range indices are the caller's bug: they come from the layout, never from
+  // shared memory.
+  InstanceRecord& instance(std::uint32_t index) const { return reinterpret_cast<InstanceRecord*>(base_)[index]; }
+  SendRecord& send_record(std::uint16_t lane) const {
+    return *reinterpret_cast<SendRecord*>(base_ + layout_.lanes + lane * layout_.lane_stride);
+  }
+  LeaseTable leases(std::uint16_t lane) const;
+  // Null for a lane out of range (lease tokens come back from applications).
+  std::optional<LeaseTable> leases_of(std::uint16_t lane) const {
+    if (lane >= layout_.lane_count) return std::nullopt;
+    return leases(lane);
+  }
+  ReadyRing retry_ring() const { return ring_at(layout_.retry_ring, shape_.retry_capacity); }
+  ReadyRing dead_letters() const { return ring_at(layout_.dead_letters, shape_.dead_letter_capacity); }
+
+ private:
+  ReadyRing ring_at(std::uint64_t offset, std::uint32_t capacity) const {
+    auto* header = reinterpret_cast<RingHeader*>(base_ + offset);
+    return ReadyRing(header, reinterpret_cast<RingSlot*>(header + 1), capacity);
+  }
+
+  std::uint16_t type_ = 0;
+  TenantShape shape_;
+  TenantLayout layout_;
+  std::byte* base_ = nullptr;
+};
+
+}  // namespace exobus::shm
