@@ -283,6 +283,57 @@ TEST(HostilePeer, AQueueItsSenderScribbledOverIsRepairedWhileOtherQueuesFlow) {
   EXPECT_NE(bus.daemon_log().find("was damaged"), std::string::npos) << bus.daemon_log();
 }
 
+TEST(HostilePeer, RandomScribblesOverAllItMayWriteLoseNoMessageOfAnotherType) {
+  Bus bus(kTenants);
+  Shared<Ledger> charged;
+  bus.spawn_service("billing", *charged, [&](Service& billing) {
+    billing.on("billing.charge", [&](Delivery& delivery) { charged->record(delivery.message()); });
+    billing.on("audit.ping", [](Delivery&) {});
+  });
+  auto orders = bus.connect("orders");
+  ASSERT_TRUE(orders && Bus::ready(*charged));
+  Shared<Report> report;
+  // Random 8-byte words at random places of every object it may write (its tenant memory,
+  // its sender halves, the receiver halves of links to it), while sending now and then so
+  // that billing keeps reading what it scribbles, for 4 s.
+  spawn_attacker(bus, *report, [](RawInstance& raw, Report& out) {
+    std::vector<const shm::Region*> writable;
+    for (const control::MemoryGrant& grant : raw.reply.routing.memory) {
+      const std::optional<shm::RegionKind> kind = shm::region_kind(grant.role);
+      const shm::Region* region = raw.memory->region(*kind, grant.index);
+      if (grant.writable && region != nullptr) writable.push_back(region);
+    }
+    shm::Link* to_billing = raw.link_to("billing");
+    std::uint64_t state = 0x9e3779b97f4a7c15ull ^ static_cast<std::uint64_t>(::getpid());
+    const auto next = [&] { return state = state * 6364136223846793005ull + 1442695040888963407ull; };
+    out.step.store(1);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(4);
+    for (unsigned round = 0; std::chrono::steady_clock::now() < until; ++round) {
+      const shm::Region* region = writable[next() % writable.size()];
+      const std::uint64_t offset = (next() % (region->size() / 8)) * 8;
+      reinterpret_cast<std::atomic<std::uint64_t>*>(region->base() + offset)->store(next(), std::memory_order_relaxed);
+      if (round % 64 == 0 && to_billing != nullptr) {
+        raw.publish(*to_billing, shm::kTypeChannel, forged("audit.ping", "attacker", numbered(round)));
+      }
+      if (round % 256 == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    out.step.store(2);
+  });
+  ASSERT_TRUE(eventually([&] { return report->step.load() >= 1; }));
+  constexpr unsigned kCharges = 2000;
+  for (unsigned n = 0; n < kCharges; ++n) {
+    ASSERT_TRUE(orders->send("billing.charge", numbered(n))) << n;
+    if (n % 100 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(eventually([&] { return charged->distinct(kCharges) == kCharges; }, std::chrono::seconds(30)))
+      << "billing received " << charged->distinct(kCharges) << " of orders' " << kCharges << " charges";
+  for (unsigned n = 0; n < kCharges; ++n) {
+    ASSERT_LE(charged->times_of(n) - charged->redelivered_of(n), 1u) << "charge " << n << " twice unflagged";
+  }
+  ASSERT_TRUE(eventually([&] { return report->step.load() == 2; }));
+  EXPECT_TRUE(bus.status().IsObject()) << "the daemon stopped answering";
+}
+
 TEST(HostilePeer, AUserOutsideTheGroupCannotPlantTheMemoryTheDaemonUses) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to create users";
   integration::Accounts accounts;
