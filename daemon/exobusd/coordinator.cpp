@@ -8,6 +8,7 @@
 
 #include "bus_access.hpp"
 #include "memory_keeper.hpp"
+#include "exobus/control/accounts.hpp"
 #include "exobus/control/registration.hpp"
 #include "exobus/daemon/peer_credentials.hpp"
 #include "exobus/envelope.hpp"
@@ -271,6 +272,27 @@ Result<Granted> Coordinator::on_register(const control::RegisterRequest& request
                                                 std::to_string(registry.instance_slots()) +
                                                 "); raise bus.max-instances in " + options_.config_file.string()};
     }
+    // One user may not take the slots the others need: its live instances, of every type,
+    // orphans included (they still use their lanes).
+    const std::uint32_t per_user = config_.bus.instances_per_user();
+    std::uint32_t of_user = 0;
+    for (std::uint32_t other = 0; other < registry.instance_slots(); ++other) {
+      const shm::InstanceEntry& instance = entry(other);
+      if (instance.state.load(std::memory_order_acquire) == static_cast<std::uint32_t>(shm::InstanceState::active) &&
+          instance.uid.load(std::memory_order_relaxed) == peer.uid) {
+        ++of_user;
+      }
+    }
+    if (of_user >= per_user) {
+      const std::string user = control::describe_user(peer.uid);
+      log_->warn("refused pid {}: user {} runs {} instances already (bus.max-instances-per-user {})", peer.pid, user,
+                 of_user, per_user);
+      return Error{ErrorCode::quota_exceeded, "user " + user + " runs " + std::to_string(of_user) +
+                                                  " instances already (bus.max-instances-per-user " +
+                                                  std::to_string(per_user) +
+                                                  "); stop one, or raise bus.max-instances-per-user in " +
+                                                  options_.config_file.string()};
+    }
     // Its place among its type's instances: a member no live or recovering slot holds.
     const shm::Tenant& tenant = *memory_->tenant(*type);
     std::vector<bool> taken(tenant.shape().instances, false);
@@ -281,14 +303,21 @@ Result<Granted> Coordinator::on_register(const control::RegisterRequest& request
     }
     const auto member = static_cast<std::uint32_t>(std::find(taken.begin(), taken.end(), false) - taken.begin());
     if (member == taken.size()) {
-      return Error{ErrorCode::quota_exceeded, "service type '" + request.service_type + "' has no free instance slot (" +
-                                                  std::to_string(taken.size()) + " instances run)"};
+      log_->warn("refused pid {}: service type '{}' runs {} instances already (its max-instances)", peer.pid,
+                 request.service_type, taken.size());
+      return Error{ErrorCode::quota_exceeded,
+                   "service type '" + request.service_type + "' has no free instance slot (" +
+                       std::to_string(taken.size()) + " instances run, its max-instances); stop one, or raise "
+                       "max-instances of service type '" + request.service_type + "' in " +
+                       config_.services[*config_.find_service(request.service_type)].config_file.string() +
+                       " (a change of it needs exobusd --reset)"};
     }
     shm::InstanceEntry& instance = entry(*slot);
     instance.pid.store(peer.pid, std::memory_order_relaxed);
     instance.start_time.store(handle.start_time, std::memory_order_relaxed);
     instance.type.store(*type, std::memory_order_relaxed);
     instance.member.store(static_cast<std::uint16_t>(member), std::memory_order_relaxed);
+    instance.uid.store(peer.uid, std::memory_order_relaxed);
     instance.nonce_hash.store(nonce_hash, std::memory_order_relaxed);
     shm::InstanceRecord& record = tenant.instance(member);
     record.heartbeat_ms.store(shm::DataPlane::now_ms(), std::memory_order_relaxed);
@@ -408,7 +437,16 @@ void Coordinator::on_tick() {
 }
 
 void Coordinator::on_reload() {
-  Result<ApplicationConfig> config = load_application_config(options_.config_file);
+  // The file is bounded (size, alias expansion: core/config), so loading it costs little
+  // whoever wrote it; should the loader still throw (out of memory), the daemon refuses the
+  // reload rather than die with every instance's memory grants.
+  Result<ApplicationConfig> config = [&]() -> Result<ApplicationConfig> {
+    try {
+      return load_application_config(options_.config_file);
+    } catch (const std::exception& e) {
+      return Error{ErrorCode::config_error, options_.config_file.string() + ": cannot be loaded: " + e.what()};
+    }
+  }();
   if (!config) {
     log_->error("reload refused, keeping the running configuration: {}", config.error().message);
     return;
@@ -419,6 +457,9 @@ void Coordinator::on_reload() {
     log_->error("reload refused, keeping the running configuration: {}", additions.error().message);
     return;
   }
+  // Nothing of the new configuration may stay if a later step refuses it: the running
+  // policies come back with the running plan, never the new ones beside the old types.
+  std::map<std::string, PeerPolicy> previous_policies = policies_;
   if (Result<void> policies = load_policies(config.value()); !policies) {
     log_->error("reload refused, keeping the running configuration: {}", policies.error().message);
     return;
@@ -426,6 +467,7 @@ void Coordinator::on_reload() {
   const BusPlan previous = std::exchange(plan_, std::move(plan));
   if (Result<void> laid_out = lay_out(additions.value()); !laid_out) {
     plan_ = previous;
+    policies_ = std::move(previous_policies);
     log_->error("reload refused, keeping the running configuration: {}", laid_out.error().message);
     return;
   }
@@ -454,14 +496,14 @@ Result<Granted> Coordinator::on_command(const std::string& name, const control::
     return granted;
   }
   if (name == "dlq") {
-    Result<control::JsonText> listed = dead_letters(args);
+    Result<control::JsonText> listed = dead_letters(args, peer);
     if (!listed) return listed.error();
     return Granted{std::move(listed).value(), {}};
   }
   return Error{ErrorCode::refused, "unknown command '" + name + "' (known: routing, dlq)"};
 }
 
-Result<control::JsonText> Coordinator::dead_letters(const control::JsonText& args) {
+Result<control::JsonText> Coordinator::dead_letters(const control::JsonText& args, const PeerCredentials& peer) {
   const rapidjson::Document request = args.document();
   if (!request.IsObject() || !request.HasMember("type") || !request["type"].IsString()) {
     return Error{ErrorCode::refused, "dlq needs {\"type\": \"<service type>\"}"};
@@ -469,10 +511,26 @@ Result<control::JsonText> Coordinator::dead_letters(const control::JsonText& arg
   const std::string type_name = request["type"].GetString();
   const std::optional<std::uint16_t> type = plan_.type_index(type_name);
   if (!type) return Error{ErrorCode::refused, "unknown service type '" + type_name + "'"};
+  const bool requeue = request.HasMember("requeue") && request["requeue"].IsBool() && request["requeue"].GetBool();
+  // A type's dead letters are messages sent to it: only who may run the type may read them
+  // (their payloads) or put them back in its queue, by the policy registration applies
+  // (allowed-users, allowed-groups). A type a reload dropped has no policy any more: its
+  // letters are the owner's (and root's).
+  const auto policy = policies_.find(type_name);
+  const Result<void> allowed = policy != policies_.end()
+                                   ? policy->second.check(peer, type_name)
+                                   : PeerPolicy::create({}, {}, ::geteuid()).value().check(peer, type_name);
+  if (!allowed) {
+    log_->warn("refused dlq {} of '{}' to pid {}: {}", requeue ? "requeue" : "list", type_name, peer.pid,
+               allowed.error().message);
+    return Error{ErrorCode::permission_denied, std::string("cannot ") + (requeue ? "requeue" : "list") +
+                                                   " the dead letters of service type '" + type_name +
+                                                   "': " + allowed.error().message};
+  }
   shm::Tenant& tenant = *memory_->tenant(*type);
   shm::DataPlane plane(*memory_, *type, tenant.daemon_instance());
   JsonObject reply;
-  if (request.HasMember("requeue") && request["requeue"].IsBool() && request["requeue"].GetBool()) {
+  if (requeue) {
     std::uint64_t requeued = 0;
     shm::LaneCursor taker{plane.lane(shm::kCommandLane)};
     shm::LaneCursor mover{plane.lane(shm::kFirstSendLane)};

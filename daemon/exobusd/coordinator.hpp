@@ -74,7 +74,9 @@ class Coordinator {
   // The routing, with the memory of `type` granted (none: for a process that is not an
   // instance): the grants in the reply, their descriptors in `fds`.
   control::RoutingReply routing(std::optional<std::uint16_t> type, std::vector<int>& fds) const;
-  Result<control::JsonText> dead_letters(const control::JsonText& args);
+  // The `dlq` command: lists or requeues the dead letters of one type, for a peer the type's
+  // policy lets run it (permission_denied otherwise).
+  Result<control::JsonText> dead_letters(const control::JsonText& args, const PeerCredentials& peer);
   // Recovers a dead instance's slot; true once nothing is left to do and the slot is free.
   bool recover(std::uint32_t slot);
   shm::InstanceEntry& entry(std::uint32_t slot) const { return memory_->registry()->instance(slot); }

@@ -6,6 +6,7 @@
 
 #include "bus_access.hpp"
 #include "coordinator.hpp"
+#include "exobus/control/accounts.hpp"
 #include "exobus/daemon/control_server.hpp"
 #include "exobus/version.hpp"
 #include "memory_keeper.hpp"
@@ -81,6 +82,14 @@ int main(int argc, char** argv) {
   };
   forward.on_reload = [&] { coordinator->callbacks().on_reload(); };
   forward.on_tick = [&] { coordinator->callbacks().on_tick(); };
+  forward.on_connection_refused = [&](const exobus::daemon::PeerCredentials& peer, std::uint32_t held) {
+    log->warn("refusing connections of {} (pid {} and any more): it holds {} (bus.max-connections-per-user)",
+              exobus::control::describe_user(peer.uid), peer.pid, held);
+  };
+  forward.on_idle_closed = [&](std::uint32_t closed) {
+    log->info("closed {} control connections that neither registered nor sent a request within {} ms", closed,
+              config.value().bus.registration_timeout_ms);
+  };
 
   exobus::daemon::ServerOptions server_options;
   server_options.bus = options.bus;
@@ -89,6 +98,9 @@ int main(int argc, char** argv) {
   server_options.group = access.value().group;
   server_options.socket_mode = access.value().socket_mode;
   server_options.runtime_dir_mode = access.value().runtime_dir_mode;
+  // Read at start only: a reload keeps the running values (docs/config.md).
+  server_options.max_connections_per_user = config.value().bus.max_connections_per_user;
+  server_options.registration_timeout = std::chrono::milliseconds(config.value().bus.registration_timeout_ms);
   auto server = exobus::daemon::ControlServer::open(server_options, forward);
   if (!server) {
     log->error("{}", server.error().message);

@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <fstream>
 
@@ -502,6 +503,118 @@ TEST(ControlServer, ServerAndClientsLeaveNoDescriptorsBehind) {
     UniqueFd idle = connect_raw(dir.paths("no-leaks"));  // still open when the server stops
   }
   EXPECT_EQ(open_descriptors(), before);
+}
+
+// Polls `condition` until it holds or `bound` passes (checked at least once).
+template <class Condition>
+bool eventually_true(Condition condition, std::chrono::milliseconds bound = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+// Whether the server closed `fd` within `bound` (a hang-up; a reply may wait before it).
+bool closed_by_server(int fd, std::chrono::milliseconds bound = 10s) {
+  return eventually_true(
+      [fd] {
+        pollfd probe{fd, POLLRDHUP, 0};
+        return ::poll(&probe, 1, 0) == 1 && (probe.revents & (POLLRDHUP | POLLHUP)) != 0;
+      },
+      bound);
+}
+
+// As nobody (root switches in a child): the server's status, "ok" or "error <code> ...".
+std::string status_as_nobody(const RuntimePaths& paths) {
+  Pipe pipe;
+  ChildProcess child = ChildProcess::spawn([&] {
+    pipe.close_read_end();
+    if (::setgroups(0, nullptr) != 0 || ::setgid(kNogroup) != 0 || ::setuid(kNobody) != 0) return 3;
+    const Result<JsonText> status = request_status(paths);
+    pipe.write_line(status ? "ok" : "error " + std::string(to_string(status.error().code)));
+    return 0;
+  });
+  return pipe.read_line().value_or("(nothing)");
+}
+
+TEST(ControlServer, AConnectionBeyondItsUsersQuotaIsAnsweredQuotaExceededAndClosed) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch to nobody";
+  TempRuntimeDir dir;
+  auto recorder = std::make_shared<Recorder>();
+  auto refusals = std::make_shared<std::atomic<int>>(0);
+  ServerCallbacks callbacks = recording_callbacks(recorder);
+  callbacks.on_connection_refused = [refusals](const PeerCredentials&, std::uint32_t held) {
+    EXPECT_EQ(held, 3u);
+    refusals->fetch_add(1);
+  };
+  ServerOptions options = options_for(dir, "quota");
+  options.runtime_dir_mode = 0755;  // reachable by nobody: another user
+  options.socket_mode = 0666;
+  options.max_connections_per_user = 3;
+  options.registration_timeout = 600s;
+  ServerThread server(open_server(options, callbacks));
+  const RuntimePaths paths = dir.paths("quota");
+  std::vector<UniqueFd> held;
+  for (int k = 0; k < 3; ++k) held.push_back(connect_raw(paths));
+
+  for (int k = 0; k < 3; ++k) {
+    const Result<JsonText> refused = request_status(paths);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().code, Code::quota_exceeded) << refused.error().message;
+    EXPECT_NE(refused.error().message.find("holds 3 connections to this exobusd already (max-connections-per-user 3"),
+              std::string::npos)
+        << refused.error().message;
+  }
+  UniqueFd beyond = connect_raw(paths);
+  EXPECT_TRUE(closed_by_server(beyond.get())) << "closed at once, before any request";
+
+  EXPECT_EQ(status_as_nobody(paths), "ok") << "another user's quota is its own";
+  EXPECT_EQ(refusals->load(), 1) << "one report per burst";
+  held.pop_back();  // gives its place back once the server sees the hang-up
+  EXPECT_TRUE(eventually_true([&] { return request_status(paths).ok(); }));
+  for (const UniqueFd& fd : held) EXPECT_FALSE(closed_by_server(fd.get(), 0ms)) << "what it admitted stays open";
+}
+
+TEST(ControlServer, ARegisteredInstanceDoesNotCountAgainstTheConnectionQuota) {
+  TempRuntimeDir dir;
+  auto recorder = std::make_shared<Recorder>();
+  ServerOptions options = options_for(dir, "quota-registered");
+  options.max_connections_per_user = 1;
+  ServerThread server(open_server(options, recording_callbacks(recorder)));
+  const RuntimePaths paths = dir.paths("quota-registered");
+  Pipe pipe;
+
+  ChildProcess instance = ChildProcess::spawn([&] { return register_and_report(paths, pipe, stay_alive); });
+  ASSERT_TRUE(starts_with(pipe.read_line(), "ok ")) << "the registration took the one connection";
+
+  EXPECT_TRUE(request_status(paths).ok()) << "and gave it back once registered";
+}
+
+TEST(ControlServer, AConnectionIdleBeyondTheRegistrationTimeoutIsClosedButARegisteredOneStays) {
+  TempRuntimeDir dir;
+  auto recorder = std::make_shared<Recorder>();
+  auto idle_closed = std::make_shared<std::atomic<std::uint32_t>>(0);
+  ServerCallbacks callbacks = recording_callbacks(recorder);
+  callbacks.on_idle_closed = [idle_closed](std::uint32_t closed) { idle_closed->fetch_add(closed); };
+  ServerOptions options = options_for(dir, "idle");
+  options.registration_timeout = 200ms;
+  ServerThread server(open_server(options, callbacks));
+  const RuntimePaths paths = dir.paths("idle");
+  Pipe pipe;
+  ChildProcess instance = ChildProcess::spawn([&] { return register_and_report(paths, pipe, stay_alive); });
+  ASSERT_TRUE(starts_with(pipe.read_line(), "ok "));
+
+  UniqueFd silent = connect_raw(paths);
+  UniqueFd asked_once = connect_raw(paths);
+  ASSERT_TRUE(exchange_raw(asked_once.get(), R"({"protocol":2,"request":"status"})").ok());
+
+  EXPECT_TRUE(closed_by_server(silent.get())) << "never registered, never asked";
+  EXPECT_TRUE(closed_by_server(asked_once.get())) << "idle since its request";
+  EXPECT_EQ(idle_closed->load(), 2u);
+  EXPECT_TRUE(recorder->gone_instances().empty()) << "the registered instance's connection stays open";
+  EXPECT_TRUE(request_status(paths).ok());
 }
 
 TEST(ControlServer, TickCallbackRunsEveryPeriod) {

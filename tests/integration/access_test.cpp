@@ -7,14 +7,22 @@
 // - the outsider reaches neither the control socket nor the daemon's descriptors (the
 //   kernel refuses); the bus's memory has no name anywhere to open;
 // - the socket and the runtime directory carry exactly the group and modes `segment-mode`
-//   configures, whatever the daemon's umask.
+//   configures, whatever the daemon's umask;
+// - the CLI obeys the same per-type policy: the member can neither list nor requeue the
+//   dead letters of a type it may not run, nor `exobus send --as` it; root (the owner) can.
 #include <gtest/gtest.h>
 #include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
 
+#include <fcntl.h>
+#include <sys/wait.h>
+
 #include <cerrno>
 #include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "bus_fixture.hpp"
 #include "os_accounts.hpp"
@@ -95,6 +103,128 @@ TEST_F(Access, GroupMemberIsRefusedATypeItsGroupMayNotRun) {
   EXPECT_NE(std::string(attempted->message).find("may not run service type 'auditor'"), std::string::npos)
       << attempted->message;
   EXPECT_NE(bus.daemon_log().find("refused pid"), std::string::npos);
+}
+
+// What `exobus ARGS...` printed (stdout and stderr together) and its wait status.
+struct CliRun {
+  int status = -1;
+  std::string output;
+  bool exited_with(int code) const { return WIFEXITED(status) && WEXITSTATUS(status) == code; }
+};
+
+// Runs the exobus CLI against `bus` in a forked child, as `user` (root when empty).
+CliRun run_cli(Bus& bus, const std::string& user, std::vector<std::string> args) {
+  args.insert(args.begin(), EXOBUS_CLI_PATH);
+  for (const std::string& option : {std::string("--bus"), bus.name(), std::string("--runtime-dir"),
+                                    bus.runtime_dir().string()}) {
+    args.push_back(option);
+  }
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  int out[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) return {};
+  const pid_t child = bus.spawn([&] {
+    if (!user.empty() && !become(user)) return 125;
+    if (::dup2(out[1], STDOUT_FILENO) == -1 || ::dup2(out[1], STDERR_FILENO) == -1) return 126;
+    ::execv(EXOBUS_CLI_PATH, argv.data());
+    return 127;
+  });
+  ::close(out[1]);
+  CliRun run;
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(out[0], buffer, sizeof buffer)) > 0;) run.output.append(buffer, static_cast<std::size_t>(n));
+  ::close(out[0]);
+  run.status = bus.wait_child(child);
+  return run;
+}
+
+// `payroll` has no allowed-users nor allowed-groups: only the owner (root here) may run it.
+class AccessToPayroll : public Access {
+ protected:
+  std::string payroll_services() const {
+    return R"(
+      web:
+        config: { sends: [job.run, pay.run] }
+      worker:
+        config: { receives: [job.run], allowed-groups: [)" + accounts_.group + R"(] }
+      payroll:
+        config: { receives: [pay.run] }
+    )";
+  }
+
+  // A payroll instance (root, in a child) that rejects what it gets, and one pay.run sent
+  // by root with the CLI: payroll then holds one dead letter.
+  void dead_letter_for_payroll(Bus& bus) {
+    bus.spawn_service("payroll", *payroll_, [](Service& payroll) {
+      payroll.on("pay.run", [](Delivery& delivery) { (void)delivery.reject(); });
+    });
+    ASSERT_TRUE(Bus::ready(*payroll_));
+    const CliRun sent = run_cli(bus, "", {"send", "pay.run", numbered(42), "--as", "web"});
+    ASSERT_TRUE(sent.exited_with(0)) << sent.output;
+    ASSERT_TRUE(eventually([&] { return bus.type_status("payroll", "dead_lettered") == 1; }));
+  }
+
+  Shared<Ledger> payroll_;
+};
+
+TEST_F(AccessToPayroll, GroupMemberCannotListNorRequeueTheDeadLettersOfATypeItMayNotRun) {
+  Bus bus(payroll_services(), bus_section());
+  open_parent(bus);
+  dead_letter_for_payroll(bus);
+
+  const CliRun listed = run_cli(bus, accounts_.member, {"dlq", "list", "--type", "payroll"});
+  const CliRun requeued = run_cli(bus, accounts_.member, {"dlq", "requeue", "--type", "payroll"});
+
+  for (const auto& [run, verb] : {std::pair{&listed, "list"}, std::pair{&requeued, "requeue"}}) {
+    EXPECT_TRUE(run->exited_with(1)) << run->output;
+    EXPECT_NE(run->output.find("permission_denied"), std::string::npos) << run->output;
+    EXPECT_NE(run->output.find(std::string("cannot ") + verb + " the dead letters of service type 'payroll'"),
+              std::string::npos)
+        << run->output;
+    EXPECT_NE(run->output.find("user '" + accounts_.member + "'"), std::string::npos) << run->output;
+    EXPECT_EQ(run->output.find(numbered(42)), std::string::npos) << "the payload leaked: " << run->output;
+  }
+  EXPECT_EQ(bus.type_status("payroll", "dead_lettered"), 1u) << "the refused requeue moved the dead letter";
+  EXPECT_NE(bus.daemon_log().find("refused dlq requeue of 'payroll'"), std::string::npos);
+}
+
+TEST_F(AccessToPayroll, GroupMemberCannotSendAsATypeItMayNotRun) {
+  Bus bus(payroll_services(), bus_section());
+  open_parent(bus);
+
+  // `send --as T` registers an instance of T, so registration's policy decides.
+  const CliRun sent = run_cli(bus, accounts_.member, {"send", "pay.run", numbered(1), "--as", "payroll"});
+
+  EXPECT_TRUE(sent.exited_with(1)) << sent.output;
+  EXPECT_NE(sent.output.find("permission_denied"), std::string::npos) << sent.output;
+  EXPECT_NE(sent.output.find("user '" + accounts_.member + "'"), std::string::npos) << sent.output;
+  EXPECT_NE(sent.output.find("may not run service type 'payroll'"), std::string::npos) << sent.output;
+}
+
+TEST_F(AccessToPayroll, GroupMemberListsTheDeadLettersOfATypeItsGroupMayRun) {
+  Bus bus(payroll_services(), bus_section());
+  open_parent(bus);
+
+  const CliRun listed = run_cli(bus, accounts_.member, {"dlq", "list", "--type", "worker"});
+
+  EXPECT_TRUE(listed.exited_with(0)) << listed.output;
+  EXPECT_NE(listed.output.find("0 dead letters of 'worker'"), std::string::npos) << listed.output;
+}
+
+TEST_F(AccessToPayroll, TheOwnerListsAndRequeuesTheDeadLettersOfATypeWithoutAllowedUsers) {
+  Bus bus(payroll_services(), bus_section());
+  open_parent(bus);
+  dead_letter_for_payroll(bus);
+
+  const CliRun listed = run_cli(bus, "", {"dlq", "list", "--type", "payroll"});
+  const CliRun requeued = run_cli(bus, "", {"dlq", "requeue", "--type", "payroll"});
+
+  EXPECT_TRUE(listed.exited_with(0)) << listed.output;
+  EXPECT_NE(listed.output.find("1 dead letters of 'payroll'"), std::string::npos) << listed.output;
+  EXPECT_NE(listed.output.find(numbered(42)), std::string::npos) << listed.output;
+  EXPECT_TRUE(requeued.exited_with(0)) << requeued.output;
+  EXPECT_NE(requeued.output.find("requeued 1 dead letters of 'payroll'"), std::string::npos) << requeued.output;
 }
 
 TEST_F(Access, OutsiderReachesNeitherTheDaemonNorTheSegment) {

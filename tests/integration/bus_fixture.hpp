@@ -232,8 +232,13 @@ class Bus {
     for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
       const std::string pid = entry.path().filename().string();
       if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
-      std::ifstream file(entry.path() / "cmdline", std::ios::binary);
-      const std::string command_line((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+      std::string command_line;
+      try {
+        std::ifstream file(entry.path() / "cmdline", std::ios::binary);
+        command_line.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+      } catch (const std::ios_base::failure&) {
+        continue;  // it exited while being read (ESRCH): not the keeper of a bus being stopped
+      }
       if (command_line.find(wanted) != std::string::npos) return static_cast<pid_t>(std::stol(pid));
     }
     return -1;

@@ -73,7 +73,9 @@ Result<std::vector<SizeClass>> parse_size_classes(const YamlReader& reader, cons
 Result<BusConfig> parse_bus(const YamlReader& reader, const YAML::Node& node) {
   BusConfig bus;
   EXOBUS_TRY(reader.check_mapping(node, "bus",
-                                  {"segment-mode", "group", "max-instances", "reply-inbox-capacity", "size-classes"}));
+                                  {"segment-mode", "group", "max-instances", "max-instances-per-user",
+                                   "max-connections-per-user", "registration-timeout-ms", "reply-inbox-capacity",
+                                   "size-classes"}));
   if (const auto mode = node["segment-mode"]) {
     auto value = parse_segment_mode(reader, mode);
     if (!value) return std::move(value).error();
@@ -91,6 +93,26 @@ Result<BusConfig> parse_bus(const YamlReader& reader, const YAML::Node& node) {
     auto value = reader.number(max, "max-instances", 1, kMaxInstances);
     if (!value) return std::move(value).error();
     bus.max_instances = *value;
+  }
+  if (const auto per_user = node["max-instances-per-user"]) {
+    auto value = reader.number(per_user, "max-instances-per-user", 1, kMaxInstances);
+    if (!value) return std::move(value).error();
+    if (*value > bus.max_instances) {
+      return reader.error(per_user, "max-instances-per-user " + std::to_string(*value) + " is above max-instances " +
+                                        std::to_string(bus.max_instances) +
+                                        " (the whole bus); lower it, or leave it out for no limit per user");
+    }
+    bus.max_instances_per_user = *value;
+  }
+  if (const auto connections = node["max-connections-per-user"]) {
+    auto value = reader.number(connections, "max-connections-per-user", 1, 65536);
+    if (!value) return std::move(value).error();
+    bus.max_connections_per_user = *value;
+  }
+  if (const auto timeout = node["registration-timeout-ms"]) {
+    auto value = reader.number(timeout, "registration-timeout-ms", 100, 3'600'000);
+    if (!value) return std::move(value).error();
+    bus.registration_timeout_ms = *value;
   }
   if (const auto inbox = node["reply-inbox-capacity"]) {
     auto value = reader.number(inbox, "reply-inbox-capacity", 16, kMaxRingCapacity, true);
@@ -211,13 +233,8 @@ Result<std::vector<Principal>> parse_principals(const YamlReader& reader, const 
   return principals;
 }
 
-Result<std::string> read_text_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error{ErrorCode::config_error, path.string() + ": cannot open"};
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+// Bounded like the YAML files (kMaxConfigFileBytes).
+Result<std::string> read_text_file(const std::filesystem::path& path) { return detail::read_config_file(path); }
 
 Result<double> parse_version_node(const YamlReader& reader, const YAML::Node& node) {
   auto text = reader.scalar(node, "version");
@@ -335,12 +352,14 @@ Result<void> parse_schemas(const YamlReader& reader, const YAML::Node& node, Ser
   return {};
 }
 
-Result<void> parse_service_config(const YamlReader& reader, const YAML::Node& node, ServiceTypeConfig& service) {
+// `bus` bounds the type's max-instances.
+Result<void> parse_service_config(const YamlReader& reader, const YAML::Node& node, const BusConfig& bus,
+                                  ServiceTypeConfig& service) {
   EXOBUS_TRY(
       reader.check_mapping(node, "service '" + service.name + "' config",
                            {"sends", "receives", "message-translation", "queue-capacity", "ack-timeout-ms",
-                            "delivery-limit", "prefetch", "allowed-users", "allowed-groups", "versions", "schemas",
-                            "validate-received"}));
+                            "delivery-limit", "prefetch", "max-instances", "allowed-users", "allowed-groups",
+                            "versions", "schemas", "validate-received"}));
   for (const auto& [key, list] : {std::pair{"sends", &service.sends}, std::pair{"receives", &service.receives}}) {
     if (const auto names_node = node[key]) {
       auto names = parse_names(reader, names_node, key);
@@ -368,6 +387,16 @@ Result<void> parse_service_config(const YamlReader& reader, const YAML::Node& no
       *number.field = *value;
     }
   }
+  if (const auto max = node["max-instances"]) {
+    auto value = reader.number(max, "max-instances", 1, kMaxInstances);
+    if (!value) return std::move(value).error();
+    if (*value > bus.max_instances) {
+      return reader.error(max, "max-instances " + std::to_string(*value) + " of service type '" + service.name +
+                                   "' is above the bus's max-instances " + std::to_string(bus.max_instances) +
+                                   "; lower it, or raise bus.max-instances in the application file");
+    }
+    service.max_instances = *value;
+  }
   if (const auto validate = node["validate-received"]) {
     auto value = reader.boolean(validate, "validate-received");
     if (!value) return std::move(value).error();
@@ -391,7 +420,8 @@ Result<void> parse_service_config(const YamlReader& reader, const YAML::Node& no
   return {};
 }
 
-Result<ServiceTypeConfig> parse_service(const YamlReader& reader, const YAML::Node& key, const YAML::Node& node) {
+Result<ServiceTypeConfig> parse_service(const YamlReader& reader, const YAML::Node& key, const YAML::Node& node,
+                                        const BusConfig& bus) {
   ServiceTypeConfig service;
   service.name = key.Scalar();
   if (auto valid = validate_service_name(service.name); !valid) return reader.error(key, valid.error().message);
@@ -403,7 +433,7 @@ Result<ServiceTypeConfig> parse_service(const YamlReader& reader, const YAML::No
   }
   if (inline_config) {
     service.config_file = reader.file();
-    EXOBUS_TRY(parse_service_config(reader, inline_config, service));
+    EXOBUS_TRY(parse_service_config(reader, inline_config, bus, service));
     return service;
   }
   if (!location) {
@@ -421,7 +451,7 @@ Result<ServiceTypeConfig> parse_service(const YamlReader& reader, const YAML::No
   }
   auto service_reader = YamlReader::open(service.config_file);
   if (!service_reader) return std::move(service_reader).error();
-  EXOBUS_TRY(parse_service_config(*service_reader, service_reader->root(), service));
+  EXOBUS_TRY(parse_service_config(*service_reader, service_reader->root(), bus, service));
   return service;
 }
 
@@ -472,7 +502,7 @@ Result<ApplicationConfig> load_application_config(const std::filesystem::path& a
   EXOBUS_TRY(reader.check_unique_keys(services, "services"));
   if (services.size() == 0) return reader.error(services, "'services' is empty; list at least one service type");
   for (const auto& entry : services) {
-    auto service = parse_service(reader, entry.first, entry.second);
+    auto service = parse_service(reader, entry.first, entry.second, config.bus);
     if (!service) return std::move(service).error();
     config.services.push_back(std::move(*service));
   }

@@ -3,10 +3,16 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <yaml-cpp/eventhandler.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
+#include <fstream>
+#include <optional>
+#include <sstream>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace exobus::detail {
@@ -128,7 +134,147 @@ void write_json(const YAML::Node& node, rapidjson::Writer<rapidjson::StringBuffe
   writer.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
 }
 
+std::string position(const std::filesystem::path& file, const YAML::Mark& mark) {
+  return file.string() + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+}
+
+// Counts one document as the walks over its tree will see it, aliases expanded, from the
+// parser's events and before any tree is built: in time and memory linear in the file,
+// whatever the aliases stand for.
+//
+//   - a scalar, a null and a collection (itself, beside its keys and values) are one node
+//     each; an alias is as many nodes, and as many levels, as its anchor's node, which is
+//     complete by then (an anchor is defined before its aliases);
+//   - a node's depth is the number of collections it is in, plus one; an alias reaches its
+//     own depth plus its anchor's height (the levels of the node it stands for);
+//   - an alias inside the very node its anchor names (`&a [*a]`) makes a cycle, which yaml-cpp
+//     accepts and every walk would follow until the stack overflows: refused.
+//
+// The first bound crossed is kept, with the position of the node that crossed it, and the
+// rest of the document ignored: nothing is thrown through yaml-cpp's parser.
+class ExpansionBound final : public YAML::EventHandler {
+ public:
+  explicit ExpansionBound(const std::filesystem::path& file) : file_(file) {}
+
+  const std::optional<Error>& refusal() const noexcept { return refusal_; }
+
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override { add(mark, 1, 1, anchor); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor, const std::string&) override {
+    add(mark, 1, 1, anchor);
+  }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    if (refusal_) return;
+    if (anchor >= anchors_.size() || !anchors_[anchor].complete) {
+      refuse(mark, "an alias inside the node its anchor names would repeat that node forever; "
+                   "remove the alias or anchor a node that does not contain it");
+      return;
+    }
+    const Anchored named = anchors_[anchor];
+    add(mark, named.nodes, named.height, YAML::NullAnchor);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    open(mark, anchor);
+  }
+  void OnSequenceEnd() override { close(); }
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    open(mark, anchor);
+  }
+  void OnMapEnd() override { close(); }
+
+ private:
+  struct Anchored {
+    std::uint64_t nodes = 0;
+    std::uint32_t height = 0;
+    bool complete = false;  // false while the parser is inside the node
+  };
+  struct Open {
+    std::uint64_t nodes_before;  // nodes_ before this collection's own node
+    std::uint32_t height;        // levels of the collection so far, itself included
+    YAML::anchor_t anchor;
+  };
+
+  // Counts a complete node of `nodes` nodes and `height` levels at the current place.
+  void add(const YAML::Mark& mark, std::uint64_t nodes, std::uint32_t height, YAML::anchor_t anchor) {
+    if (refusal_ || !within_bounds(mark, nodes, height)) return;
+    if (anchor != YAML::NullAnchor) record(anchor, {nodes, height, true});
+    if (!open_.empty()) open_.back().height = std::max(open_.back().height, height + 1);
+  }
+
+  void open(const YAML::Mark& mark, YAML::anchor_t anchor) {
+    if (refusal_ || !within_bounds(mark, 1, 1)) return;
+    if (anchor != YAML::NullAnchor) record(anchor, {});
+    open_.push_back({nodes_ - 1, 1, anchor});
+  }
+
+  void close() {
+    if (refusal_ || open_.empty()) return;
+    const Open done = open_.back();
+    open_.pop_back();
+    if (done.anchor != YAML::NullAnchor) record(done.anchor, {nodes_ - done.nodes_before, done.height, true});
+    if (!open_.empty()) open_.back().height = std::max(open_.back().height, done.height + 1);
+  }
+
+  // Every count stays at most twice kMaxConfigNodes: `nodes` is a node's or an anchor's
+  // count, which passed this check before.
+  bool within_bounds(const YAML::Mark& mark, std::uint64_t nodes, std::uint32_t height) {
+    nodes_ += nodes;
+    if (nodes_ > kMaxConfigNodes) {
+      refuse(mark, "the configuration expands to more than " + std::to_string(kMaxConfigNodes) +
+                       " nodes (YAML aliases?); alias large nodes less often, or split the configuration");
+      return false;
+    }
+    if (open_.size() + height > kMaxConfigDepth) {
+      refuse(mark, "the configuration nests deeper than " + std::to_string(kMaxConfigDepth) +
+                       " levels (YAML aliases?); flatten it");
+      return false;
+    }
+    return true;
+  }
+
+  void record(YAML::anchor_t anchor, Anchored anchored) {
+    if (anchor >= anchors_.size()) anchors_.resize(anchor + 1);
+    anchors_[anchor] = anchored;
+  }
+
+  void refuse(const YAML::Mark& mark, const std::string& what) {
+    refusal_ = Error{ErrorCode::config_error, position(file_, mark) + ": " + what};
+  }
+
+  const std::filesystem::path& file_;
+  std::uint64_t nodes_ = 0;
+  std::vector<Open> open_;          // the collections the parser is in, innermost last
+  std::vector<Anchored> anchors_;   // by anchor id (yaml-cpp numbers them from 1)
+  std::optional<Error> refusal_;
+};
+
+Error syntax_error(const std::filesystem::path& file, const YAML::ParserException& e) {
+  return Error{ErrorCode::config_error, position(file, e.mark) + ": YAML syntax error: " + e.msg};
+}
+
 }  // namespace
+
+Result<std::string> read_config_file(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return Error{ErrorCode::config_error, file.string() + ": cannot open"};
+  // Read at most one byte past the bound, so that a file growing while it is read is still
+  // refused, and nothing larger is ever held.
+  std::string text(static_cast<std::size_t>(kMaxConfigFileBytes) + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (in.bad()) return Error{ErrorCode::config_error, file.string() + ": cannot read"};
+  const auto read = static_cast<std::size_t>(in.gcount());
+  if (read > kMaxConfigFileBytes) {
+    return Error{ErrorCode::config_error, file.string() + ": larger than " + std::to_string(kMaxConfigFileBytes) +
+                                              " bytes (" + std::to_string(kMaxConfigFileBytes >> 20) +
+                                              " MiB), more than a configuration file may be"};
+  }
+  text.resize(read);
+  text.shrink_to_fit();
+  return text;
+}
 
 std::string location(const std::filesystem::path& file, const YAML::Mark& mark) {
   // yaml-cpp counts lines and columns from 0; editors count from 1.
@@ -140,11 +286,25 @@ Result<YamlReader> YamlReader::open(const std::filesystem::path& file) {
   if (!std::filesystem::is_regular_file(file, ignored)) {
     return Error{ErrorCode::config_error, file.string() + ": no such file; check the path"};
   }
+  Result<std::string> text = read_config_file(file);
+  if (!text) return std::move(text).error();
   try {
-    return YamlReader(file, YAML::LoadFile(file.string()));
+    // The first document alone, as YAML::Load builds: counted first, then built.
+    {
+      std::istringstream in(*text);
+      YAML::Parser parser(in);
+      ExpansionBound bound(file);
+      try {
+        parser.HandleNextDocument(bound);
+      } catch (const YAML::ParserException& e) {
+        // What the count refused came earlier in the file than the syntax error.
+        if (!bound.refusal()) return syntax_error(file, e);
+      }
+      if (bound.refusal()) return *bound.refusal();
+    }
+    return YamlReader(file, YAML::Load(*text));
   } catch (const YAML::ParserException& e) {
-    return Error{ErrorCode::config_error, file.string() + ":" + std::to_string(e.mark.line + 1) + ":" +
-                                              std::to_string(e.mark.column + 1) + ": YAML syntax error: " + e.msg};
+    return syntax_error(file, e);
   } catch (const YAML::Exception& e) {
     return Error{ErrorCode::config_error, file.string() + ": cannot read: " + e.what()};
   }
@@ -159,16 +319,16 @@ Error YamlReader::error(const YAML::Node& at, const std::string& what) const { r
 
 Result<void> YamlReader::check_unique_keys(const YAML::Node& node, std::string_view what) const {
   if (!node.IsMap()) return error(node, std::string(what) + " must be a mapping of names to settings");
-  std::vector<std::pair<std::string, YAML::Mark>> seen;
+  // Hashed: a mapping may have hundreds of thousands of keys within kMaxConfigNodes.
+  std::unordered_map<std::string_view, YAML::Mark> seen;
   for (const auto& entry : node) {
     if (!entry.first.IsScalar()) return error(entry.first, std::string(what) + " keys must be plain names");
-    const std::string& key = entry.first.Scalar();
-    const auto earlier = std::find_if(seen.begin(), seen.end(), [&](const auto& s) { return s.first == key; });
-    if (earlier != seen.end()) {
+    const std::string& key = entry.first.Scalar();  // lives in the tree, as long as `node`
+    const auto [earlier, first] = seen.emplace(key, entry.first.Mark());
+    if (!first) {
       return error(entry.first, "'" + key + "' appears twice in " + std::string(what) + " (first at line " +
                                     std::to_string(earlier->second.line + 1) + "); remove one");
     }
-    seen.emplace_back(key, entry.first.Mark());
   }
   return {};
 }

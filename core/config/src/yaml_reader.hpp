@@ -15,9 +15,37 @@
 
 namespace exobus::detail {
 
+// Bounds on what one configuration file may cost to read, whoever wrote it: `exobus lint`,
+// exobusd (at start and at every SIGHUP) and every instance at registration load it.
+//
+// A file is read whole, so its size bounds the memory of reading it; a schema file (.json)
+// that a configuration names is bounded the same way.
+inline constexpr std::uintmax_t kMaxConfigFileBytes = std::uintmax_t{4} << 20;  // 4 MiB
+// yaml-cpp keeps an alias as a second reference to its anchor's node, so parsing is linear
+// in the file, but every walk of the tree (the checks, an inline schema turned into JSON)
+// visits an aliased node once per reference: nine anchors of nine aliases each are 9^9
+// nodes from a few hundred bytes ("billion laughs"). So the document is counted, aliases
+// expanded, before its tree is built, and refused beyond these: nodes (scalars, keys and
+// collections, an alias counting as all the nodes it stands for), and levels of nesting (an
+// alias of a deep node placed deep inside another one nests the two depths, so a chain of
+// aliases would otherwise nest far beyond what yaml-cpp's parser allows, and overflow the
+// stack of whatever walks it). An inline schema nests at most 128 levels anyway.
+//
+// A real configuration has hundreds of nodes, a large one with big inline schemas some
+// thousands. Every node costs a few hundred bytes in yaml-cpp's tree and again as JSON:
+// 1,000,000 nodes took `exobus lint` 500 MB and 3.6 s, so the bound is a tenth of that, a
+// cost every instance (which loads the file when it registers) can afford.
+inline constexpr std::uint64_t kMaxConfigNodes = 100'000;
+inline constexpr std::uint32_t kMaxConfigDepth = 256;
+
+// The whole text of a configuration file (YAML or a JSON schema); an error naming the file
+// when it cannot be read or is larger than kMaxConfigFileBytes.
+Result<std::string> read_config_file(const std::filesystem::path& file);
+
 class YamlReader {
  public:
-  // Parses the whole file; a missing file or a YAML syntax error is the returned error.
+  // Parses the whole file; a missing file, one larger than kMaxConfigFileBytes, a YAML syntax
+  // error, or a document beyond kMaxConfigNodes or kMaxConfigDepth is the returned error.
   static Result<YamlReader> open(const std::filesystem::path& file);
 
   const std::filesystem::path& file() const noexcept { return file_; }

@@ -112,16 +112,24 @@ Result<Answer> ControlConnection::exchange(const Request& request) {
   if (!datagram) return datagram.error();
   const ssize_t sent =
       retry_on_eintr([&] { return ::send(fd_.get(), datagram.value().data(), datagram.value().size(), MSG_NOSIGNAL); });
-  if (sent == -1) {
-    if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN) {
-      return Error{Code::daemon_not_running,
-                   "exobusd of bus '" + paths_.bus + "' closed the control connection; is it still running?"};
-    }
-    if (errno == EAGAIN) {
+  const int send_error = sent == -1 ? errno : 0;
+  const bool closed = send_error == EPIPE || send_error == ECONNRESET || send_error == ENOTCONN;
+  // The daemon refuses a connection beyond its user's quota with one error reply before any
+  // request, and closes it: that reply waits here, and answers the request.
+  const auto reply_waiting = [&] {
+    char probe = 0;
+    return ::recv(fd_.get(), &probe, sizeof probe, MSG_PEEK | MSG_DONTWAIT) > 0;
+  };
+  if (closed && !reply_waiting()) {
+    return Error{Code::daemon_not_running,
+                 "exobusd of bus '" + paths_.bus + "' closed the control connection; is it still running?"};
+  }
+  if (sent == -1 && !closed) {
+    if (send_error == EAGAIN) {
       return Error{Code::io, "exobusd of bus '" + paths_.bus + "' did not take a request within " +
                                  std::to_string(timeout_.count()) + " ms"};
     }
-    return errno_error(Code::io, "cannot send to " + paths_.socket.native(), errno);
+    return errno_error(Code::io, "cannot send to " + paths_.socket.native(), send_error);
   }
   std::vector<char> buffer(kMaxDatagramSize);
   iovec iov{buffer.data(), buffer.size()};

@@ -205,10 +205,15 @@ std::string check_ref(const rapidjson::Value& root, const rapidjson::Value& ref,
 // RapidJSON also compiles a schema recursively, one level of nesting at a time, so the
 // nesting is bounded too.
 constexpr std::size_t kMaxSchemaDepth = 128;
+// And it looks each compiled object up in a list of those compiled before, so compiling
+// costs the square of the objects: 20,000 took over a second, and a 4 MiB file holds a
+// million. A real schema has tens or hundreds.
+constexpr std::size_t kMaxSchemaObjects = 10'000;
 
 std::string check_schema_rules(const rapidjson::Value& schema) {
   std::vector<std::pair<const rapidjson::Value*, std::size_t>> pending{{&schema, 1}};
   std::vector<std::string_view> checked_refs;
+  std::size_t objects = 0;
   while (!pending.empty()) {
     const auto [value_pointer, depth] = pending.back();
     const rapidjson::Value& value = *value_pointer;
@@ -221,6 +226,9 @@ std::string check_schema_rules(const rapidjson::Value& schema) {
       continue;
     }
     if (!value.IsObject()) continue;
+    if (++objects > kMaxSchemaObjects) {
+      return "it has more than " + std::to_string(kMaxSchemaObjects) + " objects; split it";
+    }
     // RapidJSON keeps duplicate member names, and a schema object with one (two
     // "dependencies" entries for the same property) leaves a validator slot unset.
     std::vector<std::string_view> names;

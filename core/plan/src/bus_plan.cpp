@@ -18,7 +18,9 @@ std::uint32_t ring_capacity(std::uint64_t wanted) {
 
 shm::TenantShape tenant_shape(const ServiceTypeConfig& type, const BusConfig& bus) {
   shm::TenantShape shape;
-  shape.instances = bus.max_instances;
+  // The type's own quota of instances: its instance records and lanes, and (link_shape) a
+  // reply channel per instance on every link towards it, so its memory grows with it alone.
+  shape.instances = max_instances_of(type, bus);
   shape.lanes_per_instance = kLanesPerInstance;
   shape.leases_per_lane = type.prefetch;
   // Room for every lease of the type to be released at once (commands and replies).
@@ -68,7 +70,7 @@ std::string shape_difference(const shm::TenantShape& has, const shm::TenantShape
   if (has.delivery_limit != wants.delivery_limit) {
     return differs("delivery-limit", has.delivery_limit, wants.delivery_limit);
   }
-  if (has.instances != wants.instances) return differs("instances", has.instances, wants.instances);
+  if (has.instances != wants.instances) return differs("max-instances", has.instances, wants.instances);
   if (has.leases_per_lane < wants.leases_per_lane) {
     return differs("prefetch at most", has.leases_per_lane, wants.leases_per_lane);
   }

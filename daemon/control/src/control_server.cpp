@@ -15,9 +15,12 @@
 #include <array>
 #include <cstring>
 #include <optional>
+#include <set>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
+#include "connection_quota.hpp"
 #include "exobus/daemon/daemon_lock.hpp"
 #include "exobus/daemon/runtime_dir.hpp"
 #include "exobus/control/unique_fd.hpp"
@@ -27,6 +30,7 @@
 namespace exobus::daemon {
 
 using control::CommandRequest;
+using control::describe_user;
 using control::decode_request;
 using control::encode_reply;
 using control::errno_error;
@@ -153,9 +157,11 @@ Result<UniqueFd> make_signalfd() {
 
 class ControlServer::Loop {
  public:
-  Loop(ServerCallbacks callbacks, RuntimePaths paths, DaemonLock lock, UniqueFd epoll, UniqueFd stop, UniqueFd timer,
-       UniqueFd signals, UniqueFd listener)
-      : callbacks_(std::move(callbacks)),
+  Loop(const ServerOptions& options, ServerCallbacks callbacks, RuntimePaths paths, DaemonLock lock, UniqueFd epoll,
+       UniqueFd stop, UniqueFd timer, UniqueFd signals, UniqueFd listener)
+      : registration_timeout_(options.registration_timeout),
+        quota_(options.max_connections_per_user),
+        callbacks_(std::move(callbacks)),
         paths_(std::move(paths)),
         lock_(std::move(lock)),
         epoll_(std::move(epoll)),
@@ -198,12 +204,18 @@ class ControlServer::Loop {
   }
 
  private:
+  using Clock = std::chrono::steady_clock;
+
   struct Connection {
     UniqueFd socket;  // closed (and the record kept) while the daemon waits for the process to exit
     PeerCredentials peer;
     // Set together once on_register accepted: from then on on_instance_gone is owed once.
     std::optional<InstanceHandle> instance;
     UniqueFd pidfd;
+    // Until it registers: its place in its user's quota, and when it is closed unless it
+    // sends a request first (its entry in deadlines_).
+    ConnectionQuota::Ticket ticket;
+    Clock::time_point deadline;
   };
 
   void dispatch(const epoll_event& event) {
@@ -231,7 +243,29 @@ class ControlServer::Loop {
     [[maybe_unused]] const ssize_t n =
         retry_on_eintr([&] { return ::read(timer_.get(), &expirations, sizeof expirations); });
     if (listener_paused_) resume_listening();
+    close_idle_connections();
     if (callbacks_.on_tick) callbacks_.on_tick();
+  }
+
+  // Connections that neither registered nor sent a request within the timeout: a process
+  // holding connections it never uses holds descriptors and its user's quota for nothing.
+  void close_idle_connections() {
+    const Clock::time_point now = Clock::now();
+    std::uint32_t closed = 0;
+    while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+      const std::uint64_t id = deadlines_.begin()->second;
+      deadlines_.erase(deadlines_.begin());
+      close_connection(id);
+      ++closed;
+    }
+    if (closed > 0 && callbacks_.on_idle_closed) callbacks_.on_idle_closed(closed);
+  }
+
+  // (Re)starts the idle timeout of a connection that is not a registered instance's.
+  void arm_deadline(std::uint64_t id, Connection& connection) {
+    deadlines_.erase({connection.deadline, id});
+    connection.deadline = Clock::now() + registration_timeout_;
+    deadlines_.insert({connection.deadline, id});
   }
 
   void drain_signals() {
@@ -262,9 +296,44 @@ class ControlServer::Loop {
       UniqueFd socket(fd);
       Result<PeerCredentials> peer = read_peer_credentials(fd);
       if (!peer) continue;  // the peer is already gone
+      ConnectionQuota::Admission admission = quota_.admit(peer.value().uid);
+      if (!admission.ticket) {
+        refuse_connection(socket, peer.value(), admission);
+        continue;
+      }
       const std::uint64_t id = next_id_++;
       if (!watch(epoll_.get(), fd, EPOLLIN | EPOLLRDHUP, tag(Source::connection, id))) continue;
-      connections_.emplace(id, Connection{std::move(socket), std::move(peer).value(), std::nullopt, UniqueFd()});
+      auto [placed, inserted] = connections_.emplace(
+          id, Connection{std::move(socket), std::move(peer).value(), std::nullopt, UniqueFd(),
+                         std::move(admission.ticket), Clock::time_point{}});
+      arm_deadline(id, placed->second);
+    }
+  }
+
+  // A connection beyond its user's quota gets one error reply before any request (the
+  // client reads it in place of the reply to its first request), then is closed. Shut down
+  // first, then drain what the client sent meanwhile: a socket closed with unread data
+  // resets its peer (ECONNRESET), which would hide the reply; after the shutdown the
+  // client's sends fail (EPIPE) instead of queueing more.
+  void refuse_connection(const UniqueFd& socket, const PeerCredentials& peer,
+                         const ConnectionQuota::Admission& admission) {
+    const std::string reply = encode_reply(Reply(Error{
+        Code::quota_exceeded, "user " + describe_user(peer.uid) + " holds " + std::to_string(admission.held) +
+                                  " connections to this exobusd already (max-connections-per-user " +
+                                  std::to_string(quota_.per_user()) +
+                                  "; a registered instance's does not count); close some, or raise "
+                                  "bus.max-connections-per-user in application.yml"}));
+    [[maybe_unused]] const ssize_t sent =
+        retry_on_eintr([&] { return ::send(socket.get(), reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL); });
+    ::shutdown(socket.get(), SHUT_RDWR);
+    // A client sends one request before it reads; a few datagrams at most are waiting.
+    for (int k = 0; k < 16; ++k) {
+      if (retry_on_eintr([&] { return ::recv(socket.get(), datagram_.data(), datagram_.size(), MSG_DONTWAIT); }) <= 0) {
+        break;
+      }
+    }
+    if (admission.first_of_burst && callbacks_.on_connection_refused) {
+      callbacks_.on_connection_refused(peer, admission.held);
     }
   }
 
@@ -317,6 +386,12 @@ class ControlServer::Loop {
     }
     if (reply) send_reply(id, connection, *reply, granted_fds_);
     granted_fds_.clear();
+    // A request restarts the idle timeout of a connection still unregistered (answering
+    // may have closed it: look it up again).
+    const auto still = connections_.find(id);
+    if (still != connections_.end() && still->second.socket && !still->second.instance) {
+      arm_deadline(id, still->second);
+    }
   }
 
   // nullopt: the connection was closed while answering and `connection` is gone.
@@ -374,6 +449,9 @@ class ControlServer::Loop {
     if (!decision) return Reply(decision.error());
     connection.instance = handle;
     connection.pidfd = std::move(pidfd);
+    // From now on the instance's slot bounds it, and it stays open for the instance's life.
+    connection.ticket.reset();
+    deadlines_.erase({connection.deadline, id});
     if (!watch(epoll_.get(), connection.pidfd.get(), EPOLLIN, tag(Source::pidfd, id))) {
       // Without the backup death signal the instance could outlive a crash unnoticed (if a child
       // kept its connection): undo the registration the only safe way, as a death.
@@ -436,6 +514,7 @@ class ControlServer::Loop {
     auto node = connections_.extract(id);
     if (node.empty()) return;
     Connection& connection = node.mapped();
+    deadlines_.erase({connection.deadline, id});
     if (connection.socket) unwatch(epoll_.get(), connection.socket.get());
     if (connection.pidfd) unwatch(epoll_.get(), connection.pidfd.get());
     const std::optional<InstanceHandle> instance = connection.instance;
@@ -444,6 +523,9 @@ class ControlServer::Loop {
     if (instance && callbacks_.on_instance_gone) callbacks_.on_instance_gone(*instance);
   }
 
+  std::chrono::milliseconds registration_timeout_;
+  // Before connections_: their tickets point at it, so it is destroyed after them.
+  ConnectionQuota quota_;
   ServerCallbacks callbacks_;
   RuntimePaths paths_;
   DaemonLock lock_;  // declared before the descriptors: released after them and after the unlink
@@ -455,6 +537,8 @@ class ControlServer::Loop {
   std::vector<char> datagram_;  // receive buffer, one datagram at a time
   std::vector<int> granted_fds_;  // the descriptors of the reply being answered
   std::unordered_map<std::uint64_t, Connection> connections_;
+  // The unregistered connections by the time they are closed unless they send a request.
+  std::set<std::pair<Clock::time_point, std::uint64_t>> deadlines_;
   std::uint64_t next_id_ = 1;
   bool listener_paused_ = false;
   bool stopping_ = false;
@@ -462,6 +546,9 @@ class ControlServer::Loop {
 
 Result<ControlServer> ControlServer::open(ServerOptions options, ServerCallbacks callbacks) {
   if (options.tick_period.count() <= 0) return Error{Code::refused, "tick period must be positive"};
+  if (options.max_connections_per_user == 0 || options.registration_timeout.count() <= 0) {
+    return Error{Code::refused, "the connection quota and the registration timeout must be positive"};
+  }
   if ((options.socket_mode & ~mode_t{0777}) != 0 ||
       (options.socket_mode & (S_IRUSR | S_IWUSR)) != (S_IRUSR | S_IWUSR)) {
     return Error{Code::refused, "control socket mode must be within 0777 and give the owner rw"};
@@ -503,9 +590,10 @@ Result<ControlServer> ControlServer::open(ServerOptions options, ServerCallbacks
     ::unlink(paths.value().socket.c_str());
     return watched.error();
   }
-  return ControlServer(std::make_unique<Loop>(std::move(callbacks), std::move(paths).value(), std::move(lock).value(),
-                                              std::move(epoll), std::move(stop), std::move(timer).value(),
-                                              std::move(signals), std::move(listener).value()));
+  return ControlServer(std::make_unique<Loop>(options, std::move(callbacks), std::move(paths).value(),
+                                              std::move(lock).value(), std::move(epoll), std::move(stop),
+                                              std::move(timer).value(), std::move(signals),
+                                              std::move(listener).value()));
 }
 
 ControlServer::ControlServer(std::unique_ptr<Loop> loop) : loop_(std::move(loop)) {}

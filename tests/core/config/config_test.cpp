@@ -229,6 +229,63 @@ TEST_F(Config, QueueCapacityAboveRangeIsRejected) {
                "out of range");
 }
 
+TEST_F(Config, QuotasDefaultToTheBussOwnLimits) {
+  const auto config = load("name: demo\nbus:\n  max-instances: 12\nservices:\n  u: { config: {} }\n");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_FALSE(config->services[0].max_instances);
+  EXPECT_EQ(max_instances_of(config->services[0], config->bus), 12u) << "a type may take every slot";
+  EXPECT_EQ(config->bus.instances_per_user(), 12u) << "and so may a user";
+  EXPECT_EQ(config->bus.max_connections_per_user, 256u);
+  EXPECT_EQ(config->bus.registration_timeout_ms, 5000u);
+}
+
+TEST_F(Config, QuotaKeysAreRead) {
+  const auto config = load(R"(name: demo
+bus:
+  max-instances: 12
+  max-instances-per-user: 5
+  max-connections-per-user: 50
+  registration-timeout-ms: 250
+services:
+  u: { config: { max-instances: 3 } }
+  v: { config: {} }
+)");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(max_instances_of(config->services[0], config->bus), 3u);
+  EXPECT_EQ(max_instances_of(config->services[1], config->bus), 12u);
+  EXPECT_EQ(config->bus.instances_per_user(), 5u);
+  EXPECT_EQ(config->bus.max_connections_per_user, 50u);
+  EXPECT_EQ(config->bus.registration_timeout_ms, 250u);
+}
+
+TEST_F(Config, ATypesMaxInstancesAboveTheBussIsRejected) {
+  expect_error(load("name: demo\nbus:\n  max-instances: 8\nservices:\n  u:\n    config:\n      max-instances: 9\n"),
+               "application.yml", 7, "max-instances 9 of service type 'u' is above the bus's max-instances 8");
+}
+
+TEST_F(Config, ATypesMaxInstancesInItsOwnConfigFileIsBoundedByTheBus) {
+  write("u/config.yml", "max-instances: 65\n");
+  expect_error(load("name: demo\nservices:\n  u:\n    location: ./u\n"), "./u/config.yml", 1,
+               "raise bus.max-instances");
+}
+
+TEST_F(Config, ZeroMaxInstancesForATypeIsRejected) {
+  expect_error(load("name: demo\nservices:\n  u:\n    config:\n      max-instances: 0\n"), "application.yml", 5,
+               "allowed: 1 to 4000");
+}
+
+TEST_F(Config, MaxInstancesPerUserAboveMaxInstancesIsRejected) {
+  expect_error(load("name: demo\nbus:\n  max-instances-per-user: 65\nservices:\n  u: {config: {}}\n"),
+               "application.yml", 3, "max-instances-per-user 65 is above max-instances 64");
+}
+
+TEST_F(Config, ConnectionQuotaAndRegistrationTimeoutOutOfRangeAreRejected) {
+  expect_error(load("name: demo\nbus:\n  max-connections-per-user: 0\nservices:\n  u: {config: {}}\n"),
+               "application.yml", 3, "max-connections-per-user is 0, out of range (allowed: 1 to 65536)");
+  expect_error(load("name: demo\nbus:\n  registration-timeout-ms: 99\nservices:\n  u: {config: {}}\n"),
+               "application.yml", 3, "registration-timeout-ms is 99, out of range (allowed: 100 to 3600000)");
+}
+
 TEST_F(Config, HugeNumberIsRejectedNotWrapped) {
   expect_error(load("name: demo\nservices:\n  u:\n    config:\n      prefetch: 99999999999999999999999\n"),
                "application.yml", 5, "out of range");

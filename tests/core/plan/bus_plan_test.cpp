@@ -137,6 +137,23 @@ TEST_F(BusPlanTest, ALinkHasTheReceiversQueueCapacityAndAReplyChannelPerReceiver
   }
 }
 
+TEST_F(BusPlanTest, ATypesInstancesAndTheReplyChannelsTowardsItComeFromItsOwnMaxInstances) {
+  std::string capped = kShop;
+  capped.replace(capped.find("      prefetch: 4\n"), 18, "      prefetch: 4\n      max-instances: 2\n");
+  const BusPlan plan = planned(load(capped));
+  EXPECT_EQ(plan.type(0)->shape.instances, 2u) << "users: its own max-instances";
+  EXPECT_EQ(plan.type(1)->shape.instances, kInstances) << "orders: the bus's";
+  EXPECT_EQ(plan.memory.instance_slots, kInstances) << "the bus's slots stay the bus's";
+  for (const shm::BusShape::LinkEntry& link : plan.memory.links) {
+    const bool towards_users = link.shape.receiver == 0;
+    EXPECT_EQ(link.shape.reply_channels, towards_users ? 2u : kInstances) << "a reply channel per receiver instance";
+  }
+  const Result<std::uint64_t> capped_bytes = shm::BusMemory::total_bytes(plan.memory);
+  const Result<std::uint64_t> full_bytes = shm::BusMemory::total_bytes(planned(load(kShop)).memory);
+  ASSERT_TRUE(capped_bytes.ok() && full_bytes.ok());
+  EXPECT_LT(capped_bytes.value(), full_bytes.value()) << "a type's memory is sized by its quota";
+}
+
 TEST_F(BusPlanTest, EveryLinkHasTheSizeClassesInOrder) {
   const BusPlan plan = planned(load(kShop));
   ASSERT_EQ(plan.memory.directory.size_classes.size(), 2u);
@@ -329,6 +346,19 @@ TEST_F(BusPlanTest, ReplanRefusesChangedSizeClassesAndMaxInstances) {
   const Result<PlanAdditions> refused_instances = replan(plan, more_instances.value());
   ASSERT_FALSE(refused_instances.ok());
   EXPECT_NE(refused_instances.error().message.find("max-instances"), std::string::npos);
+}
+
+TEST_F(BusPlanTest, ReplanRefusesAKnownTypeWhoseMaxInstancesChanged) {
+  BusPlan plan = planned(load(kShop));
+  std::string changed = kShop;
+  changed.replace(changed.find("      prefetch: 4\n"), 18, "      prefetch: 4\n      max-instances: 3\n");
+  const auto after = load(changed);
+  ASSERT_TRUE(after.ok()) << after.error().message;
+  const Result<PlanAdditions> refused = replan(plan, after.value());
+  ASSERT_FALSE(refused.ok()) << "users' memory holds 4 instances";
+  EXPECT_EQ(refused.error().code, ErrorCode::config_error);
+  EXPECT_NE(refused.error().message.find("'users' has max-instances 4 (asks for 3)"), std::string::npos)
+      << refused.error().message;
 }
 
 TEST_F(BusPlanTest, ATypeTalkingToMoreTypesThanOneRegistrationCanGrantIsAConfigError) {

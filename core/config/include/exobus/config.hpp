@@ -30,11 +30,28 @@ struct BusConfig {
   // its directory; empty: the daemon's own group. The group bits of segment_mode are what
   // its members may do: with read and write they may run service instances.
   std::string group;
-  std::uint32_t max_instances = 64;           // 1..65536
+  std::uint32_t max_instances = 64;           // 1..4000, every service type together
+  // Quotas, so that one user cannot take what the others need (docs/security.md):
+  // instances one user (uid) may run at once, over every type; unset: max_instances, no
+  // limit of its own. At most max_instances.
+  std::optional<std::uint32_t> max_instances_per_user;
+  // Control connections one user may hold open that are not a registered instance's
+  // (status, commands, registrations under way); 1..65536.
+  std::uint32_t max_connections_per_user = 256;
+  // How long a control connection may stay without registering or sending a request before
+  // the daemon closes it; 100..3600000.
+  std::uint32_t registration_timeout_ms = 5000;
   std::uint32_t reply_inbox_capacity = 1024;  // power of two, 16..1048576
   // Strictly increasing sizes. The largest size bounds the encoded message.
   std::vector<SizeClass> size_classes = {{256, 8192}, {4096, 2048}, {65536, 256}, {1048576, 16}};
+
+  std::uint32_t instances_per_user() const { return max_instances_per_user.value_or(max_instances); }
 };
+
+// The instance slots of a service type: its own max-instances, or the bus's.
+inline std::uint32_t max_instances_of(const ServiceTypeConfig& type, const BusConfig& bus) {
+  return type.max_instances.value_or(bus.max_instances);
+}
 
 struct ApplicationConfig {
   std::string name;

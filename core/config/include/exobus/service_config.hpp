@@ -60,6 +60,10 @@ struct ServiceTypeConfig {
   std::uint32_t ack_timeout_ms = 30000;  // lease length before redelivery
   std::uint32_t delivery_limit = 5;      // deliveries before dead-lettering; 1..255
   std::uint32_t prefetch = 256;          // in-flight messages per instance; 1..4096
+  // Instances of this type that may run at once (1..the bus's max-instances): its memory
+  // (instance records, lanes, a reply channel on every link towards it) is sized by it.
+  // Unset: the bus's max-instances (max_instances_of() in config.hpp).
+  std::optional<std::uint32_t> max_instances;
   // Check each received payload against its name's schemas (or as JSON) before a handler
   // sees it: what its senders' libraries checked already, for senders it does not trust.
   bool validate_received = false;

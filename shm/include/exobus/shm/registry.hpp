@@ -49,20 +49,32 @@ static_assert(sizeof(RegistryHeader) == 64 && offsetof(RegistryHeader, instance_
 
 enum class InstanceState : std::uint32_t { free = 0, active = 1, recovering = 2 };
 
-//  InstanceEntry (64 bytes): which process holds a slot. state, pid and start time (with
-//  the pid, a unique process identity) name it; type and member its place in the type's
-//  tenant memory; nonce_hash its registration nonce, for resuming it after a restart.
+//  InstanceEntry (64 bytes, one cache line): which process holds a slot. Every field is
+//  written by the daemon alone (this is its private memory), the others before state
+//  (release), which a reader loads first (acquire).
+//
+//   0       4       8               16  18  20      24              32              64
+//   +-------+-------+---------------+---+---+-------+---------------+---------------+
+//   | state | pid   | start_time    |typ|mem| uid   | nonce_hash    |   (unused)    |
+//   +-------+-------+---------------+---+---+-------+---------------+---------------+
+//
+//  state, pid and start time (with the pid, a unique process identity) name it; type and
+//  member its place in the type's tenant memory; uid the user it runs as (SO_PEERCRED),
+//  counted against bus.max-instances-per-user; nonce_hash its registration nonce, for
+//  resuming it after a restart.
 struct alignas(64) InstanceEntry {
   std::atomic<std::uint32_t> state;
   std::atomic<std::int32_t> pid;
   std::atomic<std::uint64_t> start_time;
   std::atomic<std::uint16_t> type;
   std::atomic<std::uint16_t> member;  // the instance's index among its type's instances
+  std::atomic<std::uint32_t> uid;
   std::atomic<std::uint64_t> nonce_hash;
 };
-static_assert(sizeof(InstanceEntry) == 64 && offsetof(InstanceEntry, pid) == 4 &&
+static_assert(sizeof(InstanceEntry) == 64 && alignof(InstanceEntry) == 64 && offsetof(InstanceEntry, pid) == 4 &&
               offsetof(InstanceEntry, start_time) == 8 && offsetof(InstanceEntry, type) == 16 &&
-              offsetof(InstanceEntry, member) == 18 && offsetof(InstanceEntry, nonce_hash) == 24);
+              offsetof(InstanceEntry, member) == 18 && offsetof(InstanceEntry, uid) == 20 &&
+              offsetof(InstanceEntry, nonce_hash) == 24);
 
 class Registry {
  public:

@@ -5,12 +5,14 @@
 // decodes requests and hands them to the daemon's callbacks; it watches every registered
 // instance for death and calls on_instance_gone. One loop iteration waits on:
 //
-//   listening socket   new connections (one per client)
+//   listening socket   new connections (one per client); one beyond its user's quota
+//                      (max_connections_per_user) is refused at once
 //   each connection    requests; hang-up = the instance died or closed its connection
 //   each pidfd         backup death signal for a registered instance (covers a connection
 //                      inherited by a child that outlives the instance)
 //   signalfd           SIGTERM/SIGINT: clean stop; SIGHUP: on_reload
-//   timerfd            on_tick every tick_period (missed ticks are coalesced into one)
+//   timerfd            on_tick every tick_period (missed ticks are coalesced into one);
+//                      closes connections idle past registration_timeout
 //   eventfd            stop() from another thread
 //
 // All callbacks run on the thread that calls run(), one at a time; they may not call run().
@@ -75,6 +77,13 @@ struct ServerCallbacks {
       on_command;
   std::function<void()> on_reload;
   std::function<void()> on_tick;
+  // Optional, for the log. A connection of `peer` was refused: the user holds `held`
+  // connections, its quota. Called for the first refusal of a burst only (again once the
+  // user held fewer than its quota), so a flood of connects makes one line.
+  std::function<void(const PeerCredentials& peer, std::uint32_t held)> on_connection_refused;
+  // Optional, for the log: `closed` connections were closed at one tick for staying idle
+  // (no registration, no request) for registration_timeout.
+  std::function<void(std::uint32_t closed)> on_idle_closed;
 };
 
 struct ServerOptions {
@@ -88,6 +97,15 @@ struct ServerOptions {
   // The group of the runtime directory and the socket; none: the daemon's own group.
   std::optional<gid_t> group;
   std::chrono::milliseconds tick_period{10};
+  // Quotas, so that one user cannot take the daemon from the others (docs/security.md).
+  // Connections one peer uid (SO_PEERCRED) may hold open that are not a registered
+  // instance's (status and commands, registrations under way; a registered instance's
+  // counts against its instance slot instead). A connection beyond it gets one
+  // quota_exceeded reply before any request and is closed.
+  std::uint32_t max_connections_per_user = 256;
+  // A connection that is not a registered instance's and sends no request for this long
+  // is closed (checked every tick). A registered instance's stays open for its life.
+  std::chrono::milliseconds registration_timeout{5000};
   // Block SIGTERM, SIGINT and SIGHUP in the calling thread and take them through a signalfd.
   // The daemon opens the server before starting other threads so that they inherit the mask
   // (a thread that does not block them would take the default action). Off for servers
