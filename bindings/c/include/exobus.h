@@ -295,6 +295,66 @@ EXOBUS_API exobus_delivery* exobus_delivery_defer(exobus_delivery* delivery);
  * (it is redelivered, marked so). NULL, and a handler's own delivery, are ignored. */
 EXOBUS_API void exobus_delivery_free(exobus_delivery* delivery);
 
+/* ---- The test bus: an application's bus inside the test's own process, no daemon, no root
+ * (docs/design.md, "The test bus"). The service under test connects to it as to a real bus
+ * (exobus_test_bus_connect); every other service type is played: what it receives is
+ * recorded (exobus_test_bus_wait_for), it acks unless scripted (exobus_test_bus_on), and it
+ * sends on the test's behalf (exobus_test_bus_send). The same routing, translation,
+ * sends/receives, schema and version rules as a real bus apply.
+ *
+ *   exobus_test_bus* bus;
+ *   exobus_test_bus_create("application.yml", &bus, &err);
+ *   exobus_service* users;
+ *   exobus_test_bus_connect(bus, "users", &users, &err);    (then exobus_on, exobus_start)
+ *   exobus_observed* seen;
+ *   exobus_test_bus_request(bus, "web", "user.create", "{\"name\":\"ann\"}", 1000, NULL, &seen, &err);
+ *   ... exobus_observed_payload(seen, NULL) ...
+ *   exobus_observed_free(seen); exobus_close(users); exobus_test_bus_free(bus);
+ */
+typedef struct exobus_test_bus exobus_test_bus;
+typedef struct exobus_observed exobus_observed;
+
+/* Loads the application (EXOBUS_ERR_CONFIG_ERROR for any mistake in it). */
+EXOBUS_API int exobus_test_bus_create(const char* application_file, exobus_test_bus** out, exobus_error* err);
+/* Close every service connected to it first. */
+EXOBUS_API void exobus_test_bus_free(exobus_test_bus* bus);
+/* The service under test, as an instance of `service_type` (no longer played from then). */
+EXOBUS_API int exobus_test_bus_connect(exobus_test_bus* bus, const char* service_type, exobus_service** out,
+                                       exobus_error* err);
+/* A command from the played type `sender`, checked as that type's send. */
+EXOBUS_API int exobus_test_bus_send(exobus_test_bus* bus, const char* sender, const char* name, const char* payload,
+                                    const exobus_send_options* options, exobus_error* err);
+/* The same command, and its first reply (as an exobus_observed, whose receiver is `sender`),
+ * or EXOBUS_ERR_TIMEOUT when none came within timeout_ms. Free the reply with
+ * exobus_observed_free. */
+EXOBUS_API int exobus_test_bus_request(exobus_test_bus* bus, const char* sender, const char* name, const char* payload,
+                                       unsigned timeout_ms, const exobus_send_options* options, exobus_observed** reply,
+                                       exobus_error* err);
+/* How the played type `receiver` handles `name` from now on (reply with exobus_reply, send on
+ * with exobus_delivery_send, settle), as a handler of exobus_on. */
+EXOBUS_API int exobus_test_bus_on(exobus_test_bus* bus, const char* receiver, const char* name,
+                                  exobus_handler_fn handler, void* user_data);
+/* The next message named `name` (as its receiver names it) a played type received that no
+ * earlier wait returned; EXOBUS_ERR_TIMEOUT when none came within timeout_ms. Free with
+ * exobus_observed_free. */
+EXOBUS_API int exobus_test_bus_wait_for(exobus_test_bus* bus, const char* name, unsigned timeout_ms,
+                                        exobus_observed** out, exobus_error* err);
+/* How many messages the played types received since the last reset. */
+EXOBUS_API size_t exobus_test_bus_received_count(const exobus_test_bus* bus);
+/* Forgets what was received and every script. */
+EXOBUS_API void exobus_test_bus_reset(exobus_test_bus* bus);
+
+/* A recorded message; its strings live as long as it does. */
+EXOBUS_API const char* exobus_observed_receiver(const exobus_observed* observed);
+EXOBUS_API const char* exobus_observed_name(const exobus_observed* observed);
+EXOBUS_API const char* exobus_observed_payload(const exobus_observed* observed, size_t* length);
+EXOBUS_API const char* exobus_observed_sender(const exobus_observed* observed);
+EXOBUS_API const char* exobus_observed_request_id(const exobus_observed* observed);
+/* The empty string when it is no reply. */
+EXOBUS_API const char* exobus_observed_response_to(const exobus_observed* observed);
+EXOBUS_API double exobus_observed_version(const exobus_observed* observed);
+EXOBUS_API void exobus_observed_free(exobus_observed* observed);
+
 #ifdef __cplusplus
 }
 #endif

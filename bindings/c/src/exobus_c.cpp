@@ -12,9 +12,22 @@
 
 #include "exobus/message_version.hpp"
 #include "exobus/service.hpp"
+#include "exobus/test_bus.hpp"
 
 struct exobus_service {
   std::unique_ptr<exobus::Service> service;
+};
+
+struct exobus_test_bus {
+  std::unique_ptr<exobus::TestBus> bus;
+};
+
+// A copy of a recorded message, with the strings the accessors return.
+struct exobus_observed {
+  std::string receiver;
+  exobus::Received message;
+  std::string request_id;
+  std::string response_to;
 };
 
 // Two kinds, told apart by `owned`:
@@ -169,6 +182,12 @@ exobus::Handler c_handler(exobus_handler_fn handler, void* user_data) {
     if (outcome != 0 && !delivery.settled()) (void)delivery.release();
     // Otherwise the library acks it if the handler left it unsettled.
   };
+}
+
+exobus_observed* observed_of(std::string receiver, exobus::Received message) {
+  std::string request_id = message.request_id.to_string();
+  std::string response_to = message.response_to ? message.response_to->to_string() : std::string();
+  return new exobus_observed{std::move(receiver), std::move(message), std::move(request_id), std::move(response_to)};
 }
 
 }  // namespace
@@ -453,5 +472,128 @@ void exobus_delivery_free(exobus_delivery* delivery) {
   });
   delete delivery;
 }
+
+
+int exobus_test_bus_create(const char* application_file, exobus_test_bus** out, exobus_error* err) {
+  if (application_file == nullptr || out == nullptr) {
+    return invalid_argument(err, "exobus_test_bus_create needs a file and out");
+  }
+  *out = nullptr;
+  return guarded(err, [&]() -> exobus::Result<void> {
+    exobus::Result<std::unique_ptr<exobus::TestBus>> created = exobus::TestBus::create(application_file);
+    if (!created) return std::move(created).error();
+    *out = new exobus_test_bus{std::move(created).value()};
+    return {};
+  });
+}
+
+void exobus_test_bus_free(exobus_test_bus* bus) { delete bus; }
+
+int exobus_test_bus_connect(exobus_test_bus* bus, const char* service_type, exobus_service** out, exobus_error* err) {
+  if (bus == nullptr || service_type == nullptr || out == nullptr) {
+    return invalid_argument(err, "exobus_test_bus_connect needs a bus, a service type and out");
+  }
+  *out = nullptr;
+  return guarded(err, [&]() -> exobus::Result<void> {
+    exobus::Result<std::unique_ptr<exobus::Service>> connected = bus->bus->connect(std::string_view(service_type));
+    if (!connected) return std::move(connected).error();
+    *out = new exobus_service{std::move(connected).value()};
+    return {};
+  });
+}
+
+int exobus_test_bus_send(exobus_test_bus* bus, const char* sender, const char* name, const char* payload,
+                         const exobus_send_options* options, exobus_error* err) {
+  if (bus == nullptr || sender == nullptr || name == nullptr) {
+    return invalid_argument(err, "exobus_test_bus_send needs a bus, a sender and a name");
+  }
+  return sent_with(err, options, [&](const exobus::SendOptions& cpp) {
+    return bus->bus->send(sender, name, payload_of(payload), cpp);
+  });
+}
+
+int exobus_test_bus_request(exobus_test_bus* bus, const char* sender, const char* name, const char* payload,
+                            unsigned timeout_ms, const exobus_send_options* options, exobus_observed** reply,
+                            exobus_error* err) {
+  if (bus == nullptr || sender == nullptr || name == nullptr || reply == nullptr) {
+    return invalid_argument(err, "exobus_test_bus_request needs a bus, a sender, a name and reply");
+  }
+  *reply = nullptr;
+  return sent_with(err, options, [&](const exobus::SendOptions& cpp) -> exobus::Result<void> {
+    exobus::Result<exobus::Reply> answered =
+        bus->bus->request(sender, name, payload_of(payload), std::chrono::milliseconds(timeout_ms), cpp);
+    if (!answered) return std::move(answered).error();
+    *reply = observed_of(sender, std::move(answered.value().message));
+    return {};
+  });
+}
+
+int exobus_test_bus_on(exobus_test_bus* bus, const char* receiver, const char* name, exobus_handler_fn handler,
+                       void* user_data) {
+  if (bus == nullptr || receiver == nullptr || name == nullptr || handler == nullptr) return -1;
+  return guarded(nullptr, [&]() -> exobus::Result<void> {
+    bus->bus->on(receiver, name, c_handler(handler, user_data));
+    return {};
+  });
+}
+
+int exobus_test_bus_wait_for(exobus_test_bus* bus, const char* name, unsigned timeout_ms, exobus_observed** out,
+                             exobus_error* err) {
+  if (bus == nullptr || name == nullptr || out == nullptr) {
+    return invalid_argument(err, "exobus_test_bus_wait_for needs a bus, a name and out");
+  }
+  *out = nullptr;
+  return guarded(err, [&]() -> exobus::Result<void> {
+    exobus::Result<exobus::ObservedMessage> seen = bus->bus->wait_for(name, std::chrono::milliseconds(timeout_ms));
+    if (!seen) return std::move(seen).error();
+    *out = observed_of(std::move(seen.value().receiver), std::move(seen.value().message));
+    return {};
+  });
+}
+
+size_t exobus_test_bus_received_count(const exobus_test_bus* bus) {
+  if (bus == nullptr) return 0;
+  try {
+    return bus->bus->received().size();
+  } catch (...) {
+    return 0;
+  }
+}
+
+void exobus_test_bus_reset(exobus_test_bus* bus) {
+  if (bus == nullptr) return;
+  (void)guarded(nullptr, [&]() -> exobus::Result<void> {
+    bus->bus->reset();
+    return {};
+  });
+}
+
+const char* exobus_observed_receiver(const exobus_observed* observed) {
+  return observed == nullptr ? "" : observed->receiver.c_str();
+}
+const char* exobus_observed_name(const exobus_observed* observed) {
+  return observed == nullptr ? "" : observed->message.name.c_str();
+}
+const char* exobus_observed_payload(const exobus_observed* observed, size_t* length) {
+  if (observed == nullptr) {
+    if (length != nullptr) *length = 0;
+    return "";
+  }
+  if (length != nullptr) *length = observed->message.payload.size();
+  return observed->message.payload.c_str();
+}
+const char* exobus_observed_sender(const exobus_observed* observed) {
+  return observed == nullptr ? "" : observed->message.sender.c_str();
+}
+const char* exobus_observed_request_id(const exobus_observed* observed) {
+  return observed == nullptr ? "" : observed->request_id.c_str();
+}
+const char* exobus_observed_response_to(const exobus_observed* observed) {
+  return observed == nullptr ? "" : observed->response_to.c_str();
+}
+double exobus_observed_version(const exobus_observed* observed) {
+  return observed == nullptr ? 0.0 : observed->message.version;
+}
+void exobus_observed_free(exobus_observed* observed) { delete observed; }
 
 }  // extern "C"
