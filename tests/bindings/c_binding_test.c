@@ -37,27 +37,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "c_checks.h"
 #include "exobus.h"
-
-static int failures = 0;
-
-#define CHECK(condition)                                                            \
-  do {                                                                              \
-    if (!(condition)) {                                                             \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #condition); \
-      ++failures;                                                                   \
-    }                                                                               \
-  } while (0)
-
-/* Fatal: the rest of the test cannot run. */
-#define REQUIRE_OK(call, err)                                                                                 \
-  do {                                                                                                        \
-    if ((call) != 0) {                                                                                        \
-      fprintf(stderr, "%s:%d: %s failed: %s: %s\n", __FILE__, __LINE__, #call, exobus_error_name((err).code), \
-              (err).message);                                                                                 \
-      exit(1);                                                                                                \
-    }                                                                                                         \
-  } while (0)
 
 /* Request ids the test names (one in capitals: either case is a canonical UUID). */
 #define REQUEST_VERSIONED "3f2504e0-4f89-41d3-9a0c-0305e82c3301"

@@ -17,26 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "c_checks.h"
 #include "exobus.h"
-
-static int failures = 0;
-
-#define CHECK(condition)                                                            \
-  do {                                                                              \
-    if (!(condition)) {                                                             \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #condition); \
-      ++failures;                                                                   \
-    }                                                                               \
-  } while (0)
-
-#define REQUIRE_OK(call, err)                                                                                 \
-  do {                                                                                                        \
-    if ((call) != 0) {                                                                                        \
-      fprintf(stderr, "%s:%d: %s failed: %s: %s\n", __FILE__, __LINE__, #call, exobus_error_name((err).code), \
-              (err).message);                                                                                 \
-      exit(1);                                                                                                \
-    }                                                                                                         \
-  } while (0)
 
 static const char* kRequestId = "6f1c2a4e-8b3d-4c5e-9f60-7a8b9c0d1e2f";
 

@@ -195,7 +195,7 @@ Result<void> Sender::send(Outgoing outgoing) {
     return fail(exhausted(size));
   }
   const shm::SendResult sent = publish_parts(targets, outgoing.wait_for_room, deadline);
-  if (sent.status != shm::SendStatus::ok) return fail(refusal(sent, targets, size, is_reply));
+  if (sent.status != shm::SendStatus::ok) return fail(refusal(sent, targets, is_reply));
   core_.record().sent.fetch_add(1, std::memory_order_relaxed);
   return {};
 }
@@ -226,9 +226,7 @@ Error Sender::exhausted(std::size_t size) const {
                                               "configuration or let receivers catch up"};
 }
 
-Error Sender::refusal(const shm::SendResult& sent, std::span<const shm::Part> parts, std::size_t size,
-                      bool is_reply) const {
-  (void)size;
+Error Sender::refusal(const shm::SendResult& sent, std::span<const shm::Part> parts, bool is_reply) const {
   if (sent.status == shm::SendStatus::queue_full) {
     const shm::Part& full = parts[std::min<std::size_t>(sent.failed_part, parts.size() - 1)];
     const std::string target = is_reply ? std::string("the requester's reply inbox")
@@ -308,7 +306,7 @@ Result<void> Sender::send_loan(Loan& loan) {
     return exhausted(loan.length_);
   }
   const shm::SendResult sent = publish_parts(targets, true, deadline);
-  if (sent.status != shm::SendStatus::ok) return refusal(sent, targets, loan.length_, false);
+  if (sent.status != shm::SendStatus::ok) return refusal(sent, targets, false);
   core_.record().sent.fetch_add(1, std::memory_order_relaxed);
   return {};
 }

@@ -102,7 +102,7 @@ class Sender {
   // Where a message sent from this instance says replies go, and who sent it.
   Envelope envelope() const;
   // The error for a publish the bus refused.
-  Error refusal(const shm::SendResult& sent, std::span<const shm::Part> parts, std::size_t size, bool is_reply) const;
+  Error refusal(const shm::SendResult& sent, std::span<const shm::Part> parts, bool is_reply) const;
   Error exhausted(std::size_t size) const;
 
   ServiceCore& core_;
