@@ -1,5 +1,7 @@
 #include "exobus/shm/chunk_pool.hpp"
 
+#include <algorithm>
+
 #include "exobus/shm/fault_point.hpp"
 
 namespace exobus::shm {
@@ -14,6 +16,7 @@ ChunkPool::ChunkPool(std::byte* chunks, std::atomic<std::uint32_t>* acks, std::s
     chunk_count_ += size_class.chunk_count;
     offset += std::uint64_t{size_class.chunk_count} * (kChunkHeaderBytes + size_class.chunk_size);
   }
+  seen_acks_ = std::make_unique<std::atomic<std::uint32_t>[]>(chunk_count_);
 }
 
 std::uint64_t ChunkPool::chunk_bytes(std::span<const SizeClass> classes) {
@@ -47,8 +50,24 @@ ChunkHeader* ChunkPool::header(std::uint32_t chunk) const {
 
 std::size_t ChunkPool::largest_chunk() const { return class_count_ == 0 ? 0 : classes_[class_count_ - 1].chunk_size; }
 
+bool ChunkPool::seen_acknowledged(std::uint32_t chunk, std::uint32_t generation, std::uint32_t& refreshed_group) {
+  // Acquire pairs with the release of the thread that copied the word, after its acquire
+  // of the word itself: the receiver's reads of the payload happen before our reuse.
+  if (seen_acks_[chunk].load(std::memory_order_acquire) == generation) return true;
+  constexpr std::uint32_t kAcksPerLine = 64 / sizeof(std::atomic<std::uint32_t>);
+  const std::uint32_t group = chunk / kAcksPerLine;
+  if (group == refreshed_group) return false;
+  refreshed_group = group;
+  const std::uint32_t end = std::min(chunk_count_, (group + 1) * kAcksPerLine);
+  for (std::uint32_t c = group * kAcksPerLine; c < end; ++c) {
+    seen_acks_[c].store(acks_[c].load(std::memory_order_acquire), std::memory_order_release);
+  }
+  return acknowledged(chunk, generation);
+}
+
 Allocation ChunkPool::allocate(std::size_t size, std::uint32_t owner) {
   bool fits_somewhere = false;
+  std::uint32_t refreshed_group = ~std::uint32_t{0};
   // Classes ascend by size; an exhausted class spills into the next larger one.
   for (std::uint32_t c = 0; c < class_count_; ++c) {
     const Class& size_class = classes_[c];
@@ -64,7 +83,8 @@ Allocation ChunkPool::allocate(std::size_t size, std::uint32_t owner) {
       // Free: never used, given back, or published and acknowledged. The acquire of the
       // ack word pairs with the receiver's release: its reads of the payload are done.
       const bool reusable = state.kind == ChunkKind::free ||
-                            (state.kind == ChunkKind::published && acknowledged(chunk, state.generation));
+                            (state.kind == ChunkKind::published &&
+                             seen_acknowledged(chunk, state.generation, refreshed_group));
       if (!reusable) continue;
       const std::uint32_t generation = next_generation(state.generation);
       const ChunkState claimed{owner, ChunkKind::allocated, generation};
@@ -73,6 +93,7 @@ Allocation ChunkPool::allocate(std::size_t size, std::uint32_t owner) {
         continue;  // another allocator of this type won this chunk; keep scanning
       }
       cursors_[c].store(cursor, std::memory_order_relaxed);
+      seen_acks_[chunk].store(0, std::memory_order_relaxed);
       // The new owner's writes to the payload come after this fence: a stale reader that
       // sees one of them also sees the new generation in intact().
       std::atomic_thread_fence(std::memory_order_release);

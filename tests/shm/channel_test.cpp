@@ -731,7 +731,12 @@ TEST_F(ChannelTest, ConsumerHalfFullOfGarbageLeavesEveryProducerCallReturning) {
   channel.claim(kDeadLane);
   std::memset(memory.consumer_half().data(), 0xab, memory.consumer_half().size());
 
-  EXPECT_EQ(channel.claim(kProducer).status, ClaimStatus::corrupted);
+  // Positions this process saw consumed before the scribble (the rest of that line of
+  // consumer words) may still be claimed: a consumer's lies harm only what is sent to it.
+  // Past them the garbage is reported, never waited on.
+  ClaimStatus status = ClaimStatus::ok;
+  for (std::uint32_t n = 0; n <= 8 && status == ClaimStatus::ok; ++n) status = channel.claim(kProducer).status;
+  EXPECT_EQ(status, ClaimStatus::corrupted);
   channel.publish(claim.position, handle_for(2));  // wakes the "sleepers" 0xabababab
   EXPECT_NE(channel.signal().load(), 0u);
   EXPECT_FALSE(channel.looks_full());

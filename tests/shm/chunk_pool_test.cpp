@@ -321,6 +321,48 @@ TEST_F(OneChunkPoolTest, AcknowledgedChunkIsReusedWithTheNextGeneration) {
   EXPECT_EQ(reused.handle.generation(), next_generation(handle.generation()));
 }
 
+// The sender reads a line of sixteen ack words at once and keeps copies: a copy read for
+// one generation must never let a later generation of the chunk be reused unacknowledged.
+TEST(ChunkPool, AckSeenForOneGenerationNeverReusesTheNextUnacknowledged) {
+  SplitPool memory{{{256, 32}}};
+  ChunkPool& pool = memory.pool();
+  for (int lap = 0; lap < 4; ++lap) {
+    std::vector<MessageHandle> sent;
+    for (std::uint32_t n = 0; n < pool.chunk_count(); ++n) sent.push_back(send(pool, "m"));
+    EXPECT_EQ(pool.allocate(1, kOwner).status, PoolStatus::exhausted) << "lap " << lap;
+    // Acks of every other chunk: exactly those are reused, whatever the copies held.
+    for (const MessageHandle handle : sent) {
+      if (handle.chunk() % 2 == 0) pool.acknowledge(handle);
+    }
+    std::vector<std::uint32_t> reused;
+    for (Allocation a = pool.allocate(1, kOwner); a.status == PoolStatus::ok; a = pool.allocate(1, kOwner)) {
+      reused.push_back(a.handle.chunk());
+      pool.abandon(a.handle, kOwner);
+      if (reused.size() > sent.size()) break;
+    }
+    for (const std::uint32_t chunk : reused) EXPECT_EQ(chunk % 2, 0u) << "chunk " << chunk << " on lap " << lap;
+    // Given back, they are free; the odd ones are acked too, for the next lap.
+    for (const MessageHandle handle : sent) {
+      if (handle.chunk() % 2 == 1) pool.acknowledge(handle);
+    }
+    for (std::uint32_t n = 0; n < pool.chunk_count(); ++n) ASSERT_EQ(pool.allocate(1, kOwner).status, PoolStatus::ok);
+    EXPECT_EQ(pool.allocate(1, kOwner).status, PoolStatus::exhausted);
+    pool.reclaim_allocations_of(kOwner);
+  }
+}
+
+TEST(ChunkPool, AckArrivingAfterTheSenderLookedIsSeenOnItsNextScan) {
+  SplitPool memory{{{256, 16}}};
+  ChunkPool& pool = memory.pool();
+  std::vector<MessageHandle> sent;
+  for (std::uint32_t n = 0; n < pool.chunk_count(); ++n) sent.push_back(send(pool, "m"));
+  EXPECT_EQ(pool.allocate(1, kOwner).status, PoolStatus::exhausted);  // copies made: none acked
+  pool.acknowledge(sent[5]);
+  const Allocation reused = pool.allocate(1, kOwner);
+  ASSERT_EQ(reused.status, PoolStatus::ok);
+  EXPECT_EQ(reused.handle.chunk(), sent[5].chunk());
+}
+
 TEST_F(ChunkPoolTest, AckStoresTheMessagesGenerationInItsChunksAckWord) {
   send("a");
   const MessageHandle handle = send("b");

@@ -200,6 +200,19 @@ class Channel {
   ProducerSlot& producer_at(std::uint64_t position) const { return producers_[position & mask_]; }
   ConsumerSlot& consumer_at(std::uint64_t position) const { return consumers_[position & mask_]; }
   void wake() const;
+  // What this process has seen of the consumer half, so that a claim need not read a
+  // consumer word the consumers are writing beside (eight share a cache line): every
+  // position in [consumed_seen_until_ - kConsumerSlotsPerLine, consumed_seen_until_)
+  // whose producer word still says its lap before is done was seen consumed at that lap.
+  // It stays true until a producer claims the position: a consumer word at IDLE(L) moves
+  // only once lap L is published, and a claim of lap L is a CAS on the producer word that
+  // only one producer wins. Positions behind the tail are claimed already, so their
+  // producer words never pass the check. A hostile consumer that lies in its words harms
+  // only what is sent to it, as it could without this; a corrupt claim forgets it all.
+  static constexpr std::uint64_t kConsumerSlotsPerLine = 64 / sizeof(ConsumerSlot);
+  bool seen_consumed(std::uint64_t position) const;
+  void see_consumed_from(std::uint64_t position);
+  void forget_consumed();
 
   ChannelTail* tail_ = nullptr;
   ProducerSlot* producers_ = nullptr;
@@ -207,6 +220,8 @@ class Channel {
   ConsumerSlot* consumers_ = nullptr;
   std::uint32_t mask_ = 0;
   std::uint32_t shift_ = 0;
+  // Process-local (Channel objects are), written by any of its producing threads.
+  mutable std::uint64_t consumed_seen_until_ = 0;
 };
 
 // The steps on the path of every message are defined here, to be inlined there.
@@ -218,7 +233,6 @@ inline Claim Channel::claim(std::uint16_t lane) {
     const std::uint32_t lap = lap_of(position);
     std::uint64_t word = slot.state.load(std::memory_order_acquire);
     const ProducerWord produced = ProducerWord::decode(word);
-    const ConsumerWord consumed = ConsumerWord::decode(consumer_at(position).state.load(std::memory_order_acquire));
     const std::int32_t ahead = lap_difference(produced.lap, lap);
     const bool done_before = (produced.kind == ProducerKind::full || produced.kind == ProducerKind::tombstone) &&
                              ahead == -1;
@@ -228,8 +242,15 @@ inline Claim Channel::claim(std::uint16_t lane) {
     //   the tail yet (or died), or the tail is stale; help the tail past and retry.
     // - written at the lap before and not consumed yet (or still being written): full.
     // - anything else: a word of either half was overwritten; report corruption.
-    const bool free_now = consumed == ConsumerWord{0, ConsumerKind::idle, lap} &&
-                          ((produced.kind == ProducerKind::free && ahead == 0) || done_before);
+    const bool producer_free = (produced.kind == ProducerKind::free && ahead == 0) || done_before;
+    // The consumer word is read only when no earlier read of its line already saw it free.
+    bool free_now = producer_free && seen_consumed(position);
+    ConsumerWord consumed{};
+    if (!free_now) {
+      consumed = ConsumerWord::decode(consumer_at(position).state.load(std::memory_order_acquire));
+      free_now = producer_free && consumed == ConsumerWord{0, ConsumerKind::idle, lap};
+      if (free_now) see_consumed_from(position);
+    }
     if (free_now) {
       const ProducerWord claimed{lane, ProducerKind::writing, lap};
       if (!slot.state.compare_exchange_strong(word, claimed.encode(), std::memory_order_acquire,
@@ -251,6 +272,7 @@ inline Claim Channel::claim(std::uint16_t lane) {
       if (tail_->tail.compare_exchange_strong(expected, position + 1, std::memory_order_release,
                                               std::memory_order_relaxed) &&
           ahead >= 2) {
+        forget_consumed();
         return {ClaimStatus::corrupted, position};
       }
       continue;
@@ -268,9 +290,30 @@ inline Claim Channel::claim(std::uint16_t lane) {
         slot.state.load(std::memory_order_acquire) != word) {
       continue;
     }
+    forget_consumed();
     return {ClaimStatus::corrupted, position};
   }
 }
+
+inline bool Channel::seen_consumed(std::uint64_t position) const {
+  const std::uint64_t until = std::atomic_ref(consumed_seen_until_).load(std::memory_order_acquire);
+  return position < until && until - position <= kConsumerSlotsPerLine;
+}
+
+inline void Channel::see_consumed_from(std::uint64_t position) {
+  // The rest of the line just read: each slot whose word says its previous lap is consumed.
+  std::uint64_t until = position + 1;
+  while ((until & mask_) != 0 && (until & (kConsumerSlotsPerLine - 1)) != 0 &&
+         consumer_at(until).state.load(std::memory_order_acquire) ==
+             ConsumerWord{0, ConsumerKind::idle, lap_of(until)}.encode()) {
+    ++until;
+  }
+  // Release: whichever thread of this process claims on the strength of it also sees what
+  // the consumers did before their release of those words (they are done with the slots).
+  std::atomic_ref(consumed_seen_until_).store(until, std::memory_order_release);
+}
+
+inline void Channel::forget_consumed() { std::atomic_ref(consumed_seen_until_).store(0, std::memory_order_relaxed); }
 
 inline void Channel::publish(std::uint64_t position, MessageHandle handle) {
   ProducerSlot& slot = producer_at(position);

@@ -53,6 +53,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 
 #include "exobus/shm/message_handle.hpp"
@@ -181,6 +182,9 @@ class ChunkPool {
   bool acknowledged(std::uint32_t chunk, std::uint32_t generation) const {
     return acks_[chunk].load(std::memory_order_acquire) == generation;
   }
+  // The sender's test of a PUBLISHED chunk for reuse, through seen_acks_; a miss re-reads
+  // the line of ack words holding the chunk's, unless this scan did already (group).
+  bool seen_acknowledged(std::uint32_t chunk, std::uint32_t generation, std::uint32_t& refreshed_group);
 
   std::byte* chunks_ = nullptr;
   std::atomic<std::uint32_t>* acks_ = nullptr;
@@ -190,6 +194,13 @@ class ChunkPool {
   std::uint32_t link_ = 0;
   // Process-local scan hints per class; relaxed, since a stale one only costs a longer scan.
   std::atomic<std::uint32_t> cursors_[kMaxSizeClasses]{};
+  // Process-local copies of the ack words, one per chunk, so that the sender reads the
+  // receiver's line of sixteen ack words once for sixteen allocations instead of on each
+  // (while the receiver writes beside it). An ack word only moves forward, so a copy that
+  // equals a chunk's current generation says what the word itself said: acknowledged.
+  // allocate() zeroes a chunk's copy as it takes the chunk (0 is no generation), so a copy
+  // never outlives the generation it was read for, even when generations wrap.
+  std::unique_ptr<std::atomic<std::uint32_t>[]> seen_acks_;
 };
 
 }  // namespace exobus::shm
