@@ -35,15 +35,13 @@ void fill(Received& received, std::string_view internal_name, const MessageView&
   received.deliveries = deliveries;
 }
 
-// Whether a message that came by a link from `sender` (an index in the bus's memory) is
-// one this state lets it send here: the sender may send the name, this type receives it,
-// and the message names its sender truly.
-bool from_its_sender(const RoutingState& state, std::uint16_t sender, const MessageView& message) {
+// Whether this state lets `sender` (an index in the bus's memory) send `name` here: the
+// sender may send the name, and this type receives it.
+bool may_deliver(const RoutingState& state, std::uint16_t sender, std::string_view name) {
   const std::optional<ServiceTypeIndex> sender_type =
       sender < state.config_index.size() ? state.config_index[sender] : std::nullopt;
-  return sender_type && message.sender == state.type_name(sender) &&
-         state.config.routing.may_send(*sender_type, message.name) &&
-         state.config.routing.receives_name(state.type, message.name);
+  return sender_type && state.config.routing.may_send(*sender_type, name) &&
+         state.config.routing.receives_name(state.type, name);
 }
 
 // Where the type asks for it (validate-received): the payload against its name's schemas
@@ -91,9 +89,12 @@ void Receiver::build_sources(Loop& loop, const RoutingState& state) {
   for (shm::Link* link : state.incoming) {
     shm::Channel* channel = loop.replies ? link->reply_channel(core_.member())
                                          : (link->has_type_channel() ? &link->type_channel() : nullptr);
-    if (channel != nullptr) sources.push_back({link, channel});
+    if (channel == nullptr) continue;
+    Source& source = sources.emplace_back();
+    source.link = link;
+    source.channel = channel;
   }
-  if (!loop.replies) sources.push_back({});  // the retry ring
+  if (!loop.replies) sources.emplace_back();  // the retry ring
   loop.sources = std::move(sources);
   loop.generation = state.generation;
   loop.next = 0;
@@ -136,7 +137,7 @@ void Receiver::run(Loop& loop) {
           took = true;
           source.spurious_wakes = 0;
           loop.next = index + 1;
-          loop.replies ? handle_reply(taken.delivery) : handle_command(taken.delivery);
+          loop.replies ? handle_reply(taken.delivery) : handle_command(source, taken.delivery);
           break;
         case shm::TakeOutcomeStatus::no_free_lease: lease_space = false; break;
         case shm::TakeOutcomeStatus::corrupted: source.quiet_until_ms = now + kQuietMs; break;
@@ -246,29 +247,53 @@ void Receiver::refuse(const shm::Delivery& taken) {
   (void)core_.plane->ack(taken.lease);
 }
 
-void Receiver::handle_command(const shm::Delivery& taken) {
+const Receiver::Verdict& Receiver::verdict_for(Verdict& last, const RoutingState& state, std::uint16_t sender,
+                                               std::string_view name, double version) const {
+  if (last.known && last.generation == state.generation && last.sender == sender && last.version == version &&
+      last.name == name) {
+    return last;
+  }
+  last.known = true;
+  last.generation = state.generation;
+  last.sender = sender;
+  last.version = version;
+  last.name.assign(name);
+  last.may_deliver = may_deliver(state, sender, name);
+  last.internal_name = last.may_deliver ? state.config.routing.to_internal(state.type, name) : std::string_view();
+  last.handler = nullptr;
+  if (last.may_deliver) {
+    const auto found = core_.handlers.find(last.internal_name);
+    if (found != core_.handlers.end()) last.handler = found->second.find(version);
+  }
+  return last;
+}
+
+void Receiver::handle_command(Source& source, const shm::Delivery& taken) {
   const shm::LeaseToken lease = taken.lease;
   // Death or a stop here: the lease expires and the message is redelivered; a process
   // stopped past that reads memory that may hold another message by now (see below).
   shm::fault_point(shm::FaultPoint::delivery_taken);
-  const Result<EnvelopedMessage> decoded = decode_enveloped(taken.payload);
+  // Name and sender are accepted below only when they equal names of the configuration.
+  const Result<EnvelopedMessage> decoded = decode_enveloped(taken.payload, NameCheck::by_exact_match);
   const RoutingState& state = core_.routing.current();
   const bool inline_handler = core_.options.handler_threads == 0;
   // Everything this delivery is made of is read (and, by default, copied) before any check
   // or handler uses it: a sender rewriting its chunk now changes nothing we decide on.
-  Received received = inline_handler ? std::move(inline_received_) : Received{};
+  Received for_handler_thread;
+  Received& received = inline_handler ? inline_delivery_.message_ : for_handler_thread;
   bool acceptable = false;
   const Handler* handler = nullptr;
   if (decoded) {
     const MessageView& view = decoded.value().message;
-    acceptable = !view.response_to && from_its_sender(state, taken.link->sender(), view);
+    const std::uint16_t sender = taken.link->sender();
+    const std::string_view sender_name = state.type_name(sender);
+    const Verdict& verdict = verdict_for(source.last_command, state, sender, view.name, view.version);
+    // The message names its sender truly, and that sender may send it here.
+    acceptable = !view.response_to && !sender_name.empty() && view.sender == sender_name && verdict.may_deliver;
     if (acceptable) {
-      const std::string_view internal_name = state.config.routing.to_internal(state.type, view.name);
-      const auto found = core_.handlers.find(internal_name);
-      if (found != core_.handlers.end()) handler = found->second.find(view.version);
+      handler = verdict.handler;
       if (handler != nullptr) {
-        fill(received, internal_name, view, state.type_name(taken.link->sender()), taken.deliveries,
-             core_.options.copy_payloads);
+        fill(received, verdict.internal_name, view, sender_name, taken.deliveries, core_.options.copy_payloads);
       }
       // The copy a handler will see is what is checked, where there is one.
       const bool copied = handler != nullptr && core_.options.copy_payloads;
@@ -281,20 +306,17 @@ void Receiver::handle_command(const shm::Delivery& taken) {
   // lease; the ack frees the lease if it is still ours and touches nothing else.
   if (!shm::DataPlane::intact(taken)) {
     (void)core_.plane->ack(lease);
-    if (inline_handler) inline_received_ = std::move(received);
     return;
   }
   // Not what its sender may send, or a payload this type refuses: counted, dropped.
   if (!acceptable) {
     refuse(taken);
-    if (inline_handler) inline_received_ = std::move(received);
     return;
   }
   // Intact and acceptable, but no handler here: a poison message for this service type.
   if (handler == nullptr) {
     const SendLanes::Held lane = core_.lanes.acquire();
     core_.plane->reject(lease, lane.cursor());
-    if (inline_handler) inline_received_ = std::move(received);
     return;
   }
   const std::string_view payload = decoded.value().message.payload;
@@ -304,9 +326,8 @@ void Receiver::handle_command(const shm::Delivery& taken) {
   const std::uint16_t reply_member = decoded.value().envelope.reply_member;
   const std::uint64_t chunk = taken.handle.word();
   if (inline_handler) {
-    Delivery delivery(core_, lease.word(), chunk, reply_member, std::move(received), payload);
-    run_handler(delivery, *handler);
-    inline_received_ = std::move(delivery.message_);
+    inline_delivery_.begin(core_, lease.word(), chunk, reply_member, payload);
+    run_handler(inline_delivery_, *handler);
   } else {
     work_.enqueue(
         {std::unique_ptr<Delivery>(new Delivery(core_, lease.word(), chunk, reply_member, std::move(received), payload)),
@@ -324,13 +345,15 @@ void Receiver::run_handler(Delivery& delivery, const Handler& handler) {
 }
 
 void Receiver::handle_reply(const shm::Delivery& taken) {
-  const Result<EnvelopedMessage> decoded = decode_enveloped(taken.payload);
+  // Name and sender are accepted below only when they equal names of the configuration.
+  const Result<EnvelopedMessage> decoded = decode_enveloped(taken.payload, NameCheck::by_exact_match);
   const RoutingState& state = core_.routing.current();
   const std::uint16_t sender = taken.link->sender();
+  const std::string_view sender_name = state.type_name(sender);
   // A reply is taken only under a name this type receives, from a type the request went
   // to, naming its sender truly (the same rules as lint's and as for commands).
-  const bool acceptable = decoded && decoded.value().message.response_to &&
-                          decoded.value().message.sender == state.type_name(sender) &&
+  const bool acceptable = decoded && decoded.value().message.response_to && !sender_name.empty() &&
+                          decoded.value().message.sender == sender_name &&
                           state.config.routing.receives_name(state.type, decoded.value().message.name);
   if (!acceptable) {
     refuse(taken);

@@ -19,6 +19,8 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "exobus/delivery.hpp"
@@ -45,12 +47,27 @@ class Receiver {
   void release_unhandled();
 
  private:
+  // What the checks and the handler lookup concluded for a command's name, version and
+  // sender (an index in the bus's memory) under one routing generation. A source keeps the
+  // last one, since a stream repeats them: the next command then costs one comparison
+  // instead of four table lookups. Handlers never change once the service started.
+  struct Verdict {
+    bool known = false;
+    std::uint64_t generation = 0;
+    std::uint16_t sender = 0;
+    double version = 0;
+    std::string name;  // public, as messages carry it
+    bool may_deliver = false;  // the sender may send it, and this type receives it
+    std::string_view internal_name;  // this type's name for it (into the routing state)
+    const Handler* handler = nullptr;
+  };
   // One queue a loop takes from: a channel of a link, or (link null) the retry ring.
   struct Source {
     shm::Link* link = nullptr;
     shm::Channel* channel = nullptr;
     std::uint32_t quiet_until_ms = 0;  // left out of sleeps, polled, until then (0: never)
     std::uint32_t spurious_wakes = 0;  // in a row, with nothing to take
+    Verdict last_command;
   };
   struct Loop {
     bool replies;
@@ -67,7 +84,9 @@ class Receiver {
   void idle(Loop& loop);
   void sleep(Loop& loop, std::chrono::milliseconds timeout);
   void housekeeping();
-  void handle_command(const shm::Delivery& taken);
+  void handle_command(Source& source, const shm::Delivery& taken);
+  const Verdict& verdict_for(Verdict& last, const RoutingState& state, std::uint16_t sender, std::string_view name,
+                             double version) const;
   void handle_reply(const shm::Delivery& taken);
   // Counts a message that failed the checks against its link and drops it.
   void refuse(const shm::Delivery& taken);
@@ -81,10 +100,11 @@ class Receiver {
   Loop replies_{true, {}, {}};
   // A process-local futex word in every sleep: wake() bumps it.
   std::atomic<std::uint32_t> stopping_{0};
-  // The receiving thread's Received, handed to each inline delivery and taken back after
-  // its handler, so its strings keep their capacity: no allocation per message when
-  // handlers run on the receiving thread.
-  Received inline_received_;
+  // The receiving thread's delivery, begun again for each message whose handler runs on
+  // that thread, so the strings of its Received keep their capacity and nothing is moved
+  // or allocated per message. A handler that moves it out leaves it empty; settled (or
+  // empty) after every handler, it never releases anything when it goes.
+  Delivery inline_delivery_;
   Reply inbox_reply_;                  // likewise for replies, on the reply thread
   std::uint32_t housekeeping_ms_ = 0;  // the reply thread's last heartbeat and checks
   // A delivery for a handler thread, with the handler found for it.

@@ -185,7 +185,8 @@ Result<void> Sender::send(Outgoing outgoing) {
   }
   const auto length = static_cast<std::uint32_t>(encoded.value());
   for (shm::Part& part : targets) part.length = length;
-  shm::PoolStatus allocated = allocate_parts(targets, size, length);
+  // The copies for the other targets (a send to one type has none to make).
+  shm::PoolStatus allocated = targets.size() > 1 ? allocate_parts(targets, size, length) : shm::PoolStatus::ok;
   while (allocated == shm::PoolStatus::exhausted && may_wait()) {
     std::this_thread::yield();
     allocated = allocate_parts(targets, size, length);

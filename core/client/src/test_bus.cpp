@@ -250,15 +250,29 @@ Result<Service*> TestBus::State::played(std::string_view type) {
 }
 
 void TestBus::State::observe(const std::string& receiver, Delivery& delivery) {
+  // Recorded after its script ran, so that a test woken by the record sees what the
+  // script did; copied before, since the script may move the delivery out.
+  Received message = delivery.message();
   std::shared_ptr<Handler> script;
   {
     std::lock_guard lock(mutex_);
-    received_.push_back({receiver, delivery.message()});
-    const auto found = scripts_.find({receiver, delivery.message().name});
+    const auto found = scripts_.find({receiver, message.name});
     if (found != scripts_.end()) script = found->second;
   }
-  arrived_.notify_all();
-  if (script) (*script)(delivery);
+  const auto record = [&] {
+    {
+      std::lock_guard lock(mutex_);
+      received_.push_back({receiver, std::move(message)});
+    }
+    arrived_.notify_all();
+  };
+  try {
+    if (script) (*script)(delivery);
+  } catch (...) {
+    record();  // the delivery is released and comes again, to be recorded again
+    throw;
+  }
+  record();
 }
 
 void TestBus::State::script(std::string_view receiver, std::string name, Handler handler) {

@@ -32,13 +32,13 @@ Result<std::size_t> encode_enveloped_around_payload(const Envelope& envelope, co
       envelope, out, [&](std::span<std::byte> rest) { return encode_around_payload(message, payload_size, rest); });
 }
 
-Result<EnvelopedMessage> decode_enveloped(std::span<const std::byte> bytes) {
+Result<EnvelopedMessage> decode_enveloped(std::span<const std::byte> bytes, NameCheck names) {
   if (bytes.size() < kEnvelopeBytes) {
     return Error{ErrorCode::corrupted, "chunk shorter than a message envelope"};
   }
   std::uint16_t words[4];
   std::memcpy(words, bytes.data(), kEnvelopeBytes);
-  Result<MessageView> message = decode(bytes.subspan(kEnvelopeBytes));
+  Result<MessageView> message = decode(bytes.subspan(kEnvelopeBytes), names);
   if (!message) return message.error();
   return EnvelopedMessage{{words[0]}, message.value()};
 }

@@ -138,7 +138,7 @@ Result<std::size_t> encode_around_payload(const MessageView& message, std::size_
   return size;
 }
 
-Result<MessageView> decode(std::span<const std::byte> bytes) {
+Result<MessageView> decode(std::span<const std::byte> bytes, NameCheck names) {
   if (bytes.size() < kMessageHeaderBytes) {
     return corrupted(std::to_string(bytes.size()) + " bytes is shorter than the " +
                      std::to_string(kMessageHeaderBytes) + "-byte header");
@@ -168,8 +168,10 @@ Result<MessageView> decode(std::span<const std::byte> bytes) {
   view.name = std::string_view(text, name_length);
   view.sender = std::string_view(text + name_length, sender_length);
   view.payload = std::string_view(text + name_length + sender_length, payload_length);
-  if (!is_valid_message_name(view.name)) return corrupted(validate_message_name(view.name).error().message);
-  if (!is_valid_service_name(view.sender)) return corrupted(validate_service_name(view.sender).error().message);
+  if (names == NameCheck::characters) {
+    if (!is_valid_message_name(view.name)) return corrupted(validate_message_name(view.name).error().message);
+    if (!is_valid_service_name(view.sender)) return corrupted(validate_service_name(view.sender).error().message);
+  }
 
   view.version = std::bit_cast<double>(load<std::uint64_t>(base, kVersionAt));
   if (!is_valid_version(view.version)) return corrupted("version is not a finite number of at least 0");

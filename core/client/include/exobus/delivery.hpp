@@ -77,6 +77,19 @@ class Delivery {
   friend class client::Receiver;
   friend class client::HeldDeliveries;
   enum class Settlement : std::uint8_t;
+  Delivery() = default;  // empty and settled, to be begun (the receiving thread's own)
+  // Makes this (settled or empty) delivery the unsettled one of a new message; message_ is
+  // filled by the caller.
+  void begin(client::ServiceCore& core, std::uint64_t lease, std::uint64_t chunk, std::uint16_t reply_member,
+             std::string_view payload) {
+    core_ = &core;
+    lease_ = lease;
+    chunk_ = chunk;
+    reply_member_ = reply_member;
+    payload_ = payload;
+    settled_ = false;
+    held_ = false;
+  }
   Delivery(client::ServiceCore& core, std::uint64_t lease, std::uint64_t chunk, std::uint16_t reply_member,
            Received message, std::string_view payload)
       : core_(&core),
@@ -84,7 +97,8 @@ class Delivery {
         chunk_(chunk),
         reply_member_(reply_member),
         message_(std::move(message)),
-        payload_(payload) {}
+        payload_(payload),
+        settled_(false) {}
   Result<void> settle(Settlement how);
   SendOptions on_behalf(const SendOptions& options) const;
   // Leaves the delivery settled and unowned: after its service released it at stop.
@@ -98,7 +112,7 @@ class Delivery {
   std::uint16_t reply_member_ = 0;       // the requester's place among its type's instances
   Received message_;
   std::string_view payload_;
-  bool settled_ = false;
+  bool settled_ = true;
   // Taken out of its handler: the service tracks it until it is settled, to release it at
   // stop. A delivery in its handler is the receiver's to settle.
   bool held_ = false;

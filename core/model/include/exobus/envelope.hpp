@@ -39,6 +39,6 @@ Result<std::size_t> encode_enveloped(const Envelope& envelope, const MessageView
 Result<std::size_t> encode_enveloped_around_payload(const Envelope& envelope, const MessageView& message,
                                                     std::size_t payload_size, std::span<std::byte> out);
 // Treats the bytes as hostile, like decode().
-Result<EnvelopedMessage> decode_enveloped(std::span<const std::byte> bytes);
+Result<EnvelopedMessage> decode_enveloped(std::span<const std::byte> bytes, NameCheck names = NameCheck::characters);
 
 }  // namespace exobus

@@ -90,10 +90,15 @@ Result<std::size_t> encode_with_valid_names(const MessageView& message, std::spa
 Result<std::size_t> encode_around_payload(const MessageView& message, std::size_t payload_size,
                                           std::span<std::byte> out);
 
+// Whether decode() checks the characters of the name and the sender. A receiver that
+// accepts a message only when both equal names of its loaded configuration (valid by
+// construction) checks them by that comparison, and needs no second pass over them.
+enum class NameCheck : std::uint8_t { characters, by_exact_match };
+
 // Reads a record from the front of `bytes`. A pure function of its input that never reads
 // outside `bytes`: any inconsistency (bad magic or format, reserved bits set, a length past
-// the end, an invalid name or sender, a non-finite or negative version) is
-// ErrorCode::corrupted.
-Result<MessageView> decode(std::span<const std::byte> bytes);
+// the end, an invalid name or sender unless the caller matches them exactly, a non-finite
+// or negative version) is ErrorCode::corrupted.
+Result<MessageView> decode(std::span<const std::byte> bytes, NameCheck names = NameCheck::characters);
 
 }  // namespace exobus
