@@ -33,21 +33,6 @@ std::uint64_t ChunkPool::ack_bytes(std::span<const SizeClass> classes) {
   return chunks * sizeof(std::atomic<std::uint32_t>);
 }
 
-std::uint32_t ChunkPool::class_of(std::uint32_t chunk) const {
-  for (std::uint32_t c = 0; c < class_count_; ++c) {
-    if (chunk - classes_[c].first_chunk < classes_[c].chunk_count) return c;
-  }
-  return kMaxSizeClasses;
-}
-
-ChunkHeader* ChunkPool::header(std::uint32_t chunk) const {
-  const std::uint32_t c = class_of(chunk);
-  if (c == kMaxSizeClasses) return nullptr;
-  const Class& size_class = classes_[c];
-  const std::uint64_t stride = kChunkHeaderBytes + size_class.chunk_size;
-  return reinterpret_cast<ChunkHeader*>(chunks_ + size_class.offset + (chunk - size_class.first_chunk) * stride);
-}
-
 std::size_t ChunkPool::largest_chunk() const { return class_count_ == 0 ? 0 : classes_[class_count_ - 1].chunk_size; }
 
 bool ChunkPool::seen_acknowledged(std::uint32_t chunk, std::uint32_t generation, std::uint32_t& refreshed_group) {

@@ -45,9 +45,4 @@ Result<TenantLayout> compute_tenant_layout(const TenantShape& shape) {
 Tenant::Tenant(std::uint16_t type, const TenantShape& shape, const TenantLayout& layout, std::byte* base)
     : type_(type), shape_(shape), layout_(layout), base_(base) {}
 
-LeaseTable Tenant::leases(std::uint16_t lane) const {
-  auto* first = reinterpret_cast<LeaseEntry*>(base_ + layout_.lanes + lane * layout_.lane_stride + sizeof(SendRecord));
-  return LeaseTable(std::span<LeaseEntry>(first, shape_.leases_per_lane));
-}
-
 }  // namespace exobus::shm

@@ -37,7 +37,12 @@ void Delivery::take(Delivery& other) noexcept {
   payload_ = other.payload_;
   settled_ = std::exchange(other.settled_, true);
   held_ = false;
+  in_prefetch_ = std::exchange(other.in_prefetch_, false);
   if (core_ == nullptr || settled_) return;
+  if (!in_prefetch_) {
+    core_->held.fetch_add(1, std::memory_order_relaxed);  // out of the receiving thread's handler
+    in_prefetch_ = true;
+  }
   if (other.held_) {
     core_->held_deliveries.move(other, *this);
   } else {
@@ -71,7 +76,7 @@ Result<void> Delivery::settle(Settlement how) {
                                         : core_->plane->reject(lease, lane.cursor());
   }
   // Release: pairs with the receiving thread's acquire when it checks the prefetch.
-  core_->held.fetch_sub(1, std::memory_order_release);
+  if (std::exchange(in_prefetch_, false)) core_->held.fetch_sub(1, std::memory_order_release);
   if (status == shm::LeaseStatus::late) {
     return Error{ErrorCode::timeout, "the lease on message '" + message_.name +
                                          "' expired before it was settled; it was redelivered (raise ack-timeout-ms "

@@ -320,15 +320,20 @@ void Receiver::handle_command(Source& source, const shm::Delivery& taken) {
     return;
   }
   const std::string_view payload = decoded.value().message.payload;
-  core_.record().delivered.fetch_add(1, std::memory_order_relaxed);
-  if (taken.redelivered()) core_.record().redelivered.fetch_add(1, std::memory_order_relaxed);
-  core_.held.fetch_add(1, std::memory_order_relaxed);
+  // Only this thread counts deliveries: plain stores, no locked instruction per message.
+  shm::InstanceRecord& record = core_.record();
+  record.delivered.store(record.delivered.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  if (taken.redelivered()) {
+    record.redelivered.store(record.redelivered.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
   const std::uint16_t reply_member = decoded.value().envelope.reply_member;
   const std::uint64_t chunk = taken.handle.word();
   if (inline_handler) {
+    // Counted in the prefetch only if its handler moves it out (Delivery::take).
     inline_delivery_.begin(core_, lease.word(), chunk, reply_member, payload);
     run_handler(inline_delivery_, *handler);
   } else {
+    core_.held.fetch_add(1, std::memory_order_relaxed);
     work_.enqueue(
         {std::unique_ptr<Delivery>(new Delivery(core_, lease.word(), chunk, reply_member, std::move(received), payload)),
          handler});

@@ -11,7 +11,9 @@ std::string_view RoutingState::type_name(std::uint16_t index) const {
 Result<void> RoutingCache::load(const control::RoutingReply& reply, const shm::BusMemory& memory) {
   Result<ApplicationConfig> config = load_application_config(reply.config_file);
   if (!config) return config.error();
+  static std::atomic<std::uint64_t> serials{0};
   auto state = std::make_unique<RoutingState>();
+  state->serial = serials.fetch_add(1, std::memory_order_relaxed) + 1;
   state->config = std::move(config).value();
   const std::optional<ServiceTypeIndex> type = state->config.find_service(service_type_);
   if (!type) return Error{ErrorCode::config_error, "service type '" + service_type_ + "' left the configuration"};

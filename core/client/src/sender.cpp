@@ -34,8 +34,21 @@ Result<const SendRoute*> Sender::route_for(const Outgoing& outgoing) {
   if (Result<void> refreshed = core_.routing.refresh(generation, *core_.daemon, *core_.memory); !refreshed) {
     return refreshed.error();
   }
-  return outgoing.replying_to != nullptr ? core_.routing.reply_route(outgoing.name, outgoing.reply_type)
-                                         : core_.routing.command_route(outgoing.name);
+  if (outgoing.replying_to != nullptr) return core_.routing.reply_route(outgoing.name, outgoing.reply_type);
+  // A thread's last command route: a stream of sends of one name finds it again with one
+  // comparison instead of a hash lookup. Keyed by the routing state's serial (a state lives
+  // as long as its service), so a reload or another service misses.
+  struct LastRoute {
+    std::uint64_t serial = 0;
+    std::string name;
+    const SendRoute* route = nullptr;
+  };
+  thread_local LastRoute last;
+  const std::uint64_t serial = core_.routing.current().serial;
+  if (last.serial == serial && last.name == outgoing.name) return last.route;
+  Result<const SendRoute*> route = core_.routing.command_route(outgoing.name);
+  if (route) last = {serial, std::string(outgoing.name), route.value()};
+  return route;
 }
 
 Result<std::span<const shm::Destination>> Sender::destinations_of(const SendRoute& route, const Outgoing& outgoing,
@@ -116,13 +129,13 @@ void Sender::abandon_parts(std::span<const shm::Part> parts) {
 }
 
 shm::SendResult Sender::publish_parts(std::span<shm::Part> parts, bool wait_for_room,
-                                      std::chrono::steady_clock::time_point deadline) {
+                                      SendDeadline& deadline) {
   shm::SendResult sent{shm::SendStatus::queue_full};
   {
     const SendLanes::Held lane = core_.lanes.acquire();
     for (;;) {
       sent = core_.plane->publish(lane.cursor(), parts);
-      if (sent.status != shm::SendStatus::queue_full || !wait_for_room || std::chrono::steady_clock::now() >= deadline) {
+      if (sent.status != shm::SendStatus::queue_full || !wait_for_room || deadline.passed()) {
         break;
       }
       std::this_thread::yield();
@@ -168,9 +181,9 @@ Result<void> Sender::send(Outgoing outgoing) {
   shm::Part parts[shm::kMaxTargets];
   const std::span<shm::Part> targets(parts, to.value().size());
   for (std::size_t t = 0; t < targets.size(); ++t) targets[t].to = to.value()[t];
-  const auto deadline = std::chrono::steady_clock::now() + core_.options.send_timeout;
+  SendDeadline deadline(core_.options.send_timeout);
   // The first chunk is encoded into, the others are copies of it.
-  const auto may_wait = [&] { return outgoing.wait_for_room && std::chrono::steady_clock::now() < deadline; };
+  const auto may_wait = [&] { return outgoing.wait_for_room && !deadline.passed(); };
   shm::Allocation first = core_.plane->allocate(*targets[0].to.link, size);
   while (first.status == shm::PoolStatus::exhausted && may_wait()) {
     std::this_thread::yield();
@@ -255,9 +268,9 @@ Result<Loan> Sender::loan(std::string_view name, std::size_t payload_size, const
   const std::size_t size = enveloped_size(message) + payload_size;
   if (Result<void> fitting = fits(route, route.destinations, size); !fitting) return fitting.error();
   shm::Link& link = *route.destinations.front().link;
-  const auto deadline = std::chrono::steady_clock::now() + core_.options.send_timeout;
+  SendDeadline deadline(core_.options.send_timeout);
   shm::Allocation allocation = core_.plane->allocate(link, size);
-  while (allocation.status == shm::PoolStatus::exhausted && std::chrono::steady_clock::now() < deadline) {
+  while (allocation.status == shm::PoolStatus::exhausted && !deadline.passed()) {
     std::this_thread::yield();
     allocation = core_.plane->allocate(link, size);
   }
@@ -296,9 +309,9 @@ Result<void> Sender::send_loan(Loan& loan) {
     abandon_parts(targets);
     return valid;
   }
-  const auto deadline = std::chrono::steady_clock::now() + core_.options.send_timeout;
+  SendDeadline deadline(core_.options.send_timeout);
   shm::PoolStatus allocated = allocate_parts(targets, loan.length_, loan.length_);
-  while (allocated == shm::PoolStatus::exhausted && std::chrono::steady_clock::now() < deadline) {
+  while (allocated == shm::PoolStatus::exhausted && !deadline.passed()) {
     std::this_thread::yield();
     allocated = allocate_parts(targets, loan.length_, loan.length_);
   }

@@ -67,6 +67,26 @@ struct Outgoing {
   }
 };
 
+// When a send that waits for room gives up. The clock is read only once the send has to
+// wait, so a send that finds room at once reads no clock.
+class SendDeadline {
+ public:
+  explicit SendDeadline(std::chrono::milliseconds budget) : budget_(budget) {}
+  bool passed() {
+    const auto now = std::chrono::steady_clock::now();
+    if (!started_) {
+      at_ = now + budget_;
+      started_ = true;
+    }
+    return now >= at_;
+  }
+
+ private:
+  std::chrono::milliseconds budget_;
+  bool started_ = false;
+  std::chrono::steady_clock::time_point at_{};
+};
+
 class Sender {
  public:
   explicit Sender(ServiceCore& core) : core_(core) {}
@@ -93,7 +113,7 @@ class Sender {
   // Publishes `parts` (all allocated and written), waiting for room up to `deadline` when
   // asked; abandons them unless sent.
   shm::SendResult publish_parts(std::span<shm::Part> parts, bool wait_for_room,
-                                std::chrono::steady_clock::time_point deadline);
+                                SendDeadline& deadline);
   // The version the message carries: the one asked for, or the name's default.
   Result<const SendRoute::Version*> version_for(const SendRoute& route, const SendOptions& options) const;
   MessageView message_for(const SendRoute& route, double version, std::string_view payload,

@@ -61,10 +61,11 @@ class ServiceCore {
   PendingReplies pending;
   NameMap<Handlers> handlers;  // registered before start(), read-only after
   HeldDeliveries held_deliveries;
-  // Commands taken from the home ring and not yet settled. The lease table of a lane is
-  // sized for the largest prefetch of any type, so the type's own prefetch is kept here.
-  // Only the receiving thread increments; settling decrements (release, pairs with the
-  // receiving thread's acquire).
+  // Commands taken and not yet settled outside the receiving thread's handler: queued for
+  // a handler thread, or moved out of a handler. The lease table of a lane is sized for the
+  // largest prefetch of any type, so the type's own prefetch is kept here. Incremented by
+  // the receiving thread, or by a handler moving its delivery out; settling decrements
+  // (release, pairs with the receiving thread's acquire).
   std::atomic<std::uint32_t> held{0};
   std::atomic<bool> running{false};
   // Stopped for good: its lanes may belong to another instance by now.

@@ -89,6 +89,7 @@ class Delivery {
     payload_ = payload;
     settled_ = false;
     held_ = false;
+    in_prefetch_ = false;
   }
   Delivery(client::ServiceCore& core, std::uint64_t lease, std::uint64_t chunk, std::uint16_t reply_member,
            Received message, std::string_view payload)
@@ -98,7 +99,8 @@ class Delivery {
         reply_member_(reply_member),
         message_(std::move(message)),
         payload_(payload),
-        settled_(false) {}
+        settled_(false),
+        in_prefetch_(true) {}
   Result<void> settle(Settlement how);
   SendOptions on_behalf(const SendOptions& options) const;
   // Leaves the delivery settled and unowned: after its service released it at stop.
@@ -116,6 +118,9 @@ class Delivery {
   // Taken out of its handler: the service tracks it until it is settled, to release it at
   // stop. A delivery in its handler is the receiver's to settle.
   bool held_ = false;
+  // Counted in the service's prefetch (ServiceCore::held): one for a handler thread, or
+  // moved out of its handler; the receiving thread's own is not, while in its handler.
+  bool in_prefetch_ = false;
 };
 
 // Handles one delivery; see Delivery for how it settles.

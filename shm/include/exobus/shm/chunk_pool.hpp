@@ -176,9 +176,21 @@ class ChunkPool {
     std::uint32_t chunk_size = 0, chunk_count = 0, first_chunk = 0;
     std::uint64_t offset = 0;  // from `chunks_`
   };
-  ChunkHeader* header(std::uint32_t chunk) const;  // nullptr for an out-of-range index
+  // Both on the path of every message, so defined here to be inlined.
+  ChunkHeader* header(std::uint32_t chunk) const {  // nullptr for an out-of-range index
+    const std::uint32_t c = class_of(chunk);
+    if (c == kMaxSizeClasses) return nullptr;
+    const Class& size_class = classes_[c];
+    const std::uint64_t stride = kChunkHeaderBytes + size_class.chunk_size;
+    return reinterpret_cast<ChunkHeader*>(chunks_ + size_class.offset + (chunk - size_class.first_chunk) * stride);
+  }
   std::byte* payload_of(ChunkHeader* header) const { return reinterpret_cast<std::byte*>(header) + kChunkHeaderBytes; }
-  std::uint32_t class_of(std::uint32_t chunk) const;
+  std::uint32_t class_of(std::uint32_t chunk) const {
+    for (std::uint32_t c = 0; c < class_count_; ++c) {
+      if (chunk - classes_[c].first_chunk < classes_[c].chunk_count) return c;
+    }
+    return kMaxSizeClasses;
+  }
   bool acknowledged(std::uint32_t chunk, std::uint32_t generation) const {
     return acks_[chunk].load(std::memory_order_acquire) == generation;
   }

@@ -90,7 +90,11 @@ class Tenant {
   SendRecord& send_record(std::uint16_t lane) const {
     return *reinterpret_cast<SendRecord*>(base_ + layout_.lanes + lane * layout_.lane_stride);
   }
-  LeaseTable leases(std::uint16_t lane) const;
+  LeaseTable leases(std::uint16_t lane) const {  // on the path of every take and ack
+    auto* first =
+        reinterpret_cast<LeaseEntry*>(base_ + layout_.lanes + lane * layout_.lane_stride + sizeof(SendRecord));
+    return LeaseTable(std::span<LeaseEntry>(first, shape_.leases_per_lane));
+  }
   // Null for a lane out of range (lease tokens come back from applications).
   std::optional<LeaseTable> leases_of(std::uint16_t lane) const {
     if (lane >= layout_.lane_count) return std::nullopt;
