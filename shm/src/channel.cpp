@@ -47,7 +47,7 @@ bool Channel::looks_empty() const {
 }
 
 std::uint32_t Channel::begin_sleep() const {
-  head_->sleepers.fetch_add(1, std::memory_order_seq_cst);
+  head_->sleepers.fetch_add(SleeperCount::put(1) | SleepsBegun::put(1), std::memory_order_seq_cst);
   return tail_->signal.load(std::memory_order_seq_cst);
 }
 

@@ -643,9 +643,32 @@ TEST_F(ChannelTest, DepthIsClaimsMinusTakes) {
 TEST_F(ChannelTest, BeginSleepCountsTheSleeperInAndReturnsTheSignal) {
   memory.tail().signal.store(41);
   EXPECT_EQ(channel.begin_sleep(), 41u);
-  EXPECT_EQ(memory.head().sleepers.load(), 1u);
+  EXPECT_EQ(SleeperCount::get(memory.head().sleepers.load()), 1u);
+  EXPECT_EQ(SleepsBegun::get(memory.head().sleepers.load()), 1u);
   channel.end_sleep();
-  EXPECT_EQ(memory.head().sleepers.load(), 0u);
+  EXPECT_EQ(SleeperCount::get(memory.head().sleepers.load()), 0u);
+  EXPECT_EQ(SleepsBegun::get(memory.head().sleepers.load()), 1u) << "sleeps begun only grow";
+}
+
+TEST_F(ChannelTest, ASleepIsWokenOnceNotOncePerPublish) {
+  const std::uint32_t signal = channel.begin_sleep();
+  for (std::uint32_t n = 0; n < 3; ++n) send(channel, handle_for(n));
+  EXPECT_EQ(channel.signal().load(), signal + 1) << "one wake for the three publishes";
+  channel.end_sleep();
+  const std::uint32_t again = channel.begin_sleep();
+  send(channel, handle_for(3));
+  EXPECT_EQ(channel.signal().load(), again + 1) << "a new sleep is woken again";
+  channel.end_sleep();
+}
+
+TEST_F(ChannelTest, ASleepBegunAfterAWakeIsWokenWhileAnEarlierSleeperStillWakes) {
+  channel.begin_sleep();                 // the first consumer, woken but not yet out
+  send(channel, handle_for(1));
+  const std::uint32_t signal = channel.begin_sleep();  // a second consumer
+  send(channel, handle_for(2));
+  EXPECT_EQ(channel.signal().load(), signal + 1);
+  channel.end_sleep();
+  channel.end_sleep();
 }
 
 TEST_F(ChannelTest, PublishWithNobodyAsleepLeavesTheSignalAlone) {
@@ -687,7 +710,7 @@ TEST_F(ChannelTest, FinishClaimWithASleeperBumpsTheSignal) {
 TEST_F(ChannelTest, SleeperIsWokenByAPublishFromAnotherThread) {
   std::thread producer([&] {
     // Only once the sleeper has counted itself in: then the publish must wake it.
-    while (memory.head().sleepers.load() == 0) std::this_thread::yield();
+    while (SleeperCount::get(memory.head().sleepers.load()) == 0) std::this_thread::yield();
     send(channel, handle_for(1));
   });
   const std::uint32_t signal = channel.begin_sleep();

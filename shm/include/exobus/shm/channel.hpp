@@ -35,8 +35,11 @@
 //  +----------+----------------------+           +----------+----------------------+
 //  tail, head: hints anyone of that side may move forward past a claimed slot
 //  ("helping"), so a process that dies between claiming and moving blocks nobody.
-//  signal: producers bump it and FUTEX_WAKE when sleepers > 0; consumers wait on it (a
-//  futex word in memory they map read-only: FUTEX_WAIT only reads it).
+//  signal: producers bump it and FUTEX_WAKE when sleepers count one; consumers wait on it
+//  (a futex word in memory they map read-only: FUTEX_WAIT only reads it).
+//  sleepers: consumers asleep (low 32 bits) and sleeps ever begun (high 32 bits): one
+//  fetch_add counts a sleeper in and starts a new sleep, so a producer that already woke
+//  the sleeps begun so far skips the system call until another one begins.
 //
 //  ProducerSlot (16 bytes)          ConsumerSlot (8 bytes)
 //  +---------------+----------+     +---------------+
@@ -104,8 +107,10 @@ static_assert(offsetof(ChannelTail, tail) == 0 && offsetof(ChannelTail, signal) 
 
 struct alignas(64) ChannelHead {
   alignas(64) std::atomic<std::uint64_t> head;
-  alignas(64) std::atomic<std::uint32_t> sleepers;
+  alignas(64) std::atomic<std::uint64_t> sleepers;
 };
+using SleeperCount = BitField<0, 32>;
+using SleepsBegun = BitField<32, 32>;
 static_assert(sizeof(ChannelHead) == 128 && std::is_standard_layout_v<ChannelHead>);
 static_assert(offsetof(ChannelHead, head) == 0 && offsetof(ChannelHead, sleepers) == 64);
 
@@ -222,6 +227,7 @@ class Channel {
   std::uint32_t shift_ = 0;
   // Process-local (Channel objects are), written by any of its producing threads.
   mutable std::uint64_t consumed_seen_until_ = 0;
+  mutable std::uint64_t woken_sleepers_ = 0;  // the sleepers word this process last woke
 };
 
 // The steps on the path of every message are defined here, to be inlined there.
@@ -329,7 +335,14 @@ inline void Channel::wake() const {
   // Dekker pairing with begin_sleep(): we stored FULL (seq_cst), then read sleepers; a
   // sleeper increments sleepers, then re-checks the slot, both seq_cst. In the single total
   // order of seq_cst operations at least one of us sees the other.
-  if (head_->sleepers.load(std::memory_order_seq_cst) == 0) return;  // the busy path
+  const std::uint64_t sleepers = head_->sleepers.load(std::memory_order_seq_cst);
+  if (SleeperCount::get(sleepers) == 0) return;  // the busy path
+  // Every consumer counted in now began its sleep with the fetch_add that made this value;
+  // if this process woke them at that value already, they are awake or waking, and a sleep
+  // begun later would show a new value. Two threads may both wake: harmless.
+  std::atomic_ref woken(woken_sleepers_);
+  if (woken.load(std::memory_order_relaxed) == sleepers) return;
+  woken.store(sleepers, std::memory_order_relaxed);
   tail_->signal.fetch_add(1, std::memory_order_release);
   futex_wake_all(tail_->signal);
 }
