@@ -10,7 +10,7 @@ if [ -z "${EXOBUS_BUILD_DIR:-}" ]; then
   scripts/setup.sh
   build=build
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$build" -j "$(nproc)" --target exobusd exobus demo_users demo_subscriber demo_files demo_web
+  cmake --build "$build" -j "$(nproc)" --target exobusd exobus demo_users demo_subscriber demo_files demo_web exobus_python
 else
   build=$EXOBUS_BUILD_DIR
 fi
@@ -34,7 +34,8 @@ until [ -S "$EXOBUS_RUNTIME_DIR/$EXOBUS_BUS.sock" ]; do sleep 0.05; done
 start() { "$@" & pids=("$!" "${pids[@]}"); }  # services stop before the daemon
 start "$bin/demo_users"
 start "$bin/demo_subscriber" audit
-start "$bin/demo_subscriber" mailer
+# The mailer is written in Python (examples/demo/mailer.py), over the binding this build made.
+start env PYTHONPATH="$build/bindings/python" /usr/bin/python3 examples/demo/mailer.py
 start "$bin/demo_files"
 
 echo "== web sends commands through the bus"

@@ -1,0 +1,34 @@
+"""The test bus from Python: a service under test on an in-process bus, no daemon, with the
+other types played by the bus."""
+import asyncio
+import pathlib
+
+import exobus
+
+APPLICATION = pathlib.Path(__file__).resolve().with_name("application.yml")
+
+
+def test_service_under_test_answers_on_a_test_bus():
+    bus = exobus.TestBus(APPLICATION)
+    holder = bus.connect("holder")  # the service under test, connected first
+
+    @holder.on("hold")
+    async def on_hold(delivery):
+        found = await delivery.request("lookup", delivery.json(), timeout=2)
+        delivery.reply("hold.ok", {"value": found.json()["value"]})
+
+    @bus.on("lookup", "lookup")  # lookup is played by the bus, as scripted here
+    def on_lookup(delivery):
+        delivery.reply("lookup.ok", {"value": 42})
+
+    async def ask():
+        async with holder:
+            # On a thread: the blocking request must leave the loop free for the handler.
+            return await asyncio.to_thread(bus.request, "client", "hold", {"key": "k"}, timeout=2)
+
+    reply = asyncio.run(ask())
+    assert (reply.outcome, reply.json()) == ("hold.ok", {"value": 42})
+    looked_up = bus.wait_for("lookup")
+    assert looked_up.receiver == "lookup"
+    assert looked_up.message.json() == {"key": "k"}
+    assert looked_up.message.request_id == reply.request_id, "sent on behalf of the hold"
