@@ -29,4 +29,34 @@ class GilRef {
 
 inline std::shared_ptr<GilRef> keep(pybind11::object object) { return std::make_shared<GilRef>(std::move(object)); }
 
+// A Python thread state that one of the library's threads keeps from its first call into
+// Python until it ends, when it is deleted, unless Python is finalizing (no thread state
+// may be deleted then; the interpreter clears them all itself).
+struct KeptThreadState {
+  bool kept = false;
+  ~KeptThreadState() {
+    if (!kept || _Py_IsFinalizing()) return;
+    pybind11::gil_scoped_acquire gil;
+    gil.dec_ref();  // gil's own release then deletes the state
+  }
+};
+
+// The GIL, taken by one of the library's own threads (receiving, handler, reply threads),
+// never by a Python thread. Such a thread calls into Python once per message: it keeps its
+// thread state (KeptThreadState), where gil_scoped_acquire alone would make one and delete
+// it at every call (a fresh frame stack each time: the larger part of a message's cost).
+class LibraryThreadGil {
+ public:
+  LibraryThreadGil() {
+    if (!kept_state.kept) {
+      gil_.inc_ref();  // the state outlives this guard: its count no longer drops to zero here
+      kept_state.kept = true;
+    }
+  }
+
+ private:
+  static inline thread_local KeptThreadState kept_state;
+  pybind11::gil_scoped_acquire gil_;
+};
+
 }  // namespace exobus::python

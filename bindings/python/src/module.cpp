@@ -130,7 +130,7 @@ class PyDelivery {
 // the timeout passes first. The callback returns whether more replies are wanted.
 ReplyHandler reply_handler(py::function on_reply) {
   return [callback = keep(std::move(on_reply))](const Reply& reply) {
-    py::gil_scoped_acquire gil;
+    LibraryThreadGil gil;
     try {
       return callback->get()(py::cast(reply, py::return_value_policy::copy)).cast<bool>() ? ReplyControl::more
                                                                                            : ReplyControl::done;
@@ -158,7 +158,7 @@ void PyDelivery::send_with_replies(const std::string& name, const py::object& pa
 Handler delivery_handler(py::function dispatch) {
   return [callback = keep(std::move(dispatch))](Delivery& delivery) {
     auto held = std::make_unique<PyDelivery>(std::move(delivery));
-    py::gil_scoped_acquire gil;
+    LibraryThreadGil gil;
     try {
       callback->get()(py::cast(std::move(held)));
     } catch (py::error_already_set& error) {
