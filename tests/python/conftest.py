@@ -31,7 +31,8 @@ class Process:
     def __init__(self, argv, env):
         self.popen = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                       text=True, bufsize=1)
-        self.output = []
+        self.output = []  # every line read so far
+        self._unmatched = []  # read, and not returned by expect() or available_lines()
         self._lines = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -41,7 +42,12 @@ class Process:
         self._lines.put(None)
 
     def expect(self, text, timeout=10.0):
-        """The next line of output that contains `text`; fails the test after `timeout` s."""
+        """The first line of output not returned yet that contains `text` (lines before it
+        stay for later calls); fails the test after `timeout` s."""
+        for line in self._unmatched:
+            if text in line:
+                self._unmatched.remove(line)
+                return line
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -49,14 +55,16 @@ class Process:
             except queue.Empty:
                 pytest.fail(f"no line with {text!r} within {timeout} s; output so far: {self.output}")
             if line is None:
+                self._lines.put(None)
                 pytest.fail(f"the process ended ({self.popen.wait()}) before printing {text!r}: {self.output}")
             self.output.append(line)
             if text in line:
                 return line
+            self._unmatched.append(line)
 
     def available_lines(self):
-        """The lines printed since the last call, without waiting."""
-        lines = []
+        """The lines not returned yet, without waiting."""
+        lines, self._unmatched = self._unmatched, []
         while True:
             try:
                 line = self._lines.get_nowait()

@@ -11,7 +11,7 @@ def test_job_of_a_killed_consumer_is_redelivered(bus):
         assert "deliveries=0" in keeper.expect("worker: job")
         keeper.signal(signal.SIGKILL)
         keeper.wait()
-        taker = bus.serve("listen", "worker")
+        taker = bus.serve("listen", "worker", "job")
         line = taker.expect("worker: job", timeout=10)
     assert json.loads(re.search(r"job (\{.*\}) deliveries", line).group(1)) == {"n": 7}
     assert "deliveries=1" in line

@@ -32,3 +32,22 @@ def test_service_under_test_answers_on_a_test_bus():
     assert looked_up.receiver == "lookup"
     assert looked_up.message.json() == {"key": "k"}
     assert looked_up.message.request_id == reply.request_id, "sent on behalf of the hold"
+
+
+def test_plain_handler_that_raises_has_its_delivery_released_for_redelivery(caplog):
+    bus = exobus.TestBus(APPLICATION)
+    echo = bus.connect("echo")
+    deliveries = []
+
+    @echo.on("echo")
+    def on_echo(delivery):
+        deliveries.append(delivery.deliveries)
+        if not delivery.redelivered:
+            raise RuntimeError("the first try fails")
+        delivery.reply("echo.ok", {"text": "second try"})
+
+    with echo:
+        reply = bus.request("client", "echo", {"text": "x"}, timeout=5)
+    assert reply.json() == {"text": "second try"}
+    assert deliveries == [0, 1]
+    assert "the first try fails" in caplog.text, "the error is logged"

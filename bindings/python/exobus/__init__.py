@@ -95,10 +95,9 @@ class Service:
         def register(handler: _H) -> _H:
             if asyncio.iscoroutinefunction(handler):
                 self._has_async_handlers = True
-                dispatch = functools.partial(self._hand_to_loop, handler)
-            else:
-                dispatch = functools.partial(_run_plain, handler)
-            self._native.on(name, version, dispatch)
+                self._native.on(name, version, functools.partial(self._hand_to_loop, handler), False)
+            else:  # called and settled by the native module, with no Python in between
+                self._native.on(name, version, handler, True)
             return handler
         return register
 
@@ -244,7 +243,7 @@ class TestBus:
         """Scripts how the played type `receiver` handles `name`: the decorated plain
         function runs on the test bus's thread and is settled as a handler is."""
         def register(handler: _H) -> _H:
-            self._native.on(receiver, name, functools.partial(_run_plain, handler))
+            self._native.on(receiver, name, handler)
             return handler
         return register
 
@@ -270,14 +269,9 @@ def _settle_quietly(delivery: Delivery, settle: Callable[[], None]) -> None:
         pass
 
 
-def _run_plain(handler: Handler, delivery: Delivery) -> None:
-    try:
-        handler(delivery)
-    except Exception:
-        _log.exception("the handler of %r raised; its delivery is released for redelivery", delivery.name)
-        _settle_quietly(delivery, delivery.release)
-    else:
-        _settle_quietly(delivery, delivery.ack)
+def _handler_raised(name: str, error: BaseException) -> None:
+    """Reports a handler's exception (the native module calls it for plain handlers)."""
+    _log.error("the handler of %r raised; its delivery is released for redelivery", name, exc_info=error)
 
 
 async def _run_async(handler: Handler, delivery: Delivery) -> None:
@@ -286,9 +280,9 @@ async def _run_async(handler: Handler, delivery: Delivery) -> None:
     except asyncio.CancelledError:
         _settle_quietly(delivery, delivery.release)
         raise
-    except Exception:
-        _log.exception("the handler of %r raised; its delivery is released for redelivery", delivery.name)
+    except Exception as error:
         _settle_quietly(delivery, delivery.release)
+        _handler_raised(delivery.name, error)
     else:
         _settle_quietly(delivery, delivery.ack)
 

@@ -105,6 +105,12 @@ class PyDelivery {
     std::lock_guard lock(mutex_);
     return delivery_.settled();
   }
+  // After its handler: what the handler left unsettled, unless its service stopped since
+  // (the stop released it).
+  void settle_unless_settled(Result<void> (Delivery::*how)()) {
+    std::lock_guard lock(mutex_);
+    if (!delivery_.settled()) (void)(delivery_.*how)();
+  }
 
  private:
   std::string_view held_payload() {
@@ -153,16 +159,32 @@ void PyDelivery::send_with_replies(const std::string& name, const py::object& pa
   check(delivery_.send(name, text.text(), std::move(handler), wait, options));
 }
 
-// Runs on the library's receiving (or handler) thread: the delivery leaves the library
-// before the GIL is taken, so the thread waits for the GIL holding nothing of the bus's.
-Handler delivery_handler(py::function dispatch) {
-  return [callback = keep(std::move(dispatch))](Delivery& delivery) {
-    auto held = std::make_unique<PyDelivery>(std::move(delivery));
+// Runs on the library's receiving (or handler) thread. The delivery leaves the library
+// before the GIL is taken, so that the thread waits for the GIL holding nothing of the
+// bus's, and becomes Python's. A plain handler is settled here as a C++ handler would be:
+// acked when it returns, released when it raises (the error is logged by the exobus
+// package), unless it settled the delivery itself. Otherwise `handler` is the package's
+// hand-off to the asyncio loop, which settles it there.
+Handler delivery_handler(py::function handler, bool settles_on_return) {
+  return [callback = keep(std::move(handler)), settles_on_return](Delivery& delivery) {
+    auto owned = std::make_unique<PyDelivery>(std::move(delivery));
+    PyDelivery& held = *owned;
     LibraryThreadGil gil;
+    py::object object = py::cast(std::move(owned));
     try {
-      callback->get()(py::cast(std::move(held)));
+      callback->get()(object);
+      if (settles_on_return) held.settle_unless_settled(&Delivery::ack);
     } catch (py::error_already_set& error) {
-      error.discard_as_unraisable("exobus handler dispatch");  // the delivery, now Python's, is released with it
+      if (!settles_on_return) {
+        error.discard_as_unraisable("exobus handler dispatch");  // dropped, the delivery is released
+        return;
+      }
+      held.settle_unless_settled(&Delivery::release);
+      try {
+        py::module_::import("exobus").attr("_handler_raised")(held.message().name, error.value());
+      } catch (py::error_already_set& report_error) {
+        report_error.discard_as_unraisable("exobus handler error report");
+      }
     }
   };
 }
@@ -184,11 +206,11 @@ class PyService {
     service_.reset();
   }
 
-  void on(std::string name, std::optional<double> version, py::function dispatch) {
+  void on(std::string name, std::optional<double> version, py::function handler, bool settles_on_return) {
     if (version) {
-      service_->on(std::move(name), *version, delivery_handler(std::move(dispatch)));
+      service_->on(std::move(name), *version, delivery_handler(std::move(handler), settles_on_return));
     } else {
-      service_->on(std::move(name), delivery_handler(std::move(dispatch)));
+      service_->on(std::move(name), delivery_handler(std::move(handler), settles_on_return));
     }
   }
   void start() {
@@ -334,7 +356,7 @@ PYBIND11_MODULE(_exobus, module) {
       .def_property_readonly("settled", &PyDelivery::settled);
 
   py::class_<PyService>(module, "Service", "An instance of a service type on a bus.")
-      .def("on", &PyService::on, py::arg("name"), py::arg("version"), py::arg("dispatch"))
+      .def("on", &PyService::on, py::arg("name"), py::arg("version"), py::arg("handler"), py::arg("settles_on_return"))
       .def("start", &PyService::start)
       .def("stop", &PyService::stop)
       .def("send", &PyService::send, py::arg("name"), py::arg("payload") = py::none(), py::kw_only(), py::arg("version") = py::none(), py::arg("request_id") = py::none())
@@ -391,10 +413,10 @@ PYBIND11_MODULE(_exobus, module) {
            py::arg("sender"), py::arg("name"), py::arg("payload") = py::none(), py::kw_only(), py::arg("timeout") = 1.0,
            py::arg("version") = py::none(), py::arg("request_id") = py::none())
       .def("on",
-           [](PyTestBus& self, const std::string& receiver, std::string name, py::function dispatch) {
-             self.bus().on(receiver, std::move(name), delivery_handler(std::move(dispatch)));
+           [](PyTestBus& self, const std::string& receiver, std::string name, py::function handler) {
+             self.bus().on(receiver, std::move(name), delivery_handler(std::move(handler), true));
            },
-           py::arg("receiver"), py::arg("name"), py::arg("dispatch"))
+           py::arg("receiver"), py::arg("name"), py::arg("handler"))
       .def("received", [](PyTestBus& self) { return self.bus().received(); })
       .def("wait_for",
            [](PyTestBus& self, const std::string& name, double timeout) {
