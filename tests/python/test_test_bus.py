@@ -3,6 +3,8 @@ other types played by the bus."""
 import asyncio
 import pathlib
 
+import pytest
+
 import exobus
 
 APPLICATION = pathlib.Path(__file__).resolve().with_name("application.yml")
@@ -51,3 +53,23 @@ def test_plain_handler_that_raises_has_its_delivery_released_for_redelivery(capl
     assert reply.json() == {"text": "second try"}
     assert deliveries == [0, 1]
     assert "the first try fails" in caplog.text, "the error is logged"
+
+
+def test_plain_handlers_delivery_is_closed_once_the_handler_returned():
+    bus = exobus.TestBus(APPLICATION)
+    echo = bus.connect("echo")
+    kept = []
+
+    @echo.on("echo")
+    def on_echo(delivery):
+        kept.append(delivery)
+        delivery.reply("echo.ok", {"text": delivery.json()["text"]})
+
+    with echo:
+        first = bus.request("client", "echo", {"text": "one"}, timeout=5)
+        second = bus.request("client", "echo", {"text": "two"}, timeout=5)
+    assert [first.json()["text"], second.json()["text"]] == ["one", "two"]
+    assert kept[0] is not kept[1], "a kept delivery is not lent again"
+    for delivery in kept:
+        with pytest.raises(exobus.ClosedError):
+            delivery.name

@@ -32,11 +32,14 @@ inline std::shared_ptr<GilRef> keep(pybind11::object object) { return std::make_
 // A Python thread state that one of the library's threads keeps from its first call into
 // Python until it ends, when it is deleted, unless Python is finalizing (no thread state
 // may be deleted then; the interpreter clears them all itself).
+// With it, the thread may keep one Python object of its own for reuse (spare).
 struct KeptThreadState {
   bool kept = false;
+  PyObject* spare = nullptr;  // a strong reference, or null
   ~KeptThreadState() {
     if (!kept || _Py_IsFinalizing()) return;
     pybind11::gil_scoped_acquire gil;
+    Py_XDECREF(spare);
     gil.dec_ref();  // gil's own release then deletes the state
   }
 };
@@ -53,6 +56,8 @@ class LibraryThreadGil {
       kept_state.kept = true;
     }
   }
+  // The thread's spare object (see KeptThreadState); touched under this guard only.
+  PyObject*& spare() { return kept_state.spare; }
 
  private:
   static inline thread_local KeptThreadState kept_state;

@@ -54,14 +54,32 @@ void add_message_fields(Class& cls, Get get) {
       .def_property_readonly("redelivered", [get](const Self& self) { return get(self).redelivered(); });
 }
 
-// A handler's delivery, owned by Python from the moment the library hands it over. Python
-// threads may use one at the same time with the GIL released (a reply from a thread pool,
-// an ack from the loop): the mutex makes them take turns, as a Delivery requires.
+// A handler's delivery as Python sees it, in one of two ways:
+//   - owned (an async handler's): moved out of its handler, it is Python's until settled,
+//     for as long as the handler takes, on any thread;
+//   - lent (a plain handler's): the library's own, for the length of the handler's call,
+//     which is how the library settles it when the call returns. Once the loan ends every
+//     call raises closed; the receiving thread lends the same object again to its next
+//     handler when nobody kept it (LentDelivery).
+// Python threads may use one at the same time with the GIL released (a reply from a thread
+// pool, an ack from the loop): the mutex makes them take turns, as a Delivery requires.
 class PyDelivery {
  public:
-  explicit PyDelivery(Delivery delivery) : delivery_(std::move(delivery)) {}
+  PyDelivery() = default;
+  explicit PyDelivery(Delivery delivery) : owned_(std::move(delivery)), delivery_(&*owned_) {}
 
-  const Received& message() const { return delivery_.message(); }
+  // Precondition of both: the caller holds the GIL.
+  void lend(Delivery& delivery) {
+    std::lock_guard lock(mutex_);
+    delivery_ = &delivery;
+    payload_.reset();
+  }
+  void end_loan() {
+    std::lock_guard lock(mutex_);
+    delivery_ = nullptr;
+  }
+
+  const Received& message() const { return delivery().message(); }
 
   // Copied out of shared memory once, on first use, so that it may be read again after the
   // delivery is settled; that first use must come before.
@@ -75,7 +93,7 @@ class PyDelivery {
   }
   bool payload_intact() {
     std::lock_guard lock(mutex_);
-    return delivery_.payload_intact();
+    return delivery().payload_intact();
   }
 
   void reply(const std::string& outcome, const py::object& payload, std::optional<double> version,
@@ -84,7 +102,7 @@ class PyDelivery {
     PayloadText text(payload);
     py::gil_scoped_release nogil;
     std::lock_guard lock(mutex_);
-    check(delivery_.reply(outcome, text.text(), options));
+    check(delivery().reply(outcome, text.text(), options));
   }
   void send(const std::string& name, const py::object& payload, std::optional<double> version,
             const std::optional<std::string>& request_id) {
@@ -92,7 +110,7 @@ class PyDelivery {
     PayloadText text(payload);
     py::gil_scoped_release nogil;
     std::lock_guard lock(mutex_);
-    check(delivery_.send(name, text.text(), options));
+    check(delivery().send(name, text.text(), options));
   }
   void send_with_replies(const std::string& name, const py::object& payload, py::function on_reply, double timeout,
                          std::optional<double> version, const std::optional<std::string>& request_id);
@@ -103,32 +121,36 @@ class PyDelivery {
   void renew() { settle(&Delivery::renew); }
   bool settled() {
     std::lock_guard lock(mutex_);
-    return delivery_.settled();
-  }
-  // After its handler: what the handler left unsettled, unless its service stopped since
-  // (the stop released it).
-  void settle_unless_settled(Result<void> (Delivery::*how)()) {
-    std::lock_guard lock(mutex_);
-    if (!delivery_.settled()) (void)(delivery_.*how)();
+    return delivery().settled();
   }
 
  private:
   std::string_view held_payload() {
     std::lock_guard lock(mutex_);
-    if (delivery_.settled()) {
-      throw BusError{{ErrorCode::closed, "the delivery of '" + delivery_.message().name +
+    if (delivery().settled()) {
+      throw BusError{{ErrorCode::closed, "the delivery of '" + delivery().message().name +
                                              "' is settled, so its payload is no longer held; read the payload "
                                              "before settling, or copy what must outlive it"}};
     }
-    return delivery_.payload();
+    return delivery().payload();
   }
   void settle(Result<void> (Delivery::*how)()) {
     std::lock_guard lock(mutex_);
-    check((delivery_.*how)());
+    check((delivery().*how)());
   }
 
-  std::mutex mutex_;
-  Delivery delivery_;
+  Delivery& delivery() const {
+    if (delivery_ == nullptr) {
+      throw BusError{{ErrorCode::closed,
+                      "a plain handler's delivery is settled when the handler returns, and is no longer held "
+                      "after it; to keep a delivery past its handler, handle it in an async def handler"}};
+    }
+    return *delivery_;
+  }
+
+  mutable std::mutex mutex_;
+  std::optional<Delivery> owned_;
+  Delivery* delivery_ = nullptr;       // owned_'s, the lent one, or null once the loan ended
   std::optional<py::bytes> payload_;  // touched with the GIL only
 };
 
@@ -156,35 +178,57 @@ void PyDelivery::send_with_replies(const std::string& name, const py::object& pa
   std::chrono::milliseconds wait = milliseconds_of(timeout);
   py::gil_scoped_release nogil;
   std::lock_guard lock(mutex_);
-  check(delivery_.send(name, text.text(), std::move(handler), wait, options));
+  check(delivery().send(name, text.text(), std::move(handler), wait, options));
 }
 
-// Runs on the library's receiving (or handler) thread. The delivery leaves the library
-// before the GIL is taken, so that the thread waits for the GIL holding nothing of the
-// bus's, and becomes Python's. A plain handler is settled here as a C++ handler would be:
-// acked when it returns, released when it raises (the error is logged by the exobus
-// package), unless it settled the delivery itself. Otherwise `handler` is the package's
-// hand-off to the asyncio loop, which settles it there.
+// The PyDelivery a library thread lends its plain handlers: the one it lent last when
+// nobody kept it (the thread's reference is then the only one), else a new one, and the
+// one kept stays expired for whoever kept it.
+py::object lent_delivery(LibraryThreadGil& gil) {
+  PyObject*& spare = gil.spare();
+  if (spare == nullptr || Py_REFCNT(spare) != 1) {
+    Py_XDECREF(spare);
+    spare = py::cast(std::make_unique<PyDelivery>()).release().ptr();
+  }
+  return py::reinterpret_borrow<py::object>(spare);
+}
+
+// Runs on the library's receiving (or handler) thread, once per message.
+//
+// A plain handler (settles_on_return) gets the library's delivery lent for its call, and
+// the library settles it as a C++ handler's: acked when the handler returns, unless it
+// settled it; released when it raises (the error is logged by the exobus package).
+//
+// Otherwise `handler` is the package's hand-off to the asyncio loop: the delivery is moved
+// out of the library first (deferred settling), before the GIL is taken, so that the
+// thread waits for the GIL holding nothing of the bus's, and is settled by the loop's task.
 Handler delivery_handler(py::function handler, bool settles_on_return) {
-  return [callback = keep(std::move(handler)), settles_on_return](Delivery& delivery) {
-    auto owned = std::make_unique<PyDelivery>(std::move(delivery));
-    PyDelivery& held = *owned;
-    LibraryThreadGil gil;
-    py::object object = py::cast(std::move(owned));
-    try {
-      callback->get()(object);
-      if (settles_on_return) held.settle_unless_settled(&Delivery::ack);
-    } catch (py::error_already_set& error) {
-      if (!settles_on_return) {
-        error.discard_as_unraisable("exobus handler dispatch");  // dropped, the delivery is released
-        return;
-      }
-      held.settle_unless_settled(&Delivery::release);
+  if (settles_on_return) {
+    return [callback = keep(std::move(handler))](Delivery& delivery) {
+      LibraryThreadGil gil;
+      py::object lent = lent_delivery(gil);
+      PyDelivery& held = lent.cast<PyDelivery&>();
+      held.lend(delivery);
       try {
-        py::module_::import("exobus").attr("_handler_raised")(held.message().name, error.value());
-      } catch (py::error_already_set& report_error) {
-        report_error.discard_as_unraisable("exobus handler error report");
+        callback->get()(lent);
+      } catch (py::error_already_set& error) {
+        if (!delivery.settled()) (void)delivery.release();
+        try {
+          py::module_::import("exobus").attr("_handler_raised")(delivery.message().name, error.value());
+        } catch (py::error_already_set& report_error) {
+          report_error.discard_as_unraisable("exobus handler error report");
+        }
       }
+      held.end_loan();
+    };
+  }
+  return [callback = keep(std::move(handler))](Delivery& delivery) {
+    auto owned = std::make_unique<PyDelivery>(std::move(delivery));
+    LibraryThreadGil gil;
+    try {
+      callback->get()(py::cast(std::move(owned)));
+    } catch (py::error_already_set& error) {
+      error.discard_as_unraisable("exobus handler dispatch");  // dropped, the delivery is released
     }
   };
 }
