@@ -123,15 +123,16 @@ class Bus:
         self._services.append(connected)
         return connected
 
-    def start(self, *argv):
-        """A program on this bus (it finds it in $EXOBUS_BUS and $EXOBUS_RUNTIME_DIR)."""
-        process = Process([str(arg) for arg in argv], self.env)
+    def start(self, *argv, env=None):
+        """A program on this bus (it finds it in $EXOBUS_BUS and $EXOBUS_RUNTIME_DIR), with
+        the environment of this process updated with `env`."""
+        process = Process([str(arg) for arg in argv], {**self.env, **(env or {})})
         self._processes.append(process)
         return process
 
-    def serve(self, role, *args):
+    def serve(self, role, *args, env=None):
         """A Python service of services/serve.py, once it says it is serving."""
-        process = self.start(sys.executable, HERE / "services/serve.py", role, *args)
+        process = self.start(sys.executable, HERE / "services/serve.py", role, *args, env=env)
         process.expect("ready")
         return process
 
