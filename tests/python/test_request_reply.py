@@ -61,3 +61,10 @@ def test_request_nobody_answers_raises_timeout(bus):
         asyncio.run(ask())
     assert isinstance(raised.value, TimeoutError), "also Python's own TimeoutError"
     assert raised.value.code_name == "timeout"
+
+
+def test_request_blocking_nobody_answers_raises_timeout(bus):
+    with bus.connect("client") as client:
+        with pytest.raises(exobus.TimeoutError) as raised:
+            client.request_blocking("echo", {"text": "anyone?"}, timeout=0.2)
+    assert "echo" in raised.value.message

@@ -10,7 +10,9 @@
 #include <pybind11/stl.h>
 
 #include <memory>
+#include <atomic>
 #include <mutex>
+#include <thread>
 #include <optional>
 #include <string>
 #include <utility>
@@ -233,15 +235,47 @@ Handler delivery_handler(py::function handler, bool settles_on_return) {
   };
 }
 
-Reply waited_reply(std::future<Result<Reply>> reply) {
-  py::gil_scoped_release nogil;
-  return take(reply.get());
-}
+// The first reply of a blocking request, handed from the library's reply thread to the
+// caller, who waits for it without the GIL. A reply on one host comes within microseconds,
+// sooner than a sleeping thread wakes up, so the caller first spins a while (unless its
+// service's wait mode is sleep), then yields, then sleeps.
+class FirstReply {
+ public:
+  ReplyHandler handler(std::shared_ptr<FirstReply> self) {
+    return [self = std::move(self)](const Reply& reply) {
+      self->reply_ = reply;
+      self->ready_.store(true, std::memory_order_release);  // pairs with the acquire loads in wait()
+      self->ready_.notify_one();
+      return ReplyControl::done;
+    };
+  }
+  // Precondition: the request was sent with handler(). Returns the reply, timed out or not.
+  Reply wait(WaitMode mode) {
+    using Clock = std::chrono::steady_clock;
+    const auto spin_until = Clock::now() + std::chrono::microseconds(mode == WaitMode::sleep ? 0 : 50);
+    const auto yield_until = spin_until + std::chrono::microseconds(mode == WaitMode::sleep ? 0 : 200);
+    for (unsigned round = 1; !ready_.load(std::memory_order_acquire); ++round) {
+      if (mode == WaitMode::busy_poll || (round % 64 != 0 || Clock::now() < spin_until)) {
+        __builtin_ia32_pause();
+      } else if (Clock::now() < yield_until) {
+        std::this_thread::yield();
+      } else {
+        ready_.wait(false, std::memory_order_acquire);
+      }
+    }
+    return std::move(reply_);
+  }
+
+ private:
+  std::atomic<bool> ready_{false};
+  Reply reply_;  // written by the reply thread before ready_
+};
+
 
 class PyService {
  public:
-  PyService(std::unique_ptr<Service> service, py::object test_bus)
-      : service_(std::move(service)), test_bus_(std::move(test_bus)) {}
+  PyService(std::unique_ptr<Service> service, WaitMode wait_mode, py::object test_bus)
+      : service_(std::move(service)), wait_mode_(wait_mode), test_bus_(std::move(test_bus)) {}
   PyService(const PyService&) = delete;
   PyService& operator=(const PyService&) = delete;
   // The library's threads end here and may be waiting for the GIL: it is released for them.
@@ -293,18 +327,21 @@ class PyService {
     SendOptions options = send_options(version, request_id);
     PayloadText text(payload);
     std::chrono::milliseconds wait = milliseconds_of(timeout);
-    std::future<Result<Reply>> reply;
-    {
-      py::gil_scoped_release nogil;
-      reply = service_->request(name, text.text(), wait, options);
+    py::gil_scoped_release nogil;
+    auto first = std::make_shared<FirstReply>();
+    check(service_->send(name, text.text(), first->handler(first), wait, options));
+    Reply reply = first->wait(wait_mode_);
+    if (reply.timed_out) {
+      throw BusError{{ErrorCode::timeout, "no reply to '" + name + "' within " + std::to_string(wait.count()) + " ms"}};
     }
-    return waited_reply(std::move(reply));
+    return reply;
   }
   const std::string& service_type() const { return service_->service_type(); }
   std::uint32_t instance() const { return service_->instance(); }
 
  private:
   std::unique_ptr<Service> service_;
+  WaitMode wait_mode_;  // the service's, also how request() waits for its reply
   py::object test_bus_;  // the TestBus this service is connected to, if any: it must outlive the service
 };
 
@@ -324,8 +361,9 @@ std::unique_ptr<PyService> connect(const std::string& bus, const std::string& se
                          .handler_threads = handler_threads,
                          .wait_mode = wait_mode_of(wait_mode),
                          .copy_payloads = false};  // Delivery.payload copies on demand, Delivery.view not at all
+  const WaitMode mode = options.wait_mode;
   py::gil_scoped_release nogil;
-  return std::make_unique<PyService>(take(Service::connect(std::move(options))), py::object());
+  return std::make_unique<PyService>(take(Service::connect(std::move(options))), mode, py::object());
 }
 
 class PyTestBus {
@@ -403,12 +441,17 @@ PYBIND11_MODULE(_exobus, module) {
       .def("on", &PyService::on, py::arg("name"), py::arg("version"), py::arg("handler"), py::arg("settles_on_return"))
       .def("start", &PyService::start)
       .def("stop", &PyService::stop)
-      .def("send", &PyService::send, py::arg("name"), py::arg("payload") = py::none(), py::kw_only(), py::arg("version") = py::none(), py::arg("request_id") = py::none())
-      .def("try_send", &PyService::try_send, py::arg("name"), py::arg("payload") = py::none(), py::kw_only(), py::arg("version") = py::none(), py::arg("request_id") = py::none())
+      .def("send", &PyService::send, py::arg("name"), py::arg("payload") = py::none(), py::kw_only(),
+           py::arg("version") = py::none(), py::arg("request_id") = py::none(),
+           "Sends a command, fire-and-forget; waits up to send_timeout for room in a full queue.")
+      .def("try_send", &PyService::try_send, py::arg("name"), py::arg("payload") = py::none(), py::kw_only(),
+           py::arg("version") = py::none(), py::arg("request_id") = py::none(),
+           "As send(), but never waits: a full queue raises QueueFullError at once.")
       .def("send_with_replies", &PyService::send_with_replies, py::arg("name"), py::arg("payload"),
            py::arg("on_reply"), py::arg("timeout"), py::arg("version"), py::arg("request_id"))
       .def("request", &PyService::request, py::arg("name"), py::arg("payload") = py::none(), py::kw_only(),
-           py::arg("timeout") = 1.0, py::arg("version") = py::none(), py::arg("request_id") = py::none())
+           py::arg("timeout") = 1.0, py::arg("version") = py::none(), py::arg("request_id") = py::none(),
+           "Sends a command and waits (GIL released) for its first reply; exobus.TimeoutError.")
       .def_property_readonly("service_type", &PyService::service_type)
       .def_property_readonly("instance", &PyService::instance);
 
@@ -433,7 +476,7 @@ PYBIND11_MODULE(_exobus, module) {
                py::gil_scoped_release nogil;
                service = take(bus.connect(ServiceOptions{.service = service_type, .copy_payloads = false}));
              }
-             return std::make_unique<PyService>(std::move(service), self);
+             return std::make_unique<PyService>(std::move(service), WaitMode::adaptive, self);
            },
            py::arg("service_type"))
       .def("send",
