@@ -238,39 +238,46 @@ Handler delivery_handler(py::function handler, bool settles_on_return) {
 // The first reply of a blocking request, handed from the library's reply thread to the
 // caller, who waits for it without the GIL. A reply on one host comes within microseconds,
 // sooner than a sleeping thread wakes up, so the caller first spins a while (unless its
-// service's wait mode is sleep), then yields, then sleeps.
+// service's wait mode is sleep), then yields, then sleeps; the reply thread makes the
+// system call that wakes it only when it sleeps.
 class FirstReply {
  public:
   ReplyHandler handler(std::shared_ptr<FirstReply> self) {
     return [self = std::move(self)](const Reply& reply) {
       self->reply_ = reply;
-      self->ready_.store(true, std::memory_order_release);  // pairs with the acquire loads in wait()
-      self->ready_.notify_one();
+      // Release: the reply is written before the caller sees kReady; acquire: the caller's
+      // kSleeping, if it came first, is seen, and it is woken.
+      if (self->state_.exchange(kReady, std::memory_order_acq_rel) == kSleeping) self->state_.notify_one();
       return ReplyControl::done;
     };
   }
   // Precondition: the request was sent with handler(). Returns the reply, timed out or not.
   Reply wait(WaitMode mode) {
     using Clock = std::chrono::steady_clock;
-    const auto spin_until = Clock::now() + std::chrono::microseconds(mode == WaitMode::sleep ? 0 : 50);
-    const auto yield_until = spin_until + std::chrono::microseconds(mode == WaitMode::sleep ? 0 : 200);
-    for (unsigned round = 1; !ready_.load(std::memory_order_acquire); ++round) {
-      if (mode == WaitMode::busy_poll || (round % 64 != 0 || Clock::now() < spin_until)) {
+    const bool spins = mode != WaitMode::sleep;
+    const auto spin_until = Clock::now() + std::chrono::microseconds(spins ? 50 : 0);
+    const auto yield_until = spin_until + std::chrono::microseconds(spins ? 200 : 0);
+    for (unsigned round = 1; state_.load(std::memory_order_acquire) != kReady; ++round) {
+      if (mode == WaitMode::busy_poll || round % 64 != 0 || Clock::now() < spin_until) {
         __builtin_ia32_pause();
       } else if (Clock::now() < yield_until) {
         std::this_thread::yield();
       } else {
-        ready_.wait(false, std::memory_order_acquire);
+        // kWaiting -> kSleeping, unless the reply came meanwhile (then the state is kReady).
+        std::uint32_t expected = kWaiting;
+        if (state_.compare_exchange_strong(expected, kSleeping, std::memory_order_acq_rel)) {
+          while (state_.load(std::memory_order_acquire) == kSleeping) state_.wait(kSleeping, std::memory_order_acquire);
+        }
       }
     }
     return std::move(reply_);
   }
 
  private:
-  std::atomic<bool> ready_{false};
-  Reply reply_;  // written by the reply thread before ready_
+  static constexpr std::uint32_t kWaiting = 0, kSleeping = 1, kReady = 2;
+  std::atomic<std::uint32_t> state_{kWaiting};  // 4 bytes: waited on with a futex of its own
+  Reply reply_;                                 // written by the reply thread before kReady
 };
-
 
 class PyService {
  public:
