@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job: sets up, builds, then starts exobusd and the demo's services on a bus of
 # their own, runs the web front end (a command with its reply, a refused bad payload, a
-# streamed file copy with a progress bar, a fan-out to audit and mailer), shows
-# `exobus status`, and stops everything.
+# streamed file copy with a progress bar, a fan-out to audit and mailer, the mailer being
+# written in Python: examples/demo/mailer.py), shows `exobus status`, and stops everything.
 # EXOBUS_BUILD_DIR names an existing build to use as it is (the smoke test does that).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -34,7 +34,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Collection, Optional
 
 from . import _exobus
 from ._errors import *  # noqa: F401,F403  (one class per ErrorCode)
-from ._errors import ClosedError, ExobusError, TimeoutError  # noqa: A004
+from ._errors import ClosedError, ExobusError, TimeoutError  # noqa: F401 (ExobusError: re-exported by name)
 
 Delivery = _exobus.Delivery
 Message = _exobus.Message

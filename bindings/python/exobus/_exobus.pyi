@@ -62,9 +62,10 @@ class Delivery(_Fields):
     """A message being handled. Its lease holds it for this instance until it is settled,
     once: ack (done), release (redeliver now, perhaps elsewhere), reject (dead-letter).
     A handler that returns acks it and one that raises releases it, unless it settled it
-    before; an async handler may keep it as long as it awaits (renew() it past the type's
-    ack-timeout-ms). Any thread may use it. Once its service stops, every call raises
-    ClosedError."""
+    before. An async handler's is its own for as long as it awaits (renew() it past the
+    type's ack-timeout-ms), on any thread; a plain handler's is lent for the call, and
+    raises ClosedError once the handler returned. Once its service stops, every call
+    raises ClosedError."""
     @property
     def payload(self) -> bytes:
         """The payload's bytes, copied out of shared memory on first use: read it before
