@@ -68,3 +68,16 @@ def test_request_blocking_nobody_answers_raises_timeout(bus):
         with pytest.raises(exobus.TimeoutError) as raised:
             client.request_blocking("echo", {"text": "anyone?"}, timeout=0.2)
     assert "echo" in raised.value.message
+
+
+def test_concurrent_requests_each_get_their_own_reply(bus):
+    bus.serve("echo")
+    client = bus.connect("client")
+
+    async def ask_at_once():
+        async with client:
+            return await asyncio.gather(*(client.request("echo", {"text": f"m{n}"}, timeout=10) for n in range(200)))
+
+    replies = asyncio.run(ask_at_once())
+    assert [reply.json()["text"] for reply in replies] == [f"M{n}" for n in range(200)]
+    assert len({reply.response_to for reply in replies}) == 200

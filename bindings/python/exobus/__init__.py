@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import collections
 import functools
 import logging
 import os
@@ -92,6 +93,8 @@ class Service:
         self._has_async_handlers = False
         self._running = False
         self._tasks: set[asyncio.Task] = set()  # the async handlers still running
+        self._arrived: collections.deque = collections.deque()  # handed over, not yet drained
+        self._drain_scheduled = False
 
     @property
     def service_type(self) -> str:
@@ -193,19 +196,31 @@ class Service:
         exobus.TimeoutError when `timeout` seconds pass (from the send) before that."""
         return _stream(self._native, name, payload, timeout, end, version, request_id)
 
-    # Runs on the receiving thread, with the GIL.
+    # Runs on the receiving thread, with the GIL. A burst of messages wakes the loop once:
+    # only the first of those it has not drained yet schedules a drain.
     def _hand_to_loop(self, handler: Handler, delivery: Delivery) -> None:
-        try:
-            self._loop.call_soon_threadsafe(self._spawn, handler, delivery)
-        except RuntimeError:  # the loop is closed: nobody will handle it here
-            _settle_quietly(delivery, delivery.release)
-
-    def _spawn(self, handler: Handler, delivery: Delivery) -> None:
-        if not self._running:  # stopped since: the delivery was released by the stop
+        self._arrived.append((handler, delivery))
+        if self._drain_scheduled:
             return
-        task = self._loop.create_task(_run_async(handler, delivery))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._drain_scheduled = True
+        try:
+            self._loop.call_soon_threadsafe(self._drain)
+        except RuntimeError:  # the loop is closed: nobody will handle them here
+            while self._arrived:
+                _, undrained = self._arrived.popleft()
+                _settle_quietly(undrained, undrained.release)
+
+    # Runs on the loop. A message handed over while it runs is taken by this drain or, if
+    # it came after the last popleft, by the one it scheduled (the flag was already down).
+    def _drain(self) -> None:
+        self._drain_scheduled = False
+        while self._arrived:
+            handler, delivery = self._arrived.popleft()
+            if not self._running:  # stopped since: the stop released the delivery
+                continue
+            task = self._loop.create_task(_run_async(handler, delivery))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
 
 class TestBus:
