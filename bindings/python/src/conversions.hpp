@@ -67,8 +67,8 @@ class PayloadText {
       kept_ = pybind11::reinterpret_steal<pybind11::object>(PyBytes_FromObject(object));
       if (!kept_) throw pybind11::error_already_set();
     } else {
-      kept_ = pybind11::module_::import("json").attr("dumps")(payload, pybind11::arg("separators") =
-                                                                           pybind11::make_tuple(",", ":"))
+      kept_ = pybind11::module_::import("json")
+                  .attr("dumps")(payload, pybind11::arg("separators") = pybind11::make_tuple(",", ":"))
                   .attr("encode")();
     }
     text_ = view_of(pybind11::reinterpret_borrow<pybind11::bytes>(kept_));

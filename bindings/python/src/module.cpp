@@ -3,18 +3,20 @@
 // three rules:
 //   - the GIL is released wherever the library may wait (connect, start, stop, send,
 //     request) and is taken only to call into Python;
-//   - a handler's Delivery is always moved out of the library's handler (deferred settling,
+//   - an async handler's Delivery is moved out of the library's handler (deferred settling,
 //     exobus/delivery.hpp) into a Python object, which settles it on any thread, at any time;
-//   - Python objects kept by the library's threads are GilRefs (gil_ref.hpp).
+//     a plain handler's is lent to Python for the handler's call only (PyDelivery);
+//   - Python objects kept by the library's threads are GilRefs, and those threads take the
+//     GIL with a thread state of their own (gil_ref.hpp).
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <memory>
 #include <atomic>
+#include <memory>
 #include <mutex>
-#include <thread>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -38,21 +40,27 @@ py::object decoded_json(std::string_view text) {
 template <class Class, class Get>
 void add_message_fields(Class& cls, Get get) {
   using Self = typename Class::type;
-  cls.def_property_readonly("name", [get](const Self& self) { return get(self).name; }, "The message's name, in this service's terms.")
+  cls.def_property_readonly(
+         "name", [get](const Self& self) { return get(self).name; }, "The message's name, in this service's terms.")
       .def_property_readonly("version", [get](const Self& self) { return get(self).version; })
-      .def_property_readonly("id", [get](const Self& self) { return get(self).id.to_string(); }, "The message's own id (a UUID).")
-      .def_property_readonly("request_id", [get](const Self& self) { return get(self).request_id.to_string(); },
-                             "The end-user request the message belongs to (a UUID).")
-      .def_property_readonly("response_to",
-                             [get](const Self& self) -> std::optional<std::string> {
-                               const auto& response_to = get(self).response_to;
-                               if (!response_to) return std::nullopt;
-                               return response_to->to_string();
-                             },
-                             "The id of the command a reply answers; None for a command.")
-      .def_property_readonly("sender", [get](const Self& self) { return get(self).sender; }, "The sending service type.")
-      .def_property_readonly("deliveries", [get](const Self& self) { return get(self).deliveries; },
-                             "How often the message was delivered to this service type before.")
+      .def_property_readonly(
+          "id", [get](const Self& self) { return get(self).id.to_string(); }, "The message's own id (a UUID).")
+      .def_property_readonly(
+          "request_id", [get](const Self& self) { return get(self).request_id.to_string(); },
+          "The end-user request the message belongs to (a UUID).")
+      .def_property_readonly(
+          "response_to",
+          [get](const Self& self) -> std::optional<std::string> {
+            const auto& response_to = get(self).response_to;
+            if (!response_to) return std::nullopt;
+            return response_to->to_string();
+          },
+          "The id of the command a reply answers; None for a command.")
+      .def_property_readonly(
+          "sender", [get](const Self& self) { return get(self).sender; }, "The sending service type.")
+      .def_property_readonly(
+          "deliveries", [get](const Self& self) { return get(self).deliveries; },
+          "How often the message was delivered to this service type before.")
       .def_property_readonly("redelivered", [get](const Self& self) { return get(self).redelivered(); });
 }
 
@@ -91,7 +99,8 @@ class PyDelivery {
   }
   py::memoryview view() {
     std::string_view payload = held_payload();
-    return py::memoryview::from_memory(static_cast<const void*>(payload.data()), static_cast<py::ssize_t>(payload.size()));
+    return py::memoryview::from_memory(static_cast<const void*>(payload.data()),
+                                       static_cast<py::ssize_t>(payload.size()));
   }
   bool payload_intact() {
     std::lock_guard lock(mutex_);
@@ -152,7 +161,7 @@ class PyDelivery {
 
   mutable std::mutex mutex_;
   std::optional<Delivery> owned_;
-  Delivery* delivery_ = nullptr;       // owned_'s, the lent one, or null once the loan ended
+  Delivery* delivery_ = nullptr;      // owned_'s, the lent one, or null once the loan ended
   std::optional<py::bytes> payload_;  // touched with the GIL only
 };
 
@@ -163,7 +172,7 @@ ReplyHandler reply_handler(py::function on_reply) {
     LibraryThreadGil gil;
     try {
       return callback->get()(py::cast(reply, py::return_value_policy::copy)).cast<bool>() ? ReplyControl::more
-                                                                                           : ReplyControl::done;
+                                                                                          : ReplyControl::done;
     } catch (py::error_already_set& error) {
       error.discard_as_unraisable("exobus reply callback");
       return ReplyControl::done;
@@ -175,7 +184,7 @@ void PyDelivery::send_with_replies(const std::string& name, const py::object& pa
                                    double timeout, std::optional<double> version,
                                    const std::optional<std::string>& request_id) {
   SendOptions options = send_options(version, request_id);
-    PayloadText text(payload);
+  PayloadText text(payload);
   ReplyHandler handler = reply_handler(std::move(on_reply));
   std::chrono::milliseconds wait = milliseconds_of(timeout);
   py::gil_scoped_release nogil;
@@ -242,7 +251,8 @@ Handler delivery_handler(py::function handler, bool settles_on_return) {
 // system call that wakes it only when it sleeps.
 class FirstReply {
  public:
-  ReplyHandler handler(std::shared_ptr<FirstReply> self) {
+  // The handler to send the request with; it keeps `self` alive for the reply thread.
+  static ReplyHandler handler(std::shared_ptr<FirstReply> self) {
     return [self = std::move(self)](const Reply& reply) {
       self->reply_ = reply;
       // Release: the reply is written before the caller sees kReady; acquire: the caller's
@@ -336,7 +346,7 @@ class PyService {
     std::chrono::milliseconds wait = milliseconds_of(timeout);
     py::gil_scoped_release nogil;
     auto first = std::make_shared<FirstReply>();
-    check(service_->send(name, text.text(), first->handler(first), wait, options));
+    check(service_->send(name, text.text(), FirstReply::handler(first), wait, options));
     Reply reply = first->wait(wait_mode_);
     if (reply.timed_out) {
       throw BusError{{ErrorCode::timeout, "no reply to '" + name + "' within " + std::to_string(wait.count()) + " ms"}};
@@ -348,7 +358,7 @@ class PyService {
 
  private:
   std::unique_ptr<Service> service_;
-  WaitMode wait_mode_;  // the service's, also how request() waits for its reply
+  WaitMode wait_mode_;   // the service's, also how request() waits for its reply
   py::object test_bus_;  // the TestBus this service is connected to, if any: it must outlive the service
 };
 
@@ -408,13 +418,16 @@ PYBIND11_MODULE(_exobus, module) {
   module.doc() = "The ExoBus client library; use it through the exobus package.";
   register_error_translation();
 
-  module.def("error_codes", [] {
-    std::vector<std::pair<int, std::string>> codes;
-    for (int code = 1; error_code_from_string(to_string(static_cast<ErrorCode>(code))); ++code) {
-      codes.emplace_back(code, std::string(to_string(static_cast<ErrorCode>(code))));
-    }
-    return codes;
-  }, "Every ErrorCode as (number, name), in order.");
+  module.def(
+      "error_codes",
+      [] {
+        std::vector<std::pair<int, std::string>> codes;
+        for (int code = 1; error_code_from_string(to_string(static_cast<ErrorCode>(code))); ++code) {
+          codes.emplace_back(code, std::string(to_string(static_cast<ErrorCode>(code))));
+        }
+        return codes;
+      },
+      "Every ErrorCode as (number, name), in order.");
 
   py::class_<Received> message(module, "Message", "A received message (a reply's, or one a test bus recorded).");
   add_message_fields(message, [](const Received& self) -> const Received& { return self; });
@@ -434,8 +447,10 @@ PYBIND11_MODULE(_exobus, module) {
       .def("json", [](PyDelivery& self) { return decoded_json(view_of(self.payload())); })
       .def("view", &PyDelivery::view)
       .def("payload_intact", &PyDelivery::payload_intact)
-      .def("reply", &PyDelivery::reply, py::arg("outcome"), py::arg("payload") = py::none(), py::kw_only(), py::arg("version") = py::none(), py::arg("request_id") = py::none())
-      .def("send", &PyDelivery::send, py::arg("name"), py::arg("payload") = py::none(), py::kw_only(), py::arg("version") = py::none(), py::arg("request_id") = py::none())
+      .def("reply", &PyDelivery::reply, py::arg("outcome"), py::arg("payload") = py::none(), py::kw_only(),
+           py::arg("version") = py::none(), py::arg("request_id") = py::none())
+      .def("send", &PyDelivery::send, py::arg("name"), py::arg("payload") = py::none(), py::kw_only(),
+           py::arg("version") = py::none(), py::arg("request_id") = py::none())
       .def("send_with_replies", &PyDelivery::send_with_replies, py::arg("name"), py::arg("payload"),
            py::arg("on_reply"), py::arg("timeout"), py::arg("version"), py::arg("request_id"))
       .def("ack", &PyDelivery::ack)
@@ -454,16 +469,16 @@ PYBIND11_MODULE(_exobus, module) {
       .def("try_send", &PyService::try_send, py::arg("name"), py::arg("payload") = py::none(), py::kw_only(),
            py::arg("version") = py::none(), py::arg("request_id") = py::none(),
            "As send(), but never waits: a full queue raises QueueFullError at once.")
-      .def("send_with_replies", &PyService::send_with_replies, py::arg("name"), py::arg("payload"),
-           py::arg("on_reply"), py::arg("timeout"), py::arg("version"), py::arg("request_id"))
+      .def("send_with_replies", &PyService::send_with_replies, py::arg("name"), py::arg("payload"), py::arg("on_reply"),
+           py::arg("timeout"), py::arg("version"), py::arg("request_id"))
       .def("request", &PyService::request, py::arg("name"), py::arg("payload") = py::none(), py::kw_only(),
            py::arg("timeout") = 1.0, py::arg("version") = py::none(), py::arg("request_id") = py::none(),
            "Sends a command and waits (GIL released) for its first reply; exobus.TimeoutError.")
       .def_property_readonly("service_type", &PyService::service_type)
       .def_property_readonly("instance", &PyService::instance);
 
-  module.def("connect", &connect, py::arg("bus"), py::arg("service"), py::arg("runtime_dir"),
-             py::arg("send_timeout"), py::arg("handler_threads"), py::arg("wait_mode"));
+  module.def("connect", &connect, py::arg("bus"), py::arg("service"), py::arg("runtime_dir"), py::arg("send_timeout"),
+             py::arg("handler_threads"), py::arg("wait_mode"));
 
   py::class_<ObservedMessage>(module, "ObservedMessage", "A message a played type of a test bus received.")
       .def_readonly("receiver", &ObservedMessage::receiver)
@@ -475,50 +490,56 @@ PYBIND11_MODULE(_exobus, module) {
              return std::make_unique<PyTestBus>(take(TestBus::create(application_file)));
            }),
            py::arg("application_file"))
-      .def("connect",
-           [](py::object self, const std::string& service_type) {
-             TestBus& bus = self.cast<PyTestBus&>().bus();
-             std::unique_ptr<Service> service;
-             {
-               py::gil_scoped_release nogil;
-               service = take(bus.connect(ServiceOptions{.service = service_type, .copy_payloads = false}));
-             }
-             return std::make_unique<PyService>(std::move(service), WaitMode::adaptive, self);
-           },
-           py::arg("service_type"))
-      .def("send",
-           [](PyTestBus& self, const std::string& sender, const std::string& name, const py::object& payload,
-              std::optional<double> version, const std::optional<std::string>& request_id) {
-             SendOptions options = send_options(version, request_id);
-    PayloadText text(payload);
-             py::gil_scoped_release nogil;
-             check(self.bus().send(sender, name, text.text(), options));
-           },
-           py::arg("sender"), py::arg("name"), py::arg("payload") = py::none(), py::kw_only(), py::arg("version") = py::none(), py::arg("request_id") = py::none())
-      .def("request",
-           [](PyTestBus& self, const std::string& sender, const std::string& name, const py::object& payload,
-              double timeout, std::optional<double> version, const std::optional<std::string>& request_id) {
-             SendOptions options = send_options(version, request_id);
-    PayloadText text(payload);
-             std::chrono::milliseconds wait = milliseconds_of(timeout);
-             py::gil_scoped_release nogil;
-             return take(self.bus().request(sender, name, text.text(), wait, options));
-           },
-           py::arg("sender"), py::arg("name"), py::arg("payload") = py::none(), py::kw_only(), py::arg("timeout") = 1.0,
-           py::arg("version") = py::none(), py::arg("request_id") = py::none())
-      .def("on",
-           [](PyTestBus& self, const std::string& receiver, std::string name, py::function handler) {
-             self.bus().on(receiver, std::move(name), delivery_handler(std::move(handler), true));
-           },
-           py::arg("receiver"), py::arg("name"), py::arg("handler"))
+      .def(
+          "connect",
+          [](py::object self, const std::string& service_type) {
+            TestBus& bus = self.cast<PyTestBus&>().bus();
+            std::unique_ptr<Service> service;
+            {
+              py::gil_scoped_release nogil;
+              service = take(bus.connect(ServiceOptions{.service = service_type, .copy_payloads = false}));
+            }
+            return std::make_unique<PyService>(std::move(service), WaitMode::adaptive, self);
+          },
+          py::arg("service_type"))
+      .def(
+          "send",
+          [](PyTestBus& self, const std::string& sender, const std::string& name, const py::object& payload,
+             std::optional<double> version, const std::optional<std::string>& request_id) {
+            SendOptions options = send_options(version, request_id);
+            PayloadText text(payload);
+            py::gil_scoped_release nogil;
+            check(self.bus().send(sender, name, text.text(), options));
+          },
+          py::arg("sender"), py::arg("name"), py::arg("payload") = py::none(), py::kw_only(),
+          py::arg("version") = py::none(), py::arg("request_id") = py::none())
+      .def(
+          "request",
+          [](PyTestBus& self, const std::string& sender, const std::string& name, const py::object& payload,
+             double timeout, std::optional<double> version, const std::optional<std::string>& request_id) {
+            SendOptions options = send_options(version, request_id);
+            PayloadText text(payload);
+            std::chrono::milliseconds wait = milliseconds_of(timeout);
+            py::gil_scoped_release nogil;
+            return take(self.bus().request(sender, name, text.text(), wait, options));
+          },
+          py::arg("sender"), py::arg("name"), py::arg("payload") = py::none(), py::kw_only(), py::arg("timeout") = 1.0,
+          py::arg("version") = py::none(), py::arg("request_id") = py::none())
+      .def(
+          "on",
+          [](PyTestBus& self, const std::string& receiver, std::string name, py::function handler) {
+            self.bus().on(receiver, std::move(name), delivery_handler(std::move(handler), true));
+          },
+          py::arg("receiver"), py::arg("name"), py::arg("handler"))
       .def("received", [](PyTestBus& self) { return self.bus().received(); })
-      .def("wait_for",
-           [](PyTestBus& self, const std::string& name, double timeout) {
-             std::chrono::milliseconds wait = milliseconds_of(timeout);
-             py::gil_scoped_release nogil;
-             return take(self.bus().wait_for(name, wait));
-           },
-           py::arg("name"), py::kw_only(), py::arg("timeout") = 1.0)
+      .def(
+          "wait_for",
+          [](PyTestBus& self, const std::string& name, double timeout) {
+            std::chrono::milliseconds wait = milliseconds_of(timeout);
+            py::gil_scoped_release nogil;
+            return take(self.bus().wait_for(name, wait));
+          },
+          py::arg("name"), py::kw_only(), py::arg("timeout") = 1.0)
       .def("reset", [](PyTestBus& self) {
         py::gil_scoped_release nogil;  // a played type's handler may be waiting for the GIL
         self.bus().reset();
