@@ -1,6 +1,8 @@
-"""Python and C++ services on one bus, both ways: the demo's C++ users service answers a
-Python web and fans user.created out to the Python mailer (examples/demo/mailer.py)."""
+"""Python and C++ on one bus, both ways: the demo's C++ users service answers a Python web
+and fans user.created out to the Python mailer (examples/demo/mailer.py); a C++ program
+(the exobus tool) asks a Python service and gets its reply."""
 import asyncio
+import subprocess
 import sys
 
 from conftest import BUILD_DIR, SOURCE_DIR
@@ -24,3 +26,12 @@ def test_python_and_cpp_services_talk_both_ways(start_bus):
     assert created.json()["request"]["name"] == "Jean-Luc"
     announced = mailer.expect("mailer: user.created", timeout=10)
     assert '"name":"Jean-Luc"' in announced.replace(" ", "")
+
+
+def test_cpp_program_gets_the_reply_of_a_python_service(bus):
+    echo = bus.serve("echo")
+    asked = subprocess.run([BUILD_DIR / "cli/exobus", "send", "echo", '{"text":"from c++"}', "--as", "client",
+                            "--wait-replies", "2"], env=bus.env, capture_output=True, text=True, timeout=30)
+    assert asked.returncode == 0, asked.stderr
+    assert asked.stdout.startswith("echo.ok version=1 request=")
+    assert f'"text":"FROM C++","pid":{echo.popen.pid}' in asked.stdout

@@ -73,3 +73,27 @@ def test_plain_handlers_delivery_is_closed_once_the_handler_returned():
     for delivery in kept:
         with pytest.raises(exobus.ClosedError):
             delivery.name
+
+
+def test_payload_view_reads_the_payload_in_place_until_settled():
+    bus = exobus.TestBus(APPLICATION)
+    echo = bus.connect("echo")
+    seen = {}
+
+    @echo.on("echo")
+    def on_echo(delivery):
+        view = delivery.view()
+        seen["readonly"] = view.readonly
+        seen["bytes"] = bytes(view)
+        seen["intact"] = delivery.payload_intact()
+        delivery.reply("echo.ok", view)  # a memoryview is sent as JSON text too
+        delivery.ack()
+        try:
+            delivery.view()
+        except exobus.ClosedError:  # settled: no longer held
+            seen["closed once settled"] = True
+
+    with echo:
+        reply = bus.request("client", "echo", {"text": "in place"}, timeout=5)
+    assert seen == {"readonly": True, "bytes": b'{"text":"in place"}', "intact": True, "closed once settled": True}
+    assert reply.json() == {"text": "in place"}
