@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job: sets up, builds, then starts exobusd and the demo's services on a bus of
 # their own, runs the web front end (a command with its reply, a refused bad payload, a
-# streamed file copy with a progress bar, a fan-out to audit and mailer), shows
-# `exobus status`, and stops everything.
+# streamed file copy with a progress bar, a fan-out to audit and mailer, the mailer being
+# written in Python: examples/demo/mailer.py), shows `exobus status`, and stops everything.
 # EXOBUS_BUILD_DIR names an existing build to use as it is (the smoke test does that).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +10,7 @@ if [ -z "${EXOBUS_BUILD_DIR:-}" ]; then
   scripts/setup.sh
   build=build
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$build" -j "$(nproc)" --target exobusd exobus demo_users demo_subscriber demo_files demo_web
+  cmake --build "$build" -j "$(nproc)" --target exobusd exobus demo_users demo_subscriber demo_files demo_web exobus_python
 else
   build=$EXOBUS_BUILD_DIR
 fi
@@ -34,7 +34,8 @@ until [ -S "$EXOBUS_RUNTIME_DIR/$EXOBUS_BUS.sock" ]; do sleep 0.05; done
 start() { "$@" & pids=("$!" "${pids[@]}"); }  # services stop before the daemon
 start "$bin/demo_users"
 start "$bin/demo_subscriber" audit
-start "$bin/demo_subscriber" mailer
+# The mailer is written in Python (examples/demo/mailer.py), over the binding this build made.
+start env PYTHONPATH="$build/bindings/python" /usr/bin/python3 examples/demo/mailer.py
 start "$bin/demo_files"
 
 echo "== web sends commands through the bus"
