@@ -214,9 +214,13 @@ def main():
         ROLES[role](int(count), directory)
         return 0
 
+    # The binding this build made, for this process and its peers.
+    module_dir = str((args.build / "bindings" / "python").resolve())
+    sys.path.insert(0, module_dir)
+    python_path = os.pathsep.join(p for p in (module_dir, os.environ.get("PYTHONPATH")) if p)
     directory = tempfile.mkdtemp(prefix="exobus-pybench.")
     bus = f"pybench-{os.getpid()}"
-    env = dict(os.environ, EXOBUS_BUS=bus, EXOBUS_RUNTIME_DIR=directory)
+    env = dict(os.environ, EXOBUS_BUS=bus, EXOBUS_RUNTIME_DIR=directory, PYTHONPATH=python_path)
     os.environ.update(EXOBUS_BUS=bus, EXOBUS_RUNTIME_DIR=directory)
     daemon = start_daemon(args.build, directory, bus)
     results = {}
