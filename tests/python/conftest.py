@@ -25,6 +25,16 @@ BUILD_DIR = pathlib.Path(os.environ.get("EXOBUS_BUILD_DIR", SOURCE_DIR / "build"
 _bus_numbers = itertools.count()
 
 
+def terminate(popen):
+    """SIGTERM, then SIGKILL if it is still there after 5 s; reaped either way."""
+    popen.terminate()
+    try:
+        popen.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        popen.kill()
+        popen.wait()
+
+
 class Process:
     """A process started by a test; its output is read line by line as it comes."""
 
@@ -84,12 +94,7 @@ class Process:
 
     def stop(self):
         if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
+            terminate(self.popen)
 
 
 class Bus:
@@ -145,12 +150,7 @@ class Bus:
             service.stop()
         for process in reversed(self._processes):
             process.stop()
-        self._daemon.terminate()
-        try:
-            self._daemon.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self._daemon.kill()
-            self._daemon.wait()
+        terminate(self._daemon)
         self._log.close()
         shutil.rmtree(self.runtime_dir, ignore_errors=True)
 

@@ -249,12 +249,10 @@ void Receiver::refuse(const shm::Delivery& taken) {
 
 const Receiver::Verdict& Receiver::verdict_for(Verdict& last, const RoutingState& state, std::uint16_t sender,
                                                std::string_view name, double version) const {
-  if (last.known && last.generation == state.generation && last.sender == sender && last.version == version &&
-      last.name == name) {
+  if (last.serial == state.serial && last.sender == sender && last.version == version && last.name == name) {
     return last;
   }
-  last.known = true;
-  last.generation = state.generation;
+  last.serial = state.serial;
   last.sender = sender;
   last.version = version;
   last.name.assign(name);

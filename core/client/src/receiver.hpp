@@ -48,12 +48,11 @@ class Receiver {
 
  private:
   // What the checks and the handler lookup concluded for a command's name, version and
-  // sender (an index in the bus's memory) under one routing generation. A source keeps the
+  // sender (an index in the bus's memory) under one routing state. A source keeps the
   // last one, since a stream repeats them: the next command then costs one comparison
   // instead of four table lookups. Handlers never change once the service started.
   struct Verdict {
-    bool known = false;
-    std::uint64_t generation = 0;
+    std::uint64_t serial = 0;  // of the routing state it was found in (0: none yet)
     std::uint16_t sender = 0;
     double version = 0;
     std::string name;  // public, as messages carry it

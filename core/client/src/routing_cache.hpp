@@ -56,8 +56,8 @@ struct RoutingState {
   std::vector<shm::Link*> link_to;
   std::vector<shm::Link*> incoming;  // every link to this type, in index order
   std::uint64_t generation = 0;
-  // Unique among every state any service of this process ever loaded: what per-thread
-  // caches of routes are keyed by, since a freed state's address may be reused.
+  // Unique among every state any service of this process ever loaded, from 1: what caches
+  // of routes and verdicts are keyed by, since a freed state's address may be reused.
   std::uint64_t serial = 0;
 
   const ServiceTypeConfig& own_type() const { return config.services[type]; }
