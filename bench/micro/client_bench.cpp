@@ -5,6 +5,10 @@
 // acked every one, so the rate is that of the slower side. Every message is routed, checked
 // as JSON, identified, decoded, checked against its sender's `sends` and acked: the paths of
 // a send's last route, a source's last verdict and the reused inline delivery.
+//
+// The round trips: the sender asks, the receiver answers 64 bytes; one iteration is one
+// request and its reply, waited for by call() (the caller takes its reply) or by request()
+// (the reply thread takes it and hands it to the future).
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
@@ -31,10 +35,12 @@ constexpr const char* kApplication =
     "services:\n"
     "  sender:\n"
     "    config:\n"
-    "      sends: [bench.msg]\n"
+    "      sends: [bench.msg, bench.ping]\n"
+    "      receives: [bench.pong]\n"
     "  receiver:\n"
     "    config:\n"
-    "      receives: [bench.msg]\n"
+    "      receives: [bench.msg, bench.ping]\n"
+    "      sends: [bench.pong]\n"
     "      queue-capacity: 4096\n"
     "      prefetch: 256\n";
 
@@ -92,6 +98,52 @@ void BM_ServiceSendReceive(benchmark::State& state) {
   receiver.value()->stop();
 }
 BENCHMARK(BM_ServiceSendReceive)->UseRealTime();
+
+template <typename RoundTrip>
+void round_trips(benchmark::State& state, RoundTrip round_trip) {
+  const ApplicationFile application;
+  Result<std::unique_ptr<TestBus>> bus = TestBus::create(application.path());
+  if (!bus) return fail(state, "test bus: " + bus.error().message);
+  ServiceOptions options;
+  options.service = "receiver";
+  options.wait_mode = WaitMode::busy_poll;
+  Result<std::unique_ptr<Service>> receiver = bus.value()->connect(options);
+  if (!receiver) return fail(state, "receiver: " + receiver.error().message);
+  receiver.value()->on("bench.ping", [](exobus::Delivery& delivery) {
+    (void)delivery.reply("bench.pong", delivery.message().payload);
+  });
+  if (Result<void> started = receiver.value()->start(); !started) {
+    return fail(state, "receiver: " + started.error().message);
+  }
+  options.service = "sender";
+  Result<std::unique_ptr<Service>> sender = bus.value()->connect(options);
+  if (!sender) return fail(state, "sender: " + sender.error().message);
+  std::string payload(64, 'a');
+  payload.front() = payload.back() = '"';
+  for (auto _ : state) {
+    if (Result<Reply> reply = round_trip(*sender.value(), payload); !reply) {
+      receiver.value()->stop();
+      return fail(state, "round trip: " + reply.error().message);
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+  sender.value()->stop();
+  receiver.value()->stop();
+}
+
+void BM_ServiceCall(benchmark::State& state) {
+  round_trips(state, [](Service& sender, const std::string& payload) {
+    return sender.call("bench.ping", payload, std::chrono::seconds(10));
+  });
+}
+BENCHMARK(BM_ServiceCall)->UseRealTime();
+
+void BM_ServiceRequestFuture(benchmark::State& state) {
+  round_trips(state, [](Service& sender, const std::string& payload) {
+    return sender.request("bench.ping", payload, std::chrono::seconds(10)).get();
+  });
+}
+BENCHMARK(BM_ServiceRequestFuture)->UseRealTime();
 
 }  // namespace
 }  // namespace exobus::shm::bench

@@ -244,55 +244,10 @@ Handler delivery_handler(py::function handler, bool settles_on_return) {
   };
 }
 
-// The first reply of a blocking request, handed from the library's reply thread to the
-// caller, who waits for it without the GIL. A reply on one host comes within microseconds,
-// sooner than a sleeping thread wakes up, so the caller first spins a while (unless its
-// service's wait mode is sleep), then yields, then sleeps; the reply thread makes the
-// system call that wakes it only when it sleeps.
-class FirstReply {
- public:
-  // The handler to send the request with; it keeps `self` alive for the reply thread.
-  static ReplyHandler handler(std::shared_ptr<FirstReply> self) {
-    return [self = std::move(self)](const Reply& reply) {
-      self->reply_ = reply;
-      // Release: the reply is written before the caller sees kReady; acquire: the caller's
-      // kSleeping, if it came first, is seen, and it is woken.
-      if (self->state_.exchange(kReady, std::memory_order_acq_rel) == kSleeping) self->state_.notify_one();
-      return ReplyControl::done;
-    };
-  }
-  // Precondition: the request was sent with handler(). Returns the reply, timed out or not.
-  Reply wait(WaitMode mode) {
-    using Clock = std::chrono::steady_clock;
-    const bool spins = mode != WaitMode::sleep;
-    const auto spin_until = Clock::now() + std::chrono::microseconds(spins ? 50 : 0);
-    const auto yield_until = spin_until + std::chrono::microseconds(spins ? 200 : 0);
-    for (unsigned round = 1; state_.load(std::memory_order_acquire) != kReady; ++round) {
-      if (mode == WaitMode::busy_poll || round % 64 != 0 || Clock::now() < spin_until) {
-        __builtin_ia32_pause();
-      } else if (Clock::now() < yield_until) {
-        std::this_thread::yield();
-      } else {
-        // kWaiting -> kSleeping, unless the reply came meanwhile (then the state is kReady).
-        std::uint32_t expected = kWaiting;
-        if (state_.compare_exchange_strong(expected, kSleeping, std::memory_order_acq_rel)) {
-          while (state_.load(std::memory_order_acquire) == kSleeping) state_.wait(kSleeping, std::memory_order_acquire);
-        }
-      }
-    }
-    return std::move(reply_);
-  }
-
- private:
-  static constexpr std::uint32_t kWaiting = 0, kSleeping = 1, kReady = 2;
-  std::atomic<std::uint32_t> state_{kWaiting};  // 4 bytes: waited on with a futex of its own
-  Reply reply_;                                 // written by the reply thread before kReady
-};
-
 class PyService {
  public:
-  PyService(std::unique_ptr<Service> service, WaitMode wait_mode, py::object test_bus)
-      : service_(std::move(service)), wait_mode_(wait_mode), test_bus_(std::move(test_bus)) {}
+  PyService(std::unique_ptr<Service> service, py::object test_bus)
+      : service_(std::move(service)), test_bus_(std::move(test_bus)) {}
   PyService(const PyService&) = delete;
   PyService& operator=(const PyService&) = delete;
   // The library's threads end here and may be waiting for the GIL: it is released for them.
@@ -345,20 +300,13 @@ class PyService {
     PayloadText text(payload);
     std::chrono::milliseconds wait = milliseconds_of(timeout);
     py::gil_scoped_release nogil;
-    auto first = std::make_shared<FirstReply>();
-    check(service_->send(name, text.text(), FirstReply::handler(first), wait, options));
-    Reply reply = first->wait(wait_mode_);
-    if (reply.timed_out) {
-      throw BusError{{ErrorCode::timeout, "no reply to '" + name + "' within " + std::to_string(wait.count()) + " ms"}};
-    }
-    return reply;
+    return take(service_->call(name, text.text(), wait, options));
   }
   const std::string& service_type() const { return service_->service_type(); }
   std::uint32_t instance() const { return service_->instance(); }
 
  private:
   std::unique_ptr<Service> service_;
-  WaitMode wait_mode_;   // the service's, also how request() waits for its reply
   py::object test_bus_;  // the TestBus this service is connected to, if any: it must outlive the service
 };
 
@@ -378,9 +326,8 @@ std::unique_ptr<PyService> connect(const std::string& bus, const std::string& se
                          .handler_threads = handler_threads,
                          .wait_mode = wait_mode_of(wait_mode),
                          .copy_payloads = false};  // Delivery.payload copies on demand, Delivery.view not at all
-  const WaitMode mode = options.wait_mode;
   py::gil_scoped_release nogil;
-  return std::make_unique<PyService>(take(Service::connect(std::move(options))), mode, py::object());
+  return std::make_unique<PyService>(take(Service::connect(std::move(options))), py::object());
 }
 
 class PyTestBus {
@@ -499,7 +446,7 @@ PYBIND11_MODULE(_exobus, module) {
               py::gil_scoped_release nogil;
               service = take(bus.connect(ServiceOptions{.service = service_type, .copy_payloads = false}));
             }
-            return std::make_unique<PyService>(std::move(service), WaitMode::adaptive, self);
+            return std::make_unique<PyService>(std::move(service), self);
           },
           py::arg("service_type"))
       .def(

@@ -126,6 +126,12 @@ std::future<Result<Reply>> Delivery::request(std::string_view name, std::string_
   return core_->sender.request(name, payload, timeout, on_behalf(options));
 }
 
+Result<Reply> Delivery::call(std::string_view name, std::string_view payload, std::chrono::milliseconds timeout,
+                             const SendOptions& options) {
+  if (core_ == nullptr) return detached_error(message_);
+  return core_->sender.call(name, payload, timeout, on_behalf(options));
+}
+
 bool Delivery::payload_intact() const {
   if (core_ == nullptr) return false;
   const shm::MessageHandle handle = shm::MessageHandle::from_word(chunk_);

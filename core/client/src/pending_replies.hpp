@@ -1,9 +1,10 @@
 #pragma once
 // Requests awaiting replies, by the id of the command sent. A sender adds its entry before
 // the command leaves (a reply may come back before send() returns) and cancels it if the
-// send fails. From then on only the reply thread uses or erases the entry (find, finish,
-// expire), so that thread may call the handler through the pointer find() gave without
-// holding the lock: senders only insert, and an insert never moves existing entries.
+// send fails. From then on only the holder of the reply turn (Receiver: the reply thread,
+// or a caller taking its own reply) uses or erases the entry (find, finish, expire), so it
+// may call the handler through the pointer find() gave without holding the lock: senders
+// only insert, and an insert never moves existing entries.
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -27,7 +28,7 @@ class PendingReplies {
  public:
   void add(const Uuid& request, PendingReply pending);
   void cancel(const Uuid& request);
-  // The reply thread only, below.
+  // The holder of the reply turn only, below.
   struct Found {
     const ReplyHandler* handler = nullptr;  // null: not awaited, or not from `responder`
     bool awaited_from_others = false;       // awaited, but from types `responder` is not

@@ -7,6 +7,7 @@
 #include "exobus/payload.hpp"
 #include "exobus/shm/fault_point.hpp"
 #include "exobus/shm/futex.hpp"
+#include "first_reply.hpp"
 #include "service_core.hpp"
 
 namespace exobus::client {
@@ -15,6 +16,19 @@ namespace {
 
 constexpr std::uint32_t kQuietMs = 10;          // a corrupt or storming source is polled this long
 constexpr std::uint32_t kStormWakes = 64;       // empty wakes in a row that make a storm
+
+// The receiver whose reply turn this thread holds, while it holds it.
+thread_local const Receiver* reply_turn_holder = nullptr;
+class HoldingReplyTurn {
+ public:
+  explicit HoldingReplyTurn(const Receiver* receiver) : outer_(reply_turn_holder) { reply_turn_holder = receiver; }
+  ~HoldingReplyTurn() { reply_turn_holder = outer_; }
+  HoldingReplyTurn(const HoldingReplyTurn&) = delete;
+  HoldingReplyTurn& operator=(const HoldingReplyTurn&) = delete;
+
+ private:
+  const Receiver* outer_;  // another service's, whose reply handler this one runs in
+};
 
 // Copies a decoded message into `received` under the receiver's own name for it. Assigning
 // into existing strings keeps their capacity, so a reused Received allocates nothing. The
@@ -63,9 +77,91 @@ void Receiver::use_lanes(std::uint16_t command_lane, std::uint16_t reply_lane) {
   replies_.cursor = {reply_lane};
 }
 
-void Receiver::run_commands() { run(commands_); }
+void Receiver::run_commands() {
+  while (core_.running.load(std::memory_order_relaxed)) {
+    switch (take_round(commands_, true)) {
+      case Round::took: commands_.idle_rounds = 0; break;
+      case Round::blocked: std::this_thread::sleep_for(std::chrono::microseconds(200)); break;
+      case Round::nothing: idle(commands_); break;
+    }
+  }
+}
 
-void Receiver::run_replies() { run(replies_); }
+void Receiver::run_replies() {
+  while (core_.running.load(std::memory_order_relaxed)) {
+    if (reply_takers_.load(std::memory_order_acquire) != 0) {
+      step_aside();
+      continue;
+    }
+    Round round;
+    {
+      std::lock_guard turn(reply_turn_);
+      HoldingReplyTurn holding(this);
+      round = take_round(replies_, true);
+    }
+    switch (round) {
+      case Round::took: replies_.idle_rounds = 0; break;
+      case Round::blocked: std::this_thread::sleep_for(std::chrono::microseconds(200)); break;
+      case Round::nothing: idle(replies_); break;
+    }
+  }
+}
+
+void Receiver::step_aside() {
+  const std::uint32_t takers = reply_takers_.load(std::memory_order_acquire);
+  if (takers == 0) return;
+  {
+    std::lock_guard turn(reply_turn_);
+    HoldingReplyTurn holding(this);
+    const RoutingState& state = core_.routing.current();
+    if (state.generation != replies_.generation) build_sources(replies_, state);
+    const std::uint32_t now = shm::DataPlane::now_ms();
+    if (now != housekeeping_ms_) {
+      housekeeping_ms_ = now;
+      housekeeping();
+    }
+  }
+  // A caller leaving wakes this nap only if replies are still awaited; otherwise the nap
+  // ends by itself, soon enough for a request sent meanwhile by another thread.
+  shm::futex_wait(reply_takers_, takers, std::chrono::milliseconds(1));
+}
+
+void Receiver::take_replies_until(FirstReply& first) {
+  using Clock = std::chrono::steady_clock;
+  constexpr auto kSpin = std::chrono::microseconds(50);  // adaptive: then the reply thread takes over
+  const WaitMode mode = core_.options.wait_mode;
+  if (mode != WaitMode::sleep) {
+    reply_takers_.fetch_add(1, std::memory_order_acq_rel);
+    const Clock::time_point spin_until = Clock::now() + kSpin;
+    for (unsigned round = 1; !first.ready() && core_.running.load(std::memory_order_relaxed); ++round) {
+      if (reply_turn_.try_lock()) {
+        Round taken;
+        {
+          std::lock_guard turn(reply_turn_, std::adopt_lock);
+          HoldingReplyTurn holding(this);
+          taken = take_round(replies_, false);
+        }
+        if (taken == Round::took) continue;
+      }
+      if (mode == WaitMode::adaptive && round % 64 == 0 && Clock::now() >= spin_until) break;
+      __builtin_ia32_pause();
+    }
+    // This request's reply, or another thread's, still to come: the reply thread is woken
+    // for it now rather than at the end of its nap.
+    if (reply_takers_.fetch_sub(1, std::memory_order_acq_rel) == 1 && !core_.pending.empty()) {
+      shm::futex_wake_all(reply_takers_);
+    }
+  }
+  first.sleep_until_ready();
+}
+
+bool Receiver::in_reply_handler() const { return reply_turn_holder == this; }
+
+void Receiver::abandon_replies() {
+  std::lock_guard turn(reply_turn_);
+  HoldingReplyTurn holding(this);
+  core_.pending.expire(std::chrono::steady_clock::time_point::max());
+}
 
 void Receiver::run_handlers() {
   Work work;
@@ -110,50 +206,37 @@ shm::TakeOutcome Receiver::take(Loop& loop, Source& source, std::uint32_t now) {
                                 : core_.plane->take_retry(loop.cursor, now);
 }
 
-void Receiver::run(Loop& loop) {
-  while (core_.running.load(std::memory_order_relaxed)) {
-    const RoutingState& state = core_.routing.current();
-    if (state.generation != loop.generation) build_sources(loop, state);
-    // Pairs with the release decrement of settling; only this thread increments.
-    if (!loop.replies && core_.held.load(std::memory_order_acquire) >= core_.own_type().prefetch) {
-      std::this_thread::sleep_for(std::chrono::microseconds(200));  // prefetch full: handlers catch up
-      continue;
-    }
-    bool took = false;
-    bool lease_space = true;
-    std::uint32_t now = 0;  // read once a source looks ready: an idle round reads no clock
-    for (std::size_t n = 0; n < loop.sources.size() && !took && lease_space; ++n) {
-      const std::size_t index = (loop.next + n) % loop.sources.size();
-      Source& source = loop.sources[index];
-      if (looks_empty(loop, source)) continue;
-      if (now == 0) now = shm::DataPlane::now_ms() | 1;
-      if (source.quiet_until_ms != 0) {
-        if (static_cast<std::int32_t>(now - source.quiet_until_ms) < 0 && source.spurious_wakes == 0) continue;
-        source.quiet_until_ms = 0;
-      }
-      const shm::TakeOutcome taken = take(loop, source, now);
-      switch (taken.status) {
-        case shm::TakeOutcomeStatus::ok:
-          took = true;
-          source.spurious_wakes = 0;
-          loop.next = index + 1;
-          loop.replies ? handle_reply(taken.delivery) : handle_command(source, taken.delivery);
-          break;
-        case shm::TakeOutcomeStatus::no_free_lease: lease_space = false; break;
-        case shm::TakeOutcomeStatus::corrupted: source.quiet_until_ms = now + kQuietMs; break;
-        case shm::TakeOutcomeStatus::empty: break;
-      }
-    }
-    if (!lease_space) {
-      std::this_thread::sleep_for(std::chrono::microseconds(200));  // prefetch full: handlers catch up
-      continue;
-    }
-    if (took) {
-      loop.idle_rounds = 0;
-      continue;
-    }
-    idle(loop);
+Receiver::Round Receiver::take_round(Loop& loop, bool owns_loop) {
+  const RoutingState& state = core_.routing.current();
+  if (state.generation != loop.generation) {
+    if (!owns_loop) return Round::nothing;  // the reply thread rebuilds them at its next nap
+    build_sources(loop, state);
   }
+  // Pairs with the release decrement of settling; only the receiving thread increments.
+  if (!loop.replies && core_.held.load(std::memory_order_acquire) >= core_.own_type().prefetch) return Round::blocked;
+  std::uint32_t now = 0;  // read once a source looks ready: an idle round reads no clock
+  for (std::size_t n = 0; n < loop.sources.size(); ++n) {
+    const std::size_t index = (loop.next + n) % loop.sources.size();
+    Source& source = loop.sources[index];
+    if (looks_empty(loop, source)) continue;
+    if (now == 0) now = shm::DataPlane::now_ms() | 1;
+    if (source.quiet_until_ms != 0) {
+      if (static_cast<std::int32_t>(now - source.quiet_until_ms) < 0 && source.spurious_wakes == 0) continue;
+      source.quiet_until_ms = 0;
+    }
+    const shm::TakeOutcome taken = take(loop, source, now);
+    switch (taken.status) {
+      case shm::TakeOutcomeStatus::ok:
+        source.spurious_wakes = 0;
+        loop.next = index + 1;
+        loop.replies ? handle_reply(taken.delivery) : handle_command(source, taken.delivery);
+        return Round::took;
+      case shm::TakeOutcomeStatus::no_free_lease: return Round::blocked;
+      case shm::TakeOutcomeStatus::corrupted: source.quiet_until_ms = now + kQuietMs; break;
+      case shm::TakeOutcomeStatus::empty: break;
+    }
+  }
+  return Round::nothing;
 }
 
 void Receiver::housekeeping() {
@@ -177,6 +260,8 @@ void Receiver::idle(Loop& loop) {
   if (loop.replies && loop.idle_rounds % 64 == 1) {
     const std::uint32_t now = shm::DataPlane::now_ms();
     if (now != housekeeping_ms_) {
+      std::lock_guard turn(reply_turn_);
+      HoldingReplyTurn holding(this);
       housekeeping_ms_ = now;
       housekeeping();
     }
@@ -199,6 +284,9 @@ void Receiver::idle(Loop& loop) {
 }
 
 void Receiver::sleep(Loop& loop, std::chrono::milliseconds timeout) {
+  // The reply sources' state is shared with callers taking replies: held but for the wait.
+  std::unique_lock turn(reply_turn_, std::defer_lock);
+  if (loop.replies) turn.lock();
   shm::FutexWaiter waiters[shm::kMaxFutexWaiters];
   std::size_t asleep_on[shm::kMaxFutexWaiters];
   std::size_t count = 0;
@@ -226,7 +314,9 @@ void Receiver::sleep(Loop& loop, std::chrono::milliseconds timeout) {
   for (const Source& source : loop.sources) all_empty = all_empty && looks_empty(loop, source);
   std::optional<std::size_t> woken;
   if (all_empty) {
+    if (turn.owns_lock()) turn.unlock();
     woken = shm::futex_wait_any(std::span(waiters, count), quiet_sources ? std::chrono::milliseconds(kQuietMs) : timeout);
+    if (loop.replies) turn.lock();
   }
   for (std::size_t k = 1; k < count; ++k) {
     const Source& source = loop.sources[asleep_on[k]];

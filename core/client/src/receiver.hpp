@@ -10,6 +10,10 @@
 // instance sent to that sender's type, and (validate-received) the payload is valid. One
 // that fails is counted against its sender (exobus status), acknowledged and dropped.
 //
+// A caller waiting in Service::call takes the replies itself meanwhile (the reply turn
+// below): a reply then reaches it with no hand-off between threads, which on two cores was
+// most of a round trip (the reply thread asleep, woken by futex, then handing over).
+//
 // An idle loop spins, then yields, then sleeps on the futexes of all its sources at once
 // (WaitMode). A source that is corrupt, or that wakes the loop again and again with nothing
 // to take (a hostile sender bumping its signal), is left out of the sleep for a while and
@@ -19,6 +23,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +34,7 @@
 
 namespace exobus::client {
 
+class FirstReply;
 class ServiceCore;
 struct RoutingState;
 
@@ -41,6 +47,15 @@ class Receiver {
   void run_commands();  // the receiving thread, until the service stops
   void run_replies();   // the reply thread, until the service stops
   void run_handlers();  // a handler thread, until the service stops
+  // Takes the instance's replies on the calling thread until `first` is ready (Service::call);
+  // the reply thread steps aside meanwhile. Spins as the service's WaitMode says, then leaves
+  // the replies to the reply thread and sleeps until `first` is ready.
+  void take_replies_until(FirstReply& first);
+  // Whether this thread holds the reply turn: it runs a reply handler of this service, and a
+  // wait for a reply here would wait for itself.
+  bool in_reply_handler() const;
+  // After the threads stopped: every request still awaiting replies gets its timed-out call.
+  void abandon_replies();
   // Wakes the sleeping loops (the service is stopping).
   void wake();
   // After the threads stopped: deliveries queued for handler threads that none took.
@@ -76,7 +91,14 @@ class Receiver {
     std::size_t next = 0;                          // round robin over the sources
     std::uint32_t idle_rounds = 0;
   };
-  void run(Loop& loop);
+  // One pass over a loop's sources, up to the first message taken and handled; `blocked`:
+  // the prefetch or the lease table is full, handlers must catch up first. Only the loop's
+  // own thread (`owns_loop`) rebuilds its sources after a reload, so that a sleep of its
+  // never finds them gone; a caller taking replies meanwhile finds nothing.
+  enum class Round { took, nothing, blocked };
+  Round take_round(Loop& loop, bool owns_loop);
+  // The reply thread while callers take the replies: housekeeping, and naps.
+  void step_aside();
   void build_sources(Loop& loop, const RoutingState& state);
   bool looks_empty(const Loop& loop, const Source& source) const;
   shm::TakeOutcome take(Loop& loop, Source& source, std::uint32_t now);
@@ -104,7 +126,16 @@ class Receiver {
   // or allocated per message. A handler that moves it out leaves it empty; settled (or
   // empty) after every handler, it never releases anything when it goes.
   Delivery inline_delivery_;
-  Reply inbox_reply_;                  // likewise for replies, on the reply thread
+  // The reply turn: whoever takes replies, runs their handlers or does the housekeeping
+  // holds it, the reply thread or a caller in take_replies_until. It guards replies_ (but
+  // its idle_rounds, the reply thread's), inbox_reply_, the reply lane, and what
+  // PendingReplies leaves to "the reply thread". A caller only try-locks it; the reply
+  // thread never sleeps holding it.
+  std::mutex reply_turn_;
+  // Callers in take_replies_until; while not 0 the reply thread naps on this word (a futex)
+  // instead of taking replies. Process-local, as is everything here but the sources.
+  std::atomic<std::uint32_t> reply_takers_{0};
+  Reply inbox_reply_;                  // likewise for replies, by the holder of the reply turn
   std::uint32_t housekeeping_ms_ = 0;  // the reply thread's last heartbeat and checks
   // A delivery for a handler thread, with the handler found for it.
   struct Work {

@@ -8,6 +8,7 @@
 #include "exobus/message_name.hpp"
 #include "exobus/message_version.hpp"
 #include "exobus/payload.hpp"
+#include "first_reply.hpp"
 #include "service_core.hpp"
 
 namespace exobus::client {
@@ -232,6 +233,26 @@ std::future<Result<Reply>> Sender::request(std::string_view name, std::string_vi
       send(Outgoing::request(name, payload, options, {first_reply, std::chrono::steady_clock::now() + timeout, {}}));
   if (!sent) promise->set_value(sent.error());
   return future;
+}
+
+Result<Reply> Sender::call(std::string_view name, std::string_view payload, std::chrono::milliseconds timeout,
+                           const SendOptions& options) {
+  if (core_.receiver.in_reply_handler()) {
+    return Error{ErrorCode::refused, "call('" + std::string(name) +
+                                         "') from a reply handler of the same service would wait for itself; "
+                                         "send it with a reply handler instead"};
+  }
+  auto first = std::make_shared<FirstReply>();
+  Result<void> sent = send(
+      Outgoing::request(name, payload, options, {FirstReply::handler(first), std::chrono::steady_clock::now() + timeout, {}}));
+  if (!sent) return sent.error();
+  core_.receiver.take_replies_until(*first);
+  Reply reply = first->take();
+  if (reply.timed_out) {
+    return Error{ErrorCode::timeout,
+                 "no reply to '" + std::string(name) + "' within " + std::to_string(timeout.count()) + " ms"};
+  }
+  return reply;
 }
 
 Error Sender::exhausted(std::size_t size) const {

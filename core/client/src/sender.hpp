@@ -95,6 +95,9 @@ class Sender {
   // A command whose first reply (or a timeout error) the future gets.
   std::future<Result<Reply>> request(std::string_view name, std::string_view payload, std::chrono::milliseconds timeout,
                                      const SendOptions& options);
+  // The one-reply case waited for on the calling thread, which takes the replies meanwhile.
+  Result<Reply> call(std::string_view name, std::string_view payload, std::chrono::milliseconds timeout,
+                     const SendOptions& options);
   Result<Loan> loan(std::string_view name, std::size_t payload_size, const SendOptions& options);
   Result<void> send_loan(Loan& loan);
   void abandon_loan(Loan& loan);

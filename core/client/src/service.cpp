@@ -54,6 +54,11 @@ std::future<Result<Reply>> Service::request(std::string_view name, std::string_v
   return core_->sender.request(name, payload, timeout, options);
 }
 
+Result<Reply> Service::call(std::string_view name, std::string_view payload, std::chrono::milliseconds timeout,
+                            const SendOptions& options) {
+  return core_->sender.call(name, payload, timeout, options);
+}
+
 const std::string& Service::service_type() const { return core_->options.service; }
 std::uint32_t Service::instance() const { return core_->instance(); }
 

@@ -72,6 +72,7 @@ void ServiceCore::stop() {
   for (std::thread& thread : threads_) thread.join();
   threads_.clear();
   receiver.release_unhandled();
+  receiver.abandon_replies();
   held_deliveries.release_all();
   // Release: the lanes' last use comes before the daemon, seeing 0 after the hang-up,
   // recovers what is left and hands the slot to another instance.

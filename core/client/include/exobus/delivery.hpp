@@ -66,6 +66,8 @@ class Delivery {
                     std::chrono::milliseconds timeout, const SendOptions& options = {});
   std::future<Result<Reply>> request(std::string_view name, std::string_view payload, std::chrono::milliseconds timeout,
                                      const SendOptions& options = {});
+  Result<Reply> call(std::string_view name, std::string_view payload, std::chrono::milliseconds timeout,
+                     const SendOptions& options = {});  // Service::call, as part of this request
 
   Result<void> ack();
   Result<void> release();

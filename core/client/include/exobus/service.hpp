@@ -65,9 +65,10 @@ class Service {
   void on(std::string name, double version, Handler handler);
   Result<void> start();
   // Stops receiving; unfinished deliveries (in handler queues or held by the application)
-  // are released and the instance leaves the bus. Sends and settlements after it fail with
-  // closed; one still running on another thread when stop() is called is a bug of the
-  // caller (its lanes may be handed to another instance).
+  // are released, requests still awaiting replies get their timed-out call (a request()'s
+  // future, a timeout error), and the instance leaves the bus. Sends and settlements after
+  // it fail with closed; one still running on another thread when stop() is called is a
+  // bug of the caller (its lanes may be handed to another instance).
   void stop();
 
   // Fire-and-forget; a new request unless options name one. Waits up to send_timeout for
@@ -84,9 +85,16 @@ class Service {
   // `timeout` passes, when it gets one last Reply with timed_out set.
   Result<void> send(std::string_view name, std::string_view payload, ReplyHandler on_reply,
                     std::chrono::milliseconds timeout, const SendOptions& options = {});
-  // The one-reply case: the first reply, or a timeout error.
+  // The one-reply case: the first reply, or a timeout error. With request(), on the
+  // library's reply thread, which hands the reply to the future's thread.
   std::future<Result<Reply>> request(std::string_view name, std::string_view payload, std::chrono::milliseconds timeout,
                                      const SendOptions& options = {});
+  // With call(), on the calling thread, which takes the instance's replies itself while it
+  // waits (spinning as wait_mode says, then sleeping): no hand-off, the shortest round trip.
+  // Other requests' reply handlers may run on this thread meanwhile. Not from a reply
+  // handler of this service: that call fails with refused (it would wait for itself).
+  Result<Reply> call(std::string_view name, std::string_view payload, std::chrono::milliseconds timeout,
+                     const SendOptions& options = {});
 
   const std::string& service_type() const;
   std::uint32_t instance() const;
