@@ -1,0 +1,358 @@
+'use strict';
+// The promise API: connect() and Service over the addon's NativeService.
+//
+// What keeps the process alive: a service that handles messages (one on() or more, until
+// close()), as a listening server does, and each request or stream still awaiting replies.
+// A service that only sends keeps nothing alive once its replies came, so a script that
+// sends and ends exits without close(). Every service still open when the process exits is
+// closed then (its unsettled deliveries are released for redelivery).
+const native = require('./native');
+const errors = require('./errors');
+const { encoded, decoded } = require('./payload');
+const { Reply } = require('./reply');
+
+const { Delivery } = native;
+const open = new Set();
+process.on('exit', () => {
+  for (const service of open) service.close();
+});
+
+const BACK_PRESSURE = new Set(['queue_full', 'pool_exhausted']);
+// How long the loop polls for deliveries and replies after a send or a message, by wait
+// mode. A reply on one host comes within microseconds; a loop asleep in epoll, woken by the
+// thread-safe function, takes tens of them to wake. Polling from setImmediate keeps the loop
+// turning (timers and I/O still run between polls) and stops after this long without news.
+const POLL_MICROSECONDS = { adaptive: 200, busyPoll: 5000, sleep: 0 };
+
+function describe(value) {
+  return typeof value === 'string' ? `'${value}'` : String(value);
+}
+
+function checkName(name, what) {
+  if (typeof name !== 'string' || name === '') {
+    throw new TypeError(`${what} is a non-empty string, not ${describe(name)}`);
+  }
+}
+
+function reportHandlerError(error, delivery) {
+  console.error(`exobus: the handler of '${delivery.name}' failed, and its delivery was released:`, error);
+}
+
+class Service {
+  #native;
+  #onError;
+  #handlers = []; // by the number the addon gives back with each delivery
+  #requests = new Map(); // number -> { reply(reply), timedOut(), closed() }
+  #nextRequest = 1;
+  #sendTimeoutMs;
+  #pollNs; // 0n: never poll
+  #polling = false;
+  #lastNews = 0n; // when the last send was made, or the last poll found something
+  #listening = false; // a handler is registered: the service keeps the process alive
+  #started = false;
+  #closed = false;
+
+  /** @private Made by connect(). */
+  constructor(nativeService, options) {
+    this.#native = nativeService;
+    this.#onError = options.onError ?? reportHandlerError;
+    this.#sendTimeoutMs = options.sendTimeoutMs;
+    this.#pollNs = BigInt(POLL_MICROSECONDS[options.waitMode] * 1000);
+    open.add(this);
+  }
+
+  get serviceType() {
+    return this.#native.serviceType;
+  }
+  get instance() {
+    return this.#native.instance;
+  }
+  get closed() {
+    return this.#closed;
+  }
+
+  /**
+   * Handles `name` (this service's own name for it), of `options.version` only if given.
+   * handler(msg, ctx) may be async: resolving acks, throwing releases for redelivery, unless
+   * it settled the delivery itself (ctx.ack(), ctx.release(), ctx.reject()). msg and ctx are
+   * one Delivery. Register before the service starts: it starts by itself once the code that
+   * registered returns (or at start()).
+   */
+  on(name, handler, options = {}) {
+    checkName(name, 'a message name');
+    if (typeof handler !== 'function') throw new TypeError(`the handler of '${name}' is a function`);
+    if (this.#started) {
+      throw new errors.ClosedError(`the service has started: register '${name}' before it does (in the same turn of the loop as connect's continuation, or before start())`);
+    }
+    const version = options.version;
+    if (version !== undefined && (typeof version !== 'number' || !(version >= 0))) {
+      throw new TypeError(`a version is a non-negative number, not ${describe(version)}`);
+    }
+    this.#native.on(name, version, this.#handlers.push(handler) - 1);
+    if (!this.#listening) {
+      this.#listening = true;
+      this.#native.ref();
+      queueMicrotask(() => this.start());
+    }
+    return this;
+  }
+
+  /** Starts receiving what the handlers take; idempotent. */
+  start() {
+    if (this.#started || this.#closed) return;
+    this.#started = true;
+    this.#native.start();
+  }
+
+  /**
+   * Sends a command, fire-and-forget. Back-pressure (a full queue, no free buffer) is waited
+   * out off the loop, retrying for up to sendTimeoutMs, then rejected (QueueFullError,
+   * PoolExhaustedError); every other error rejects at once.
+   */
+  async send(name, payload, options = {}) {
+    const text = encoded(payload);
+    try {
+      this.#native.trySend(name, text, options.version, options.requestId);
+      this._expectNews();
+      return;
+    } catch (error) {
+      if (!BACK_PRESSURE.has(error.code)) throw error;
+    }
+    const deadline = Date.now() + this.#sendTimeoutMs;
+    for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      try {
+        this.#native.trySend(name, text, options.version, options.requestId);
+        return;
+      } catch (error) {
+        if (!BACK_PRESSURE.has(error.code) || Date.now() >= deadline) throw error;
+      }
+    }
+  }
+
+  /** As send(), synchronously and without waiting: back-pressure throws at once. */
+  trySend(name, payload, options = {}) {
+    this.#native.trySend(name, encoded(payload), options.version, options.requestId);
+  }
+
+  /** Sends a command and resolves with its first Reply; TimeoutError after timeoutMs. */
+  request(name, payload, options = {}) {
+    return requestThrough(this, this.#native, name, payload, options);
+  }
+
+  /**
+   * Sends a command and yields each of its replies as it comes: `for await (const reply of
+   * svc.stream('file.copy', job, {end: ['file.copy.done']}))`. The iteration ends after a
+   * reply named in `end`; a timeout before it throws TimeoutError. Without `end`, the
+   * iteration ends quietly at timeoutMs.
+   */
+  stream(name, payload, options = {}) {
+    return streamThrough(this, this.#native, name, payload, options);
+  }
+
+  /**
+   * Leaves the bus: receiving stops, unsettled deliveries are released for redelivery, and
+   * requests still awaiting replies reject with ClosedError. Idempotent.
+   */
+  close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    open.delete(this);
+    this.#native.close();
+    const pending = [...this.#requests.values()];
+    this.#requests.clear();
+    for (const request of pending) request.closed();
+  }
+
+  // Called by the addon on the loop, once per delivery.
+  _deliver(handlerNumber, delivery) {
+    if (this.#closed) return; // released by the stop already
+    delivery.service = this;
+    this._expectNews();
+    const handler = this.#handlers[handlerNumber];
+    let result;
+    try {
+      result = handler(delivery, delivery);
+    } catch (error) {
+      this.#failed(delivery, error);
+      return;
+    }
+    if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
+      result.then(
+        () => this.#settle(delivery, 'ack'),
+        (error) => this.#failed(delivery, error)
+      );
+    } else {
+      this.#settle(delivery, 'ack');
+    }
+  }
+
+  // Called by the addon on the loop, once per reply; null when the request timed out.
+  _reply(requestNumber, fields) {
+    const request = this.#requests.get(requestNumber);
+    if (request === undefined) return; // its iteration ended, or the service closed
+    if (fields === null) {
+      this._forget(requestNumber);
+      request.timedOut();
+    } else {
+      request.reply(new Reply(fields));
+    }
+  }
+
+  /** @private Something may come soon (a send was made, or a message came): poll a while. */
+  _expectNews() {
+    if (this.#pollNs === 0n || this.#closed) return;
+    this.#lastNews = process.hrtime.bigint();
+    if (this.#polling) return;
+    this.#polling = true;
+    this.#native.startPolling();
+    setImmediate(this.#poll);
+  }
+  #poll = () => {
+    if (this.#native.poll()) this.#lastNews = process.hrtime.bigint();
+    else if (this.#closed || process.hrtime.bigint() - this.#lastNews > this.#pollNs) {
+      this.#polling = false;
+      this.#native.stopPolling(); // hands over what came meanwhile
+      return;
+    }
+    setImmediate(this.#poll);
+  };
+
+  /** @private A request's number, awaiting replies until _forget(). */
+  _remember(request) {
+    if (this.#closed) throw new errors.ClosedError('the service is closed');
+    this._expectNews();
+    const number = this.#nextRequest;
+    this.#nextRequest = number === 0xffffffff ? 1 : number + 1;
+    this.#requests.set(number, request);
+    if (this.#requests.size === 1) this.#native.ref();
+    return number;
+  }
+  _forget(number) {
+    if (this.#requests.delete(number) && this.#requests.size === 0) this.#native.unref();
+  }
+
+  #settle(delivery, how) {
+    if (delivery.settled) return;
+    try {
+      delivery[how]();
+    } catch (error) {
+      if (error.code !== 'closed') this.#onError(error, delivery);
+    }
+  }
+  #failed(delivery, error) {
+    this.#settle(delivery, 'release');
+    this.#onError(error, delivery);
+  }
+}
+
+// request() and stream() of a Service, or of a Delivery on behalf of its message: `sender`
+// is the NativeService or the native Delivery, whose sendWithReplies has one signature.
+function requestThrough(service, sender, name, payload, options) {
+  const timeoutMs = options.timeoutMs ?? 1000;
+  const text = encoded(payload);
+  return new Promise((resolve, reject) => {
+    const number = service._remember({
+      reply(reply) {
+        service._forget(number);
+        resolve(reply);
+      },
+      timedOut() {
+        reject(new errors.TimeoutError(`no reply to '${name}' came within ${timeoutMs} ms`));
+      },
+      closed() {
+        reject(new errors.ClosedError(`the service closed before a reply to '${name}' came`));
+      },
+    });
+    try {
+      sender.sendWithReplies(name, text, options.version, options.requestId, number, timeoutMs, null);
+    } catch (error) {
+      service._forget(number);
+      reject(error);
+    }
+  });
+}
+
+async function* streamThrough(service, sender, name, payload, options) {
+  const timeoutMs = options.timeoutMs ?? 1000;
+  const end = options.end ?? [];
+  const arrived = []; // replies, then possibly one Error
+  let wake = null;
+  const push = (item) => {
+    arrived.push(item);
+    if (wake !== null) wake();
+  };
+  const number = service._remember({
+    reply: push,
+    timedOut() {
+      push(end.length === 0 ? null : new errors.TimeoutError(`the replies to '${name}' did not end within ${timeoutMs} ms`));
+    },
+    closed() {
+      push(new errors.ClosedError(`the service closed before the replies to '${name}' ended`));
+    },
+  });
+  try {
+    sender.sendWithReplies(name, encoded(payload), options.version, options.requestId, number, timeoutMs, end);
+    for (;;) {
+      while (arrived.length === 0) await new Promise((resolve) => (wake = resolve));
+      wake = null;
+      const item = arrived.shift();
+      if (item === null) return;
+      if (item instanceof Error) throw item;
+      yield item;
+      if (end.includes(item.outcome)) return;
+    }
+  } finally {
+    service._forget(number);
+  }
+}
+
+// What JavaScript adds to the addon's Delivery (fields, settling and payload bytes are
+// native): the payload as JSON, and sends, replies and requests on behalf of its message.
+Object.defineProperties(Delivery.prototype, {
+  payload: {
+    get() {
+      return decoded(this.text);
+    },
+  },
+});
+Object.assign(Delivery.prototype, {
+  /** Replies with an outcome; call again for a streaming reply. */
+  reply(outcome, payload, options = {}) {
+    this._reply(outcome, encoded(payload), options.version, options.requestId);
+  },
+  /** Sends a command as part of this message's request. */
+  send(name, payload, options = {}) {
+    this._send(name, encoded(payload), options.version, options.requestId);
+  },
+  request(name, payload, options = {}) {
+    return requestThrough(this.service, { sendWithReplies: this._sendWithReplies.bind(this) }, name, payload, options);
+  },
+  stream(name, payload, options = {}) {
+    return streamThrough(this.service, { sendWithReplies: this._sendWithReplies.bind(this) }, name, payload, options);
+  },
+});
+
+/**
+ * Connects this process to a bus as an instance of a service type. bus and service default
+ * to $EXOBUS_BUS and $EXOBUS_SERVICE, runtimeDir to $EXOBUS_RUNTIME_DIR or /tmp/exobus-<uid>.
+ */
+async function connect(options = {}) {
+  const sendTimeoutMs = options.sendTimeoutMs ?? 1000;
+  let service = null;
+  const connected = await native.connect(
+    {
+      bus: options.bus ?? '',
+      service: options.service ?? '',
+      runtimeDir: options.runtimeDir ?? '',
+      sendTimeoutMs,
+      waitMode: options.waitMode ?? 'adaptive',
+    },
+    (handler, delivery) => service._deliver(handler, delivery),
+    (request, reply) => service._reply(request, reply)
+  );
+  service = new Service(connected, { onError: options.onError, sendTimeoutMs, waitMode: options.waitMode ?? 'adaptive' });
+  return service;
+}
+
+module.exports = { connect, Service, Delivery, Reply };
