@@ -24,6 +24,32 @@ const BACK_PRESSURE = new Set(['queue_full', 'pool_exhausted']);
 // turning (timers and I/O still run between polls) and stops after this long without news.
 const POLL_MICROSECONDS = { adaptive: 200, busyPoll: 5000, sleep: 0 };
 
+// Sends through `attempt` (a call of the addon that never waits: the library's own send
+// timeout is 0, so that the loop is never blocked); back-pressure is waited out off the loop,
+// first by letting the loop turn (setImmediate: the receivers of this process drain), then
+// on timers, until `timeoutMs` passed. undefined when the first attempt went through, else a
+// promise of the later one; errors other than back-pressure throw at once.
+function sendWithBackPressure(attempt, timeoutMs) {
+  try {
+    attempt();
+    return undefined;
+  } catch (error) {
+    if (!BACK_PRESSURE.has(error.code)) throw error;
+  }
+  return (async () => {
+    const deadline = Date.now() + timeoutMs;
+    for (let wait = 0; ; wait = Math.min(wait * 2 + 1, 50)) {
+      await new Promise((resolve) => (wait === 0 ? setImmediate(resolve) : setTimeout(resolve, wait)));
+      try {
+        attempt();
+        return;
+      } catch (error) {
+        if (!BACK_PRESSURE.has(error.code) || Date.now() >= deadline) throw error;
+      }
+    }
+  })();
+}
+
 function describe(value) {
   return typeof value === 'string' ? `'${value}'` : String(value);
 }
@@ -106,28 +132,18 @@ class Service {
 
   /**
    * Sends a command, fire-and-forget. Back-pressure (a full queue, no free buffer) is waited
-   * out off the loop, retrying for up to sendTimeoutMs, then rejected (QueueFullError,
-   * PoolExhaustedError); every other error rejects at once.
+   * out without blocking the loop, retrying for up to sendTimeoutMs, then rejected
+   * (QueueFullError, PoolExhaustedError); every other error rejects at once. Requests and
+   * streams wait out back-pressure the same way.
    */
   async send(name, payload, options = {}) {
     const text = encoded(payload);
-    try {
-      this.#native.trySend(name, text, options.version, options.requestId);
-      this._expectNews();
-      return;
-    } catch (error) {
-      if (!BACK_PRESSURE.has(error.code)) throw error;
-    }
-    const deadline = Date.now() + this.#sendTimeoutMs;
-    for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
-      await new Promise((resolve) => setTimeout(resolve, wait));
-      try {
-        this.#native.trySend(name, text, options.version, options.requestId);
-        return;
-      } catch (error) {
-        if (!BACK_PRESSURE.has(error.code) || Date.now() >= deadline) throw error;
-      }
-    }
+    const later = sendWithBackPressure(
+      () => this.#native.trySend(name, text, options.version, options.requestId),
+      this.#sendTimeoutMs
+    );
+    this._expectNews();
+    if (later !== undefined) await later;
   }
 
   /** As send(), synchronously and without waiting: back-pressure throws at once. */
@@ -232,6 +248,11 @@ class Service {
     if (this.#requests.delete(number) && this.#requests.size === 0) this.#native.unref();
   }
 
+  /** @private */
+  get _sendTimeoutMs() {
+    return this.#sendTimeoutMs;
+  }
+
   #settle(delivery, how) {
     if (delivery.settled) return;
     try {
@@ -264,47 +285,89 @@ function requestThrough(service, sender, name, payload, options) {
         reject(new errors.ClosedError(`the service closed before a reply to '${name}' came`));
       },
     });
-    try {
-      sender.sendWithReplies(name, text, options.version, options.requestId, number, timeoutMs, null);
-    } catch (error) {
+    const fail = (error) => {
       service._forget(number);
       reject(error);
+    };
+    try {
+      const send = () => sender.sendWithReplies(name, text, options.version, options.requestId, number, timeoutMs, null);
+      sendWithBackPressure(send, service._sendTimeoutMs)?.catch(fail);
+    } catch (error) {
+      fail(error);
     }
   });
 }
 
-async function* streamThrough(service, sender, name, payload, options) {
-  const timeoutMs = options.timeoutMs ?? 1000;
-  const end = options.end ?? [];
-  const arrived = []; // replies, then possibly one Error
-  let wake = null;
-  const push = (item) => {
-    arrived.push(item);
-    if (wake !== null) wake();
-  };
-  const number = service._remember({
-    reply: push,
-    timedOut() {
-      push(end.length === 0 ? null : new errors.TimeoutError(`the replies to '${name}' did not end within ${timeoutMs} ms`));
-    },
-    closed() {
-      push(new errors.ClosedError(`the service closed before the replies to '${name}' ended`));
-    },
-  });
-  try {
-    sender.sendWithReplies(name, encoded(payload), options.version, options.requestId, number, timeoutMs, end);
-    for (;;) {
-      while (arrived.length === 0) await new Promise((resolve) => (wake = resolve));
-      wake = null;
-      const item = arrived.shift();
-      if (item === null) return;
-      if (item instanceof Error) throw item;
-      yield item;
-      if (end.includes(item.outcome)) return;
+// The replies of one command, as an async iterator. The command is sent when the stream is
+// made, so that a bad send throws at the caller.
+class ReplyStream {
+  #service;
+  #number;
+  #end;
+  #arrived = []; // replies, then possibly a null (the quiet end) or an Error
+  #waiting = null; // the resolve of a next() that found nothing
+  #finished = false;
+
+  constructor(service, sender, name, payload, options) {
+    const timeoutMs = options.timeoutMs ?? 1000;
+    this.#service = service;
+    this.#end = options.end ?? [];
+    this.#number = service._remember({
+      reply: (reply) => this.#push(reply),
+      timedOut: () =>
+        this.#push(this.#end.length === 0 ? null : new errors.TimeoutError(`the replies to '${name}' did not end within ${timeoutMs} ms`)),
+      closed: () => this.#push(new errors.ClosedError(`the service closed before the replies to '${name}' ended`)),
+    });
+    const text = encoded(payload);
+    const send = () => sender.sendWithReplies(name, text, options.version, options.requestId, this.#number, timeoutMs, this.#end);
+    try {
+      // Back-pressure is waited out after the stream is made; its failure ends the stream.
+      sendWithBackPressure(send, service._sendTimeoutMs)?.catch((error) => this.#push(error));
+    } catch (error) {
+      this.#finish();
+      throw error;
     }
-  } finally {
-    service._forget(number);
   }
+
+  [Symbol.asyncIterator]() {
+    return this;
+  }
+
+  async next() {
+    if (this.#finished) return { value: undefined, done: true };
+    while (this.#arrived.length === 0) await new Promise((resolve) => (this.#waiting = resolve));
+    const item = this.#arrived.shift();
+    if (item === null || item instanceof Error) {
+      this.#finish();
+      if (item !== null) throw item;
+      return { value: undefined, done: true };
+    }
+    // The last reply ends the stream now: its number may be reused once forgotten.
+    if (this.#end.includes(item.outcome)) this.#finish();
+    return { value: item, done: false };
+  }
+
+  /** Ends the iteration early (a break): later replies are dropped. */
+  async return() {
+    this.#finish();
+    return { value: undefined, done: true };
+  }
+
+  #push(item) {
+    this.#arrived.push(item);
+    const waiting = this.#waiting;
+    this.#waiting = null;
+    if (waiting !== null) waiting();
+  }
+  #finish() {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#service._forget(this.#number);
+  }
+}
+
+function streamThrough(service, sender, name, payload, options) {
+  return new ReplyStream(service, sender, name, payload, options);
 }
 
 // What JavaScript adds to the addon's Delivery (fields, settling and payload bytes are
@@ -345,7 +408,7 @@ async function connect(options = {}) {
       bus: options.bus ?? '',
       service: options.service ?? '',
       runtimeDir: options.runtimeDir ?? '',
-      sendTimeoutMs,
+      sendTimeoutMs: 0, // the library never waits on the loop's thread: sendWithBackPressure waits
       waitMode: options.waitMode ?? 'adaptive',
     },
     (handler, delivery) => service._deliver(handler, delivery),
