@@ -108,3 +108,10 @@ test('connecting to a bus without a daemon rejects with DaemonNotRunningError', 
   );
   await assert.rejects(bus.connect('nobody'), exobus.ExobusError);
 });
+
+test('index.d.ts declares exactly the error classes the package exports', () => {
+  const declared = [...require('node:fs').readFileSync(require.resolve('exobus/index.d.ts'), 'utf8')
+    .matchAll(/^export class (\w+Error) /gm)].map((match) => match[1]);
+  const exported = Object.keys(exobus).filter((name) => name.endsWith('Error'));
+  assert.deepEqual(declared.sort(), exported.sort());
+});

@@ -18,12 +18,6 @@ process.on('exit', () => {
 });
 
 const BACK_PRESSURE = new Set(['queue_full', 'pool_exhausted']);
-// How long the loop polls for deliveries and replies after a send or a message, by wait
-// mode. A reply on one host comes within microseconds; a loop asleep in epoll, woken by the
-// thread-safe function, takes tens of them to wake. Polling from setImmediate keeps the loop
-// turning (timers and I/O still run between polls) and stops after this long without news.
-const POLL_MICROSECONDS = { adaptive: 200, busyPoll: 5000, sleep: 0 };
-
 // Sends through `attempt` (a call of the addon that never waits: the library's own send
 // timeout is 0, so that the loop is never blocked); back-pressure is waited out off the loop,
 // first by letting the loop turn (setImmediate: the receivers of this process drain), then
@@ -71,9 +65,6 @@ class Service {
   #requests = new Map(); // number -> { reply(reply), timedOut(), closed() }
   #nextRequest = 1;
   #sendTimeoutMs;
-  #pollNs; // 0n: never poll
-  #polling = false;
-  #lastNews = 0n; // when the last send was made, or the last poll found something
   #listening = false; // a handler is registered: the service keeps the process alive
   #started = false;
   #closed = false;
@@ -83,7 +74,6 @@ class Service {
     this.#native = nativeService;
     this.#onError = options.onError ?? reportHandlerError;
     this.#sendTimeoutMs = options.sendTimeoutMs;
-    this.#pollNs = BigInt(POLL_MICROSECONDS[options.waitMode] * 1000);
     open.add(this);
   }
 
@@ -142,7 +132,6 @@ class Service {
       () => this.#native.trySend(name, text, options.version, options.requestId),
       this.#sendTimeoutMs
     );
-    this._expectNews();
     if (later !== undefined) await later;
   }
 
@@ -184,7 +173,6 @@ class Service {
   _deliver(handlerNumber, delivery) {
     if (this.#closed) return; // released by the stop already
     delivery.service = this;
-    this._expectNews();
     const handler = this.#handlers[handlerNumber];
     let result;
     try {
@@ -215,29 +203,9 @@ class Service {
     }
   }
 
-  /** @private Something may come soon (a send was made, or a message came): poll a while. */
-  _expectNews() {
-    if (this.#pollNs === 0n || this.#closed) return;
-    this.#lastNews = process.hrtime.bigint();
-    if (this.#polling) return;
-    this.#polling = true;
-    this.#native.startPolling();
-    setImmediate(this.#poll);
-  }
-  #poll = () => {
-    if (this.#native.poll()) this.#lastNews = process.hrtime.bigint();
-    else if (this.#closed || process.hrtime.bigint() - this.#lastNews > this.#pollNs) {
-      this.#polling = false;
-      this.#native.stopPolling(); // hands over what came meanwhile
-      return;
-    }
-    setImmediate(this.#poll);
-  };
-
   /** @private A request's number, awaiting replies until _forget(). */
   _remember(request) {
     if (this.#closed) throw new errors.ClosedError('the service is closed');
-    this._expectNews();
     const number = this.#nextRequest;
     this.#nextRequest = number === 0xffffffff ? 1 : number + 1;
     this.#requests.set(number, request);
@@ -414,7 +382,7 @@ async function connect(options = {}) {
     (handler, delivery) => service._deliver(handler, delivery),
     (request, reply) => service._reply(request, reply)
   );
-  service = new Service(connected, { onError: options.onError, sendTimeoutMs, waitMode: options.waitMode ?? 'adaptive' });
+  service = new Service(connected, { onError: options.onError, sendTimeoutMs });
   return service;
 }
 

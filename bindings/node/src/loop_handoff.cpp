@@ -29,29 +29,6 @@ ReplyHandler LoopHandoff::replies_for(std::uint32_t request, bool first_only, st
   };
 }
 
-void LoopHandoff::start_polling() {
-  std::lock_guard lock(mutex_);
-  polling_ = true;
-}
-
-bool LoopHandoff::poll(Napi::Env env) {
-  {
-    std::lock_guard lock(mutex_);
-    if (pending_.empty()) return false;
-  }
-  drain(env);
-  return true;
-}
-
-void LoopHandoff::stop_polling(Napi::Env env) {
-  {
-    std::lock_guard lock(mutex_);
-    polling_ = false;
-    if (pending_.empty()) return;  // the next push() calls the function
-  }
-  drain(env);
-}
-
 void LoopHandoff::drain(Napi::Env env) {
   {
     std::lock_guard lock(mutex_);

@@ -4,16 +4,14 @@
 // thread-safe function drains on the event loop. The library's threads never wait for the
 // loop and never touch JavaScript; a burst of messages wakes the loop once.
 //
-// The loop may also poll (JavaScript calls poll() from setImmediate for a while after a send
-// or a message, lib/service.js): a reply then reaches it without the thread-safe function's
-// wake-up, which costs the loop a system call and a sleeping thread's wake-up per message.
+// The loop does not poll the queue instead: on two cores a loop spinning in setImmediate took
+// the CPU from the library's threads that fill the queue, and made a round trip several
+// times slower (bindings/node/README.md, "Performance").
 //
-// Invariant: whenever `pending_` is not empty, either a call of drain() is queued on the loop
-// or running before its swap, or the loop is polling (`polling_`) and will poll() again.
-// push() queues a call when it finds the queue empty and the loop not polling; drain() and
-// poll() empty the queue whole under the same lock, so an event pushed after them finds it
-// empty and queues the next call itself; stop_polling() clears `polling_` and drains in one
-// step, so nothing pushed while the loop was polling is left behind.
+// Invariant: whenever `pending_` is not empty, a call of drain() is queued on the loop or
+// running before its swap. push() queues a call when it finds the queue empty, and drain()
+// empties it whole under the same lock, so an event pushed after a drain() finds it empty
+// and queues the next call itself.
 #include <napi.h>
 
 #include <cstddef>
@@ -61,7 +59,7 @@ class LoopHandoff : public std::enable_shared_from_this<LoopHandoff> {
     bool wake;
     {
       std::lock_guard lock(mutex_);
-      wake = pending_.empty() && !polling_;
+      wake = pending_.empty();
       pending_.push_back(std::move(incoming));
     }
     if (wake) (void)function_.NonBlockingCall();  // napi_closing once released: nobody listens
@@ -79,16 +77,10 @@ class LoopHandoff : public std::enable_shared_from_this<LoopHandoff> {
   void release() { (void)function_.Release(); }
   // Hands every pending event to JavaScript, in arrival order.
   void drain(Napi::Env env);
-  // The loop polls from now on, until stop_polling(); the thread-safe function is not called.
-  void start_polling();
-  // drain() if anything is pending; whether anything was.
-  bool poll(Napi::Env env);
-  void stop_polling(Napi::Env env);
 
  private:
   std::mutex mutex_;
   std::vector<Incoming> pending_;
-  bool polling_ = false;  // under mutex_: the loop calls poll() again, no call is needed
   std::vector<Incoming> draining_;  // the JavaScript thread's: pending_ swapped out, reused
   Napi::TypedThreadSafeFunction<LoopHandoff, std::nullptr_t, drain_on_loop> function_;
   Napi::FunctionReference on_delivery_;  // (handler, delivery)

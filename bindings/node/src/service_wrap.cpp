@@ -16,9 +16,6 @@ Napi::Function ServiceWrap::define(Napi::Env env) {
                          InstanceMethod<&ServiceWrap::send>("send"),
                          InstanceMethod<&ServiceWrap::try_send>("trySend"),
                          InstanceMethod<&ServiceWrap::send_with_replies>("sendWithReplies"),
-                         InstanceMethod<&ServiceWrap::start_polling>("startPolling"),
-                         InstanceMethod<&ServiceWrap::poll>("poll"),
-                         InstanceMethod<&ServiceWrap::stop_polling>("stopPolling"),
                          InstanceMethod<&ServiceWrap::ref>("ref"),
                          InstanceMethod<&ServiceWrap::unref>("unref"),
                          InstanceAccessor<&ServiceWrap::service_type>("serviceType"),
@@ -102,13 +99,6 @@ void ServiceWrap::send_with_replies(const Napi::CallbackInfo& info) {
   ReplyHandler handler = handoff_->replies_for(request, info[6].IsNull(), end_outcomes(env, info[6]));
   check(env, service(env).send(name, payload.text(), std::move(handler), timeout, options));
 }
-
-// Polling runs on after close(): what came before the stop is still handed over.
-void ServiceWrap::start_polling(const Napi::CallbackInfo&) { handoff_->start_polling(); }
-Napi::Value ServiceWrap::poll(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), handoff_->poll(info.Env()));
-}
-void ServiceWrap::stop_polling(const Napi::CallbackInfo& info) { handoff_->stop_polling(info.Env()); }
 
 void ServiceWrap::ref(const Napi::CallbackInfo& info) {
   if (service_) handoff_->ref(info.Env());

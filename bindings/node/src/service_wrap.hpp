@@ -35,9 +35,6 @@ class ServiceWrap : public Napi::ObjectWrap<ServiceWrap> {
   void try_send(const Napi::CallbackInfo& info);  // as send
   // (name, payload, version, requestId, request number, timeoutMs, end outcomes | null)
   void send_with_replies(const Napi::CallbackInfo& info);
-  void start_polling(const Napi::CallbackInfo& info);
-  Napi::Value poll(const Napi::CallbackInfo& info);  // whether anything came
-  void stop_polling(const Napi::CallbackInfo& info);
   void ref(const Napi::CallbackInfo& info);
   void unref(const Napi::CallbackInfo& info);
   Napi::Value service_type(const Napi::CallbackInfo& info);
