@@ -183,11 +183,11 @@ class Service {
     }
     if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
       result.then(
-        () => this.#settle(delivery, 'ack'),
+        () => this.#settle(delivery, false),
         (error) => this.#failed(delivery, error)
       );
     } else {
-      this.#settle(delivery, 'ack');
+      this.#settle(delivery, false);
     }
   }
 
@@ -221,16 +221,17 @@ class Service {
     return this.#sendTimeoutMs;
   }
 
-  #settle(delivery, how) {
-    if (delivery.settled) return;
+  // Acks (or releases) a delivery its handler did not settle; a stop that came meanwhile
+  // released it already.
+  #settle(delivery, release) {
     try {
-      delivery[how]();
+      delivery._finish(release);
     } catch (error) {
       if (error.code !== 'closed') this.#onError(error, delivery);
     }
   }
   #failed(delivery, error) {
-    this.#settle(delivery, 'release');
+    this.#settle(delivery, true);
     this.#onError(error, delivery);
   }
 }

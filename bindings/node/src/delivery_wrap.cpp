@@ -29,6 +29,7 @@ Napi::Function DeliveryWrap::define(Napi::Env env) {
                          InstanceMethod<&DeliveryWrap::release>("release"),
                          InstanceMethod<&DeliveryWrap::reject>("reject"),
                          InstanceMethod<&DeliveryWrap::renew>("renew"),
+                         InstanceMethod<&DeliveryWrap::finish>("_finish"),
                      });
 }
 
@@ -136,5 +137,11 @@ void DeliveryWrap::ack(const Napi::CallbackInfo& info) { check(info.Env(), deliv
 void DeliveryWrap::release(const Napi::CallbackInfo& info) { check(info.Env(), delivery(info.Env()).release()); }
 void DeliveryWrap::reject(const Napi::CallbackInfo& info) { check(info.Env(), delivery(info.Env()).reject()); }
 void DeliveryWrap::renew(const Napi::CallbackInfo& info) { check(info.Env(), delivery(info.Env()).renew()); }
+
+void DeliveryWrap::finish(const Napi::CallbackInfo& info) {
+  Delivery& held = delivery(info.Env());
+  if (held.settled()) return;
+  check(info.Env(), info[0].ToBoolean().Value() ? held.release() : held.ack());
+}
 
 }  // namespace exobus::node

@@ -46,6 +46,9 @@ class DeliveryWrap : public Napi::ObjectWrap<DeliveryWrap> {
   void release(const Napi::CallbackInfo& info);
   void reject(const Napi::CallbackInfo& info);
   void renew(const Napi::CallbackInfo& info);
+  // _finish(release): how lib/service.js settles after a handler, in one call: acks (or
+  // releases, when `release` is true) unless the handler settled it already.
+  void finish(const Napi::CallbackInfo& info);
 
   std::optional<Delivery> delivery_;  // empty only between construction and wrap()
   std::shared_ptr<LoopHandoff> handoff_;
