@@ -49,7 +49,7 @@ test('send refuses a missing name, a reply handler that is not a function, and a
   assert.throws(() => relay.send('echo', { text: 1 }, () => {}), exobus.SchemaViolationError);
 });
 
-test('an ExoRelay service and client: online, reply and send in handlers, offline', async (t) => {
+test('an ExoRelay service and client: online, a reply from a handler, offline', async (t) => {
   const bus = await startBus(t);
   const echo = relayOn(t, bus, 'echo');
   const seen = [];
@@ -96,4 +96,18 @@ test("a handler's error is emitted as 'error' and its message redelivered; a fai
   const emitted = new Promise((resolve) => stranger.once('error', resolve));
   await assert.rejects(stranger.listen(), exobus.ExobusError);
   assert.ok((await emitted) instanceof exobus.ExobusError);
+});
+
+test("an ExoRelay handler's send is part of its message's request, and it may reply from the reply handler", async (t) => {
+  const bus = await startBus(t);
+  await bus.serve('lookup');
+  const holder = relayOn(t, bus, 'holder');
+  holder.registerHandler('hold', (payload, { reply, send }) => {
+    send('lookup', payload, (outcome, found, message) => reply('hold.ok', { outcome, found, requestId: message.requestId }));
+  });
+  await holder.listen();
+  const client = await bus.connect('client');
+  const requestId = '3f2504e0-4f89-41d3-9a0c-0305e82c3301';
+  const answer = await client.request('hold', { key: 'k' }, { timeoutMs: 10000, requestId });
+  assert.deepEqual(answer.payload, { outcome: 'lookup.ok', found: { key: 'k', value: 'value of k' }, requestId });
 });
