@@ -53,8 +53,8 @@ Napi::Object object_of(Napi::Env env, const Received& message, std::string_view 
   object.Set("version", Napi::Number::New(env, message.version));
   object.Set("id", Napi::String::New(env, message.id.to_string()));
   object.Set("requestId", Napi::String::New(env, message.request_id.to_string()));
-  object.Set("responseTo", message.response_to ? Napi::Value(Napi::String::New(env, message.response_to->to_string()))
-                                               : env.Null());
+  object.Set("responseTo",
+             message.response_to ? Napi::Value(Napi::String::New(env, message.response_to->to_string())) : env.Null());
   object.Set("sender", Napi::String::New(env, message.sender));
   object.Set("deliveries", Napi::Number::New(env, message.deliveries));
   object.Set("text", Napi::String::New(env, text.data(), text.size()));

@@ -101,7 +101,8 @@ Napi::Value DeliveryWrap::buffer(const Napi::CallbackInfo& info) {
   Delivery& held = delivery(info.Env());
   check_held(info.Env(), held);
   std::string_view payload = held.payload();
-  return Napi::Buffer<char>::New(info.Env(), const_cast<char*>(payload.data()), payload.size(), [](Napi::Env, char*) {});
+  return Napi::Buffer<char>::New(info.Env(), const_cast<char*>(payload.data()), payload.size(),
+                                 [](Napi::Env, char*) {});
 }
 
 Napi::Value DeliveryWrap::payload_intact(const Napi::CallbackInfo& info) {

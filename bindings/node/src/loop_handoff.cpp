@@ -14,8 +14,8 @@ void drain_on_loop(Napi::Env env, Napi::Function, LoopHandoff* handoff, std::nul
 }
 
 LoopHandoff::LoopHandoff(Napi::Env env, Napi::Function on_delivery, Napi::Function on_reply)
-    : function_(Napi::TypedThreadSafeFunction<LoopHandoff, std::nullptr_t, drain_on_loop>::New(
-          env, "exobus", 0, 1, this)),
+    : function_(
+          Napi::TypedThreadSafeFunction<LoopHandoff, std::nullptr_t, drain_on_loop>::New(env, "exobus", 0, 1, this)),
       on_delivery_(Napi::Persistent(on_delivery)),
       on_reply_(Napi::Persistent(on_reply)) {
   function_.Unref(env);
@@ -46,8 +46,8 @@ void LoopHandoff::drain(Napi::Env env) {
         on_delivery_.Call({Napi::Number::New(env, delivery->handler), wrapped});
       } else {
         auto& reply = std::get<IncomingReply>(incoming);
-        Napi::Value value = reply.reply.timed_out ? env.Null()
-                                                  : Napi::Value(object_of(env, reply.reply.message, reply.reply.payload));
+        Napi::Value value =
+            reply.reply.timed_out ? env.Null() : Napi::Value(object_of(env, reply.reply.message, reply.reply.payload));
         on_reply_.Call({Napi::Number::New(env, reply.request), value});
       }
     } catch (const Napi::Error& error) {

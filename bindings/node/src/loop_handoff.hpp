@@ -47,7 +47,6 @@ void drain_on_loop(Napi::Env env, Napi::Function unused, LoopHandoff* handoff, s
 
 class LoopHandoff : public std::enable_shared_from_this<LoopHandoff> {
  public:
-
   // On the JavaScript thread. The function starts unreferenced: it keeps the process alive
   // only while the JavaScript side says so (ref()).
   LoopHandoff(Napi::Env env, Napi::Function on_delivery, Napi::Function on_reply);
