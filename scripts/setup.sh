@@ -24,3 +24,15 @@ if ((${#missing[@]})); then
   "${sudo_cmd[@]}" apt-get update -qq
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# The Node.js binding's headers: node-addon-api from the npm registry, in npm's global folder
+# (Debian's node-addon-api would bring Debian's older Node.js headers over the machine's). The
+# install also leaves it in npm's cache, from which `npm install --offline` of the binding
+# takes it (tests/node/npm_install.test.js).
+node_modules=$(npm root -g)
+if [ ! -f "$node_modules/node-addon-api/napi.h" ]; then
+  echo "setup: installing node-addon-api (npm)"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" npm install --global --no-audit --no-fund node-addon-api@8 >/dev/null
+fi
