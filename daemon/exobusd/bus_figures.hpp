@@ -28,8 +28,8 @@ struct MessageCounts {
 struct InstanceFigures {
   std::uint32_t slot = 0;  // the instance's id on the bus (from 1)
   std::int32_t pid = 0;
-  bool connected = false;  // to this daemon (a restarted daemon waits for it to reconnect)
-  bool hung = false;       // no heartbeat for the daemon's hang time
+  bool connected = false;       // to this daemon (a restarted daemon waits for it to reconnect)
+  bool hung = false;            // no heartbeat for the daemon's hang time
   std::uint64_t in_flight = 0;  // its leases
   MessageCounts counts;         // since it registered
   std::uint64_t refused = 0;    // messages that failed its checks

@@ -593,9 +593,9 @@ BusFigures Coordinator::figures() const {
   figures.replies_dropped = replies_dropped_;
   std::map<std::uint32_t, SizeClassFigures> size_classes;
   for (std::uint32_t index = 0; index < memory_->link_slots(); ++index) {
-    const shm::Link* link = memory_->link(index);
+    shm::Link* link = memory_->link(index);
     if (link == nullptr) continue;
-    const shm::ChunkPool& pool = const_cast<shm::Link*>(link)->pool();
+    const shm::ChunkPool& pool = link->pool();
     for (std::uint32_t c = 0; c < pool.class_count(); ++c) {
       const shm::PoolAudit audit = pool.audit_class(c);
       SizeClassFigures& size_class = size_classes[pool.class_chunk_size(c)];

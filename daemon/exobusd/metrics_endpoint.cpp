@@ -38,7 +38,8 @@ class MetricsEndpoint::Families final : public prometheus::Collectable {
     using prometheus::MetricType;
     per_type("exobus_messages_sent_total", "Messages sent by instances of the service type (replies included)",
              MetricType::Counter, [](const TypeFigures& t) { return t.counts.sent; });
-    per_type("exobus_messages_delivered_total", "Messages handed to instances of the service type",
+    per_type("exobus_messages_delivered_total",
+             "Commands and events handed to instances of the service type (replies are not deliveries)",
              MetricType::Counter, [](const TypeFigures& t) { return t.counts.delivered; });
     per_type("exobus_messages_acked_total", "Deliveries the service type's instances settled as done",
              MetricType::Counter, [](const TypeFigures& t) { return t.counts.acked; });
