@@ -53,8 +53,7 @@ std::string refusals_of(const Value& type) {
   std::string list;
   for (const auto& sender : type["refused_from"].GetObject()) {
     if (!sender.value.IsUint64()) continue;
-    list += (list.empty() ? "" : ", ") + std::to_string(sender.value.GetUint64()) + " from " +
-            sender.name.GetString();
+    list += (list.empty() ? "" : ", ") + std::to_string(sender.value.GetUint64()) + " from " + sender.name.GetString();
   }
   return list;
 }
@@ -98,10 +97,10 @@ std::string render_top_frame(const TopSample& before, const TopSample& now) {
   table.print(out);
   for (const std::string& line : refusals) out << line << '\n';
 
-  TextTable instances_table({"INSTANCE", "SERVICE TYPE", "PID", "STATE", "IN FLIGHT", "SENT/S", "DELIVERED/S",
-                             "DELIVERED", "ACKED"},
-                            {TextTable::right, TextTable::left, TextTable::right, TextTable::left, TextTable::right,
-                             TextTable::right, TextTable::right, TextTable::right, TextTable::right});
+  TextTable instances_table(
+      {"INSTANCE", "SERVICE TYPE", "PID", "STATE", "IN FLIGHT", "SENT/S", "DELIVERED/S", "DELIVERED", "ACKED"},
+      {TextTable::right, TextTable::left, TextTable::right, TextTable::left, TextTable::right, TextTable::right,
+       TextTable::right, TextTable::right, TextTable::right});
   for (const Value& type : types->GetArray()) {
     const Value* instances = array_of(type, "instances");
     if (instances == nullptr) continue;
