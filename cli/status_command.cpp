@@ -26,7 +26,9 @@ int print_status(const rapidjson::Document& status) {
     std::cout << ", message buffers: " << number(pool, "in_use") << " in use, " << number(pool, "free") << " free of "
               << number(pool, "chunks");
   }
-  std::cout << "\n\n";
+  std::cout << '\n';
+  if (status.HasMember("metrics")) std::cout << "metrics on http://" << text(status, "metrics") << "/metrics\n";
+  std::cout << '\n';
 
   TextTable types(
       {"SERVICE TYPE", "QUEUED", "IN FLIGHT", "DELIVERED", "ACKED", "REDELIVERED", "DEAD-LETTERED", "INSTANCES"},

@@ -11,7 +11,9 @@
 #include <cerrno>
 #include <cstring>
 #include <algorithm>
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include <rapidjson/document.h>
@@ -124,12 +126,15 @@ void RunBus::start(const std::string& tag, const std::string& application_yml) {
   }
   const std::string address = document["metrics"].GetString();
   const auto port = static_cast<std::uint16_t>(std::stoul(address.substr(address.rfind(':') + 1)));
+  // Sleeps between scrapes without waking (a stop request ends the wait at once), so the
+  // harness's process adds no wake-ups of its own to the measured ones.
   scraper_ = std::jthread([port](std::stop_token stop) {
+    std::mutex mutex;
+    std::condition_variable_any wake;
+    std::unique_lock lock(mutex);
     while (!stop.stop_requested()) {
       scrape(port);
-      for (int tick = 0; tick < 100 && !stop.stop_requested(); ++tick) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      }
+      wake.wait_for(lock, stop, std::chrono::seconds(1), [] { return false; });
     }
   });
 }

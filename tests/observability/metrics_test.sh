@@ -28,6 +28,7 @@ if [[ ! $address =~ ^127\.0\.0\.1:[1-9][0-9]*$ ]]; then
     exit 1
 fi
 echo "ok   status names the metrics address $address"
+expect "status prints where the metrics are served" 0 "metrics on http://$address/metrics" "$exobus" status
 
 # has SAMPLE: the last scrape holds this exact line.
 has() { grep -qxF -- "$1" "$scraped"; }
