@@ -7,39 +7,12 @@
 
 #include "bus_options.hpp"
 #include "exobus/control/control_client.hpp"
+#include "status_fields.hpp"
 #include "text_table.hpp"
 
 namespace exobus::cli {
 
 namespace {
-
-std::string number(const rapidjson::Value& object, const char* key) {
-  if (!object.IsObject()) return "?";
-  const auto member = object.FindMember(key);
-  if (member == object.MemberEnd() || !member->value.IsUint64()) return "?";
-  return std::to_string(member->value.GetUint64());
-}
-
-// A byte count in whole MiB, rounded up, so a small bus does not read "0 MiB".
-std::string mebibytes(const rapidjson::Value& object, const char* key) {
-  if (!object.IsObject()) return "?";
-  const auto member = object.FindMember(key);
-  if (member == object.MemberEnd() || !member->value.IsUint64()) return "?";
-  constexpr std::uint64_t kMiB = 1024 * 1024;
-  return std::to_string((member->value.GetUint64() + kMiB - 1) / kMiB) + " MiB";
-}
-
-std::string yes_no(const rapidjson::Value& object, const char* key) {
-  const auto member = object.FindMember(key);
-  if (member == object.MemberEnd() || !member->value.IsBool()) return "?";
-  return member->value.GetBool() ? "yes" : "no";
-}
-
-std::string text(const rapidjson::Value& object, const char* key) {
-  const auto member = object.FindMember(key);
-  if (member == object.MemberEnd() || !member->value.IsString()) return "?";
-  return member->value.GetString();
-}
 
 // The status document as tables: one line per service type, its instances indented below.
 int print_status(const rapidjson::Document& status) {
@@ -53,7 +26,9 @@ int print_status(const rapidjson::Document& status) {
     std::cout << ", message buffers: " << number(pool, "in_use") << " in use, " << number(pool, "free") << " free of "
               << number(pool, "chunks");
   }
-  std::cout << "\n\n";
+  std::cout << '\n';
+  if (status.HasMember("metrics")) std::cout << "metrics on http://" << text(status, "metrics") << "/metrics\n";
+  std::cout << '\n';
 
   TextTable types(
       {"SERVICE TYPE", "QUEUED", "IN FLIGHT", "DELIVERED", "ACKED", "REDELIVERED", "DEAD-LETTERED", "INSTANCES"},

@@ -1,6 +1,9 @@
 #include "exobus_daemon.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -8,8 +11,12 @@
 #include <cerrno>
 #include <cstring>
 #include <algorithm>
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
 #include <thread>
+
+#include <rapidjson/document.h>
 
 #include "exobus/control/control_client.hpp"
 #include "floor_ring.hpp"
@@ -24,6 +31,28 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+bool metrics_on = false;
+
+// One HTTP GET of /metrics from 127.0.0.1:port, read to the end; failures are ignored (the
+// daemon may be stopping).
+void scrape(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
+    constexpr std::string_view request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
+      char buffer[16384];
+      while (::recv(fd, buffer, sizeof buffer, 0) > 0) {
+      }
+    }
+  }
+  ::close(fd);
+}
+
 bool exited(pid_t pid, std::chrono::milliseconds within) {
   const auto until = Clock::now() + within;
   do {
@@ -34,6 +63,8 @@ bool exited(pid_t pid, std::chrono::milliseconds within) {
 }
 
 }  // namespace
+
+void serve_daemon_metrics(bool on) { metrics_on = on; }
 
 std::string size_classes_yaml(std::size_t max_payload, std::size_t in_flight) {
   // 256-byte chunks hold the 64-byte messages (72-byte header + name + sender + payload).
@@ -60,7 +91,11 @@ void RunBus::start(const std::string& tag, const std::string& application_yml) {
   dir_ = tmpl;
   bus_ = std::string("bench-").append(tag);
   const auto config = dir_ / "application.yml";
-  std::ofstream(config) << application_yml;
+  std::string yml = application_yml;
+  if (const auto bus_key = yml.find("bus:\n"); metrics_on && bus_key != std::string::npos) {
+    yml.insert(bus_key + 5, "  metrics-address: \"127.0.0.1:0\"\n");
+  }
+  std::ofstream(config) << yml;
 
   const std::string config_arg = config.string(), dir_arg = dir_.string();
   daemon_ = ::fork();
@@ -83,9 +118,32 @@ void RunBus::start(const std::string& tag, const std::string& application_yml) {
     if (Clock::now() > until) throw TransportError("exobus: exobusd did not serve its bus within 10 s");
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+  if (!metrics_on) return;
+  const Result<control::JsonText> status = control::request_status(paths);
+  const rapidjson::Document document = status ? status.value().document() : rapidjson::Document();
+  if (!document.IsObject() || !document.HasMember("metrics") || !document["metrics"].IsString()) {
+    throw TransportError("exobus: exobusd serves no metrics although the configuration asks for them");
+  }
+  const std::string address = document["metrics"].GetString();
+  const auto port = static_cast<std::uint16_t>(std::stoul(address.substr(address.rfind(':') + 1)));
+  // Sleeps between scrapes without waking (a stop request ends the wait at once), so the
+  // harness's process adds no wake-ups of its own to the measured ones.
+  scraper_ = std::jthread([port](std::stop_token stop) {
+    std::mutex mutex;
+    std::condition_variable_any wake;
+    std::unique_lock lock(mutex);
+    while (!stop.stop_requested()) {
+      scrape(port);
+      wake.wait_for(lock, stop, std::chrono::seconds(1), [] { return false; });
+    }
+  });
 }
 
 void RunBus::stop() {
+  if (scraper_.joinable()) {
+    scraper_.request_stop();
+    scraper_.join();
+  }
   if (daemon_ > 0) {
     ::kill(daemon_, SIGTERM);
     if (!exited(daemon_, std::chrono::seconds(5))) {

@@ -12,10 +12,16 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "exobus/service.hpp"
 
 namespace exobus::bench {
+
+// With metrics on, every bus started afterwards serves them (bus.metrics-address on a port
+// the kernel chooses) and is scraped once a second over HTTP while it runs, as a Prometheus
+// server would: the cost of being watched, measured with everything else.
+void serve_daemon_metrics(bool on);
 
 class RunBus {
  public:
@@ -44,6 +50,7 @@ class RunBus {
   std::string bus_;
   std::filesystem::path dir_;
   pid_t daemon_ = -1;
+  std::jthread scraper_;
 };
 
 // Size classes for a run whose largest payload is `max_payload` bytes: 256-byte chunks for

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <unistd.h>
 
+#include "exobus_daemon.hpp"
 #include "exobus_scenarios.hpp"
 #include "process_pair.hpp"
 #include "report.hpp"
@@ -41,6 +42,7 @@ int main(int argc, char** argv) {
   bool no_scenarios = false;
   double idle = 10;
   std::size_t burst = 50'000;
+  bool daemon_metrics = false;
   app.add_flag("--quick", quick, "tiny smoke run: 1 rep, 0.05 s streams, 2000 samples");
   app.add_option("--reps", reps, "repetitions per figure (median is reported)")->check(CLI::PositiveNumber);
   app.add_option("--duration", duration, "seconds each one-way stream runs")->check(CLI::PositiveNumber);
@@ -57,7 +59,10 @@ int main(int argc, char** argv) {
                "skip the ExoBus scenarios (fan-out, competing instances, idle CPU)");
   app.add_option("--burst", burst, "fan-out: messages per burst")->check(CLI::PositiveNumber);
   app.add_option("--idle", idle, "idle CPU: seconds measured per wait mode")->check(CLI::PositiveNumber);
+  app.add_flag("--daemon-metrics", daemon_metrics,
+               "every exobusd serves its Prometheus metrics, scraped once a second while it runs");
   CLI11_PARSE(app, argc, argv);
+  exobus::bench::serve_daemon_metrics(daemon_metrics);
 
   // --quick sets small defaults; flags given explicitly still win.
   if (quick) {

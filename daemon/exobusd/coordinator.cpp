@@ -71,6 +71,14 @@ Result<std::unique_ptr<Coordinator>> Coordinator::start(CoordinatorOptions optio
     return policies.error();
   }
   if (Result<void> attached = coordinator->attach_or_create(); !attached) return attached.error();
+  // Read at start only, like the connection quotas: a reload keeps the running endpoint.
+  if (const auto& address = coordinator->config_.bus.metrics_address) {
+    Result<std::unique_ptr<MetricsEndpoint>> metrics = MetricsEndpoint::open(*address);
+    if (!metrics) return metrics.error();
+    coordinator->metrics_ = std::move(metrics).value();
+    coordinator->metrics_->publish(coordinator->figures());
+    coordinator->log_->info("serving metrics on http://{}/metrics", coordinator->metrics_->address());
+  }
   return coordinator;
 }
 
@@ -390,6 +398,8 @@ bool Coordinator::recover(std::uint32_t slot) {
     log_->warn("instance {}: {} messages wait for room in a full queue; retrying", instance_id(slot), report.pending);
     return false;
   }
+  // The instance is gone for good: what it counted stays in its type's counters.
+  retired_counts_[instance.type.load(std::memory_order_relaxed)] += counts_of(record_of(slot));
   instance.pid.store(0, std::memory_order_relaxed);
   instance.state.store(static_cast<std::uint32_t>(shm::InstanceState::free), std::memory_order_release);
   return true;
@@ -421,6 +431,7 @@ void Coordinator::on_tick() {
     if (!watch_) watch_.emplace(log_);
     watch_->inspect(*memory_);
   }
+  if (metrics_ && ticks_ % 50 == 10) metrics_->publish(figures());
   if (ticks_ % 25 == 0) {
     for (auto slot = orphans_.begin(); slot != orphans_.end();) {
       const shm::InstanceEntry& instance = entry(*slot);
@@ -574,32 +585,38 @@ Result<control::JsonText> Coordinator::dead_letters(const control::JsonText& arg
   return reply.set("type", type_name).set("messages", std::move(messages)).text();
 }
 
-Result<control::JsonText> Coordinator::on_status() {
-  JsonObject reply;
-  auto& allocator = reply.allocator();
-  shm::PoolAudit audit;
+BusFigures Coordinator::figures() const {
+  BusFigures figures;
+  figures.bus = options_.bus;
+  const Result<std::uint64_t> bytes = shm::BusMemory::total_bytes(plan_.memory);
+  figures.memory_bytes = bytes ? bytes.value() : 0;
+  figures.replies_dropped = replies_dropped_;
+  std::map<std::uint32_t, SizeClassFigures> size_classes;
   for (std::uint32_t index = 0; index < memory_->link_slots(); ++index) {
-    if (shm::Link* link = memory_->link(index)) {
-      const shm::PoolAudit pool = link->pool().audit();
-      audit.total += pool.total;
-      audit.free += pool.free;
-      audit.allocated += pool.allocated;
-      audit.published += pool.published;
+    shm::Link* link = memory_->link(index);
+    if (link == nullptr) continue;
+    const shm::ChunkPool& pool = link->pool();
+    for (std::uint32_t c = 0; c < pool.class_count(); ++c) {
+      const shm::PoolAudit audit = pool.audit_class(c);
+      SizeClassFigures& size_class = size_classes[pool.class_chunk_size(c)];
+      size_class.size = pool.class_chunk_size(c);
+      size_class.chunks += audit.total;
+      size_class.free += audit.free;
+      size_class.in_use += audit.allocated + audit.published;
     }
   }
-  Value pool(rapidjson::kObjectType);
-  pool.AddMember("chunks", Value(audit.total), allocator);
-  pool.AddMember("free", Value(audit.free), allocator);
-  pool.AddMember("in_use", Value(audit.allocated + audit.published), allocator);
+  for (const auto& [size, size_class] : size_classes) figures.size_classes.push_back(size_class);
 
   const std::uint32_t now = shm::DataPlane::now_ms();
   const shm::Registry& registry = *memory_->registry();
-  Value types(rapidjson::kArrayType);
-  for (const ServiceTypeConfig& type : config_.services) {
-    const std::uint16_t index = *plan_.type_index(type.name);
+  for (const ServiceTypeConfig& config : config_.services) {
+    const std::uint16_t index = *plan_.type_index(config.name);
     const shm::Tenant& tenant = *memory_->tenant(index);
-    Value instances(rapidjson::kArrayType);
-    std::uint64_t in_flight = 0, delivered = 0, acked = 0, redelivered = 0;
+    TypeFigures type;
+    type.name = config.name;
+    if (const auto retired = retired_counts_.find(index); retired != retired_counts_.end()) {
+      type.counts = retired->second;
+    }
     for (std::uint32_t slot = 0; slot < registry.instance_slots(); ++slot) {
       const shm::InstanceEntry& instance = entry(slot);
       if (instance.state.load() != static_cast<std::uint32_t>(shm::InstanceState::active) ||
@@ -608,65 +625,108 @@ Result<control::JsonText> Coordinator::on_status() {
       }
       const std::uint32_t member = instance.member.load();
       const shm::InstanceRecord& record = tenant.instance(member);
-      std::uint64_t leased = 0;
+      InstanceFigures item;
       for (std::uint32_t k = 0; k < tenant.shape().lanes_per_instance; ++k) {
-        tenant.leases(tenant.lane_of(member, k)).for_each_held([&](const shm::LeaseEntry&, std::uint64_t) { ++leased; });
+        tenant.leases(tenant.lane_of(member, k)).for_each_held([&](const shm::LeaseEntry&, std::uint64_t) {
+          ++item.in_flight;
+        });
       }
       const auto silence = static_cast<std::int32_t>(now - static_cast<std::uint32_t>(record.heartbeat_ms.load()));
-      Value item(rapidjson::kObjectType);
-      item.AddMember("slot", Value(instance_id(slot)), allocator);
-      item.AddMember("pid", Value(instance.pid.load()), allocator);
-      item.AddMember("connected", Value(!orphans_.contains(slot)), allocator);
-      item.AddMember("hung", Value(silence > options_.hang_after.count()), allocator);
-      item.AddMember("in_flight", Value(leased), allocator);
-      item.AddMember("sent", Value(static_cast<std::uint64_t>(record.sent.load())), allocator);
-      item.AddMember("delivered", Value(static_cast<std::uint64_t>(record.delivered.load())), allocator);
-      item.AddMember("acked", Value(static_cast<std::uint64_t>(record.acked.load())), allocator);
-      item.AddMember("redelivered", Value(static_cast<std::uint64_t>(record.redelivered.load())), allocator);
-      item.AddMember("refused", Value(static_cast<std::uint64_t>(record.refused.load())), allocator);
-      instances.PushBack(item, allocator);
-      in_flight += leased;
-      delivered += record.delivered.load();
-      acked += record.acked.load();
-      redelivered += record.redelivered.load();
+      item.slot = instance_id(slot);
+      item.pid = instance.pid.load();
+      item.connected = !orphans_.contains(slot);
+      item.hung = silence > options_.hang_after.count();
+      item.counts = counts_of(record);
+      item.refused = record.refused.load();
+      type.in_flight += item.in_flight;
+      type.counts += item.counts;
+      type.instances.push_back(item);
     }
     // Queued: the published messages in every link's type channel towards it (not the
     // tombstones of sends given up), and its retry ring. Refused: what its instances
     // refused, by sender.
-    std::uint64_t queued = tenant.retry_ring().depth(), refused = 0;
-    Value refused_from(rapidjson::kObjectType);
+    type.queued = tenant.retry_ring().depth();
+    type.dead_lettered = tenant.dead_letters().depth();
     for (std::uint32_t link_index = 0; link_index < memory_->link_slots(); ++link_index) {
       shm::Link* link = memory_->link(link_index);
       if (link == nullptr || link->receiver() != index) continue;
-      if (link->has_type_channel()) queued += link->type_channel().census().full;
+      if (link->has_type_channel()) type.queued += link->type_channel().census().full;
       const std::uint64_t from_sender = link->counters().refused.load(std::memory_order_relaxed);
-      refused += from_sender;
+      type.refused += from_sender;
       if (from_sender > 0) {
-        refused_from.AddMember(
-            Value(std::string(memory_->directory().type_name(link->sender())).c_str(), allocator),
-            Value(from_sender), allocator);
+        type.refused_from.emplace_back(std::string(memory_->directory().type_name(link->sender())), from_sender);
       }
+    }
+    figures.types.push_back(std::move(type));
+  }
+  return figures;
+}
+
+Result<control::JsonText> Coordinator::on_status() {
+  const BusFigures figures = this->figures();
+  JsonObject reply;
+  auto& allocator = reply.allocator();
+  Value pool(rapidjson::kObjectType);
+  std::uint64_t chunks = 0, free = 0, in_use = 0;
+  Value size_classes(rapidjson::kArrayType);
+  for (const SizeClassFigures& size_class : figures.size_classes) {
+    chunks += size_class.chunks;
+    free += size_class.free;
+    in_use += size_class.in_use;
+    Value item(rapidjson::kObjectType);
+    item.AddMember("size", Value(size_class.size), allocator);
+    item.AddMember("chunks", Value(size_class.chunks), allocator);
+    item.AddMember("free", Value(size_class.free), allocator);
+    item.AddMember("in_use", Value(size_class.in_use), allocator);
+    size_classes.PushBack(item, allocator);
+  }
+  pool.AddMember("chunks", Value(chunks), allocator);
+  pool.AddMember("free", Value(free), allocator);
+  pool.AddMember("in_use", Value(in_use), allocator);
+  pool.AddMember("size_classes", size_classes, allocator);
+
+  const auto add_counts = [&](Value& item, const MessageCounts& counts) {
+    item.AddMember("sent", Value(counts.sent), allocator);
+    item.AddMember("delivered", Value(counts.delivered), allocator);
+    item.AddMember("acked", Value(counts.acked), allocator);
+    item.AddMember("redelivered", Value(counts.redelivered), allocator);
+  };
+  Value types(rapidjson::kArrayType);
+  for (const TypeFigures& type : figures.types) {
+    Value instances(rapidjson::kArrayType);
+    for (const InstanceFigures& instance : type.instances) {
+      Value item(rapidjson::kObjectType);
+      item.AddMember("slot", Value(instance.slot), allocator);
+      item.AddMember("pid", Value(instance.pid), allocator);
+      item.AddMember("connected", Value(instance.connected), allocator);
+      item.AddMember("hung", Value(instance.hung), allocator);
+      item.AddMember("in_flight", Value(instance.in_flight), allocator);
+      add_counts(item, instance.counts);
+      item.AddMember("refused", Value(instance.refused), allocator);
+      instances.PushBack(item, allocator);
+    }
+    Value refused_from(rapidjson::kObjectType);
+    for (const auto& [sender, count] : type.refused_from) {
+      refused_from.AddMember(Value(sender.c_str(), allocator), Value(count), allocator);
     }
     Value item(rapidjson::kObjectType);
     item.AddMember("name", Value(type.name.c_str(), allocator), allocator);
-    item.AddMember("queued", Value(queued), allocator);
-    item.AddMember("in_flight", Value(in_flight), allocator);
-    item.AddMember("delivered", Value(delivered), allocator);
-    item.AddMember("acked", Value(acked), allocator);
-    item.AddMember("redelivered", Value(redelivered), allocator);
-    item.AddMember("dead_lettered", Value(static_cast<std::uint64_t>(tenant.dead_letters().depth())), allocator);
-    item.AddMember("refused", Value(refused), allocator);
+    item.AddMember("queued", Value(type.queued), allocator);
+    item.AddMember("in_flight", Value(type.in_flight), allocator);
+    add_counts(item, type.counts);
+    item.AddMember("dead_lettered", Value(type.dead_lettered), allocator);
+    item.AddMember("refused", Value(type.refused), allocator);
     item.AddMember("refused_from", refused_from, allocator);
     item.AddMember("instances", instances, allocator);
     types.PushBack(item, allocator);
   }
-  const Result<std::uint64_t> bytes = shm::BusMemory::total_bytes(plan_.memory);
-  return reply.set("bus", options_.bus)
-      .set("memory_bytes", bytes ? bytes.value() : std::uint64_t{0})
+  reply.set("bus", figures.bus)
+      .set("memory_bytes", figures.memory_bytes)
       .set("pool", std::move(pool))
       .set("service_types", std::move(types))
-      .set("dead_lettered_replies", replies_dropped_)
-      .text();
+      .set("dead_lettered_replies", figures.replies_dropped);
+  if (metrics_) reply.set("metrics", metrics_->address());
+  return reply.text();
 }
 
 }  // namespace exobus::daemon

@@ -21,8 +21,10 @@
 #include "exobus/daemon/control_server.hpp"
 #include "exobus/daemon/peer_policy.hpp"
 #include "exobus/shm/recovery.hpp"
+#include "bus_figures.hpp"
 #include "channel_watch.hpp"
 #include "memory_keeper.hpp"
+#include "metrics_endpoint.hpp"
 
 namespace exobus::daemon {
 
@@ -66,6 +68,8 @@ class Coordinator {
   // A slot that is recovered, or resumed over a new connection, owes nothing to its older
   // connections: their later hang-up or exit report must not recover it again.
   void forget_connections_of(std::uint32_t slot);
+  // The bus as `exobus status` and the metrics show it (bus_figures.hpp).
+  BusFigures figures() const;
   Result<control::JsonText> on_status();
   Result<Granted> on_command(const std::string& name, const control::JsonText& args, const PeerCredentials& peer);
   void on_reload();
@@ -84,6 +88,10 @@ class Coordinator {
   // instance (the C binding's and the CLI's convention).
   static std::uint32_t instance_id(std::uint32_t slot) { return slot + 1; }
   shm::InstanceRecord& record_of(std::uint32_t slot) const;
+  static MessageCounts counts_of(const shm::InstanceRecord& record) {
+    return {record.sent.load(std::memory_order_relaxed), record.delivered.load(std::memory_order_relaxed),
+            record.acked.load(std::memory_order_relaxed), record.redelivered.load(std::memory_order_relaxed)};
+  }
 
   CoordinatorOptions options_;
   std::shared_ptr<spdlog::logger> log_;
@@ -99,6 +107,9 @@ class Coordinator {
   std::set<std::uint32_t> orphans_;     // alive but not connected to this daemon (yet, or any more)
   std::set<std::uint32_t> recovering_;  // dead, recovery not finished (a ring was full)
   std::uint64_t replies_dropped_ = 0;   // replies whose requester was gone
+  // By type: the counters of its instances whose slots were freed since this daemon started.
+  std::map<std::uint16_t, MessageCounts> retired_counts_;
+  std::unique_ptr<MetricsEndpoint> metrics_;  // null unless bus.metrics-address is set
   std::uint32_t ticks_ = 0;
 };
 

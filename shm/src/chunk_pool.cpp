@@ -187,9 +187,10 @@ void ChunkPool::unpublish(MessageHandle handle) {
                                               std::memory_order_release, std::memory_order_relaxed);
 }
 
-PoolAudit ChunkPool::audit() const {
+PoolAudit ChunkPool::audit_class(std::uint32_t c) const {
   PoolAudit result;
-  for (std::uint32_t chunk = 0; chunk < chunk_count_; ++chunk) {
+  const std::uint32_t end = classes_[c].first_chunk + classes_[c].chunk_count;
+  for (std::uint32_t chunk = classes_[c].first_chunk; chunk < end; ++chunk) {
     const ChunkState state = ChunkState::decode(header(chunk)->state.load(std::memory_order_acquire));
     switch (state.kind) {
       case ChunkKind::free: ++result.free; break;
@@ -197,6 +198,18 @@ PoolAudit ChunkPool::audit() const {
       case ChunkKind::published: ++(acknowledged(chunk, state.generation) ? result.free : result.published); break;
     }
     ++result.total;
+  }
+  return result;
+}
+
+PoolAudit ChunkPool::audit() const {
+  PoolAudit result;
+  for (std::uint32_t c = 0; c < class_count_; ++c) {
+    const PoolAudit one = audit_class(c);
+    result.free += one.free;
+    result.allocated += one.allocated;
+    result.published += one.published;
+    result.total += one.total;
   }
   return result;
 }

@@ -179,6 +179,21 @@ TEST_F(ChunkPoolTest, ExhaustedLargerClassNeverFallsBackToASmallerOne) {
   EXPECT_EQ(pool.audit().free, 6u);
 }
 
+TEST_F(ChunkPoolTest, AuditOfAClassCountsOnlyItsOwnChunks) {
+  ASSERT_EQ(allocate(10).status, PoolStatus::ok);
+  ASSERT_EQ(allocate(10).status, PoolStatus::ok);
+  ASSERT_EQ(allocate(1000).status, PoolStatus::ok);
+  ASSERT_EQ(pool.class_count(), 3u);
+  EXPECT_EQ(pool.class_chunk_size(1), 1024u);
+  const PoolAudit small = pool.audit_class(0), middle = pool.audit_class(1), large = pool.audit_class(2);
+  EXPECT_EQ(small.total, 4u);
+  EXPECT_EQ(small.allocated, 2u);
+  EXPECT_EQ(middle.total, 2u);
+  EXPECT_EQ(middle.allocated, 1u);
+  EXPECT_EQ(large.free, 1u);
+  EXPECT_EQ(pool.audit().allocated, small.allocated + middle.allocated + large.allocated);
+}
+
 TEST_F(ChunkPoolTest, SizeAboveTheLargestClassIsTooLargeAndTakesNothing) {
   const Allocation allocation = allocate(4097);
   EXPECT_EQ(allocation.status, PoolStatus::too_large);

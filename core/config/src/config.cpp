@@ -1,5 +1,7 @@
 #include "exobus/config.hpp"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <fstream>
 #include <sstream>
@@ -48,6 +50,32 @@ Result<std::uint32_t> parse_segment_mode(const YamlReader& reader, const YAML::N
   return mode;
 }
 
+// "PORT" (on the loopback address) or "IPV4:PORT"; a port, 0 to 65535, that is 0 lets the
+// kernel choose.
+Result<MetricsAddress> parse_metrics_address(const YamlReader& reader, const YAML::Node& node) {
+  auto text = reader.scalar(node, "metrics-address");
+  if (!text) return std::move(text).error();
+  MetricsAddress address;
+  std::string port = *text;
+  if (const auto colon = text->rfind(':'); colon != std::string::npos) {
+    address.host = text->substr(0, colon);
+    port = text->substr(colon + 1);
+    in_addr parsed{};
+    if (::inet_pton(AF_INET, address.host.c_str(), &parsed) != 1) {
+      return reader.error(node, "metrics-address '" + *text + "' does not start with an IPv4 address such as 127.0.0.1");
+    }
+  }
+  const bool digits = !port.empty() && port.size() <= 5 &&
+                      std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits || std::stoul(port) > 65535) {
+    return reader.error(node, "metrics-address '" + *text +
+                                  "' has no TCP port (0 to 65535) after its address; write e.g. \"127.0.0.1:9464\" or "
+                                  "\"9464\"");
+  }
+  address.port = static_cast<std::uint16_t>(std::stoul(port));
+  return address;
+}
+
 Result<std::vector<SizeClass>> parse_size_classes(const YamlReader& reader, const YAML::Node& node) {
   if (!node.IsSequence() || node.size() == 0) {
     return reader.error(node, "size-classes must be a non-empty list of {size, count}");
@@ -75,7 +103,7 @@ Result<BusConfig> parse_bus(const YamlReader& reader, const YAML::Node& node) {
   EXOBUS_TRY(reader.check_mapping(node, "bus",
                                   {"segment-mode", "group", "max-instances", "max-instances-per-user",
                                    "max-connections-per-user", "registration-timeout-ms", "reply-inbox-capacity",
-                                   "size-classes"}));
+                                   "size-classes", "metrics-address"}));
   if (const auto mode = node["segment-mode"]) {
     auto value = parse_segment_mode(reader, mode);
     if (!value) return std::move(value).error();
@@ -123,6 +151,11 @@ Result<BusConfig> parse_bus(const YamlReader& reader, const YAML::Node& node) {
     auto value = parse_size_classes(reader, classes);
     if (!value) return std::move(value).error();
     bus.size_classes = std::move(*value);
+  }
+  if (const auto metrics = node["metrics-address"]) {
+    auto value = parse_metrics_address(reader, metrics);
+    if (!value) return std::move(value).error();
+    bus.metrics_address = std::move(*value);
   }
   return bus;
 }

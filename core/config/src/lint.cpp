@@ -32,6 +32,9 @@ std::vector<LintFinding> lint(const ApplicationConfig& config) {
       }
     }
   }
+  if (const auto& metrics = config.bus.metrics_address; metrics && !metrics->host.starts_with("127.")) {
+    findings.push_back({LintFinding::Kind::metrics_beyond_loopback, "", metrics->text(), metrics->text()});
+  }
   return findings;
 }
 
@@ -46,6 +49,10 @@ std::string to_string(const LintFinding& finding) {
     case LintFinding::Kind::received_but_never_sent:
       return "service '" + finding.service + "' receives " + quote_name(finding.message) + translated +
              " but no service sends it; add it to a sender's sends or drop it from '" + finding.service + "' receives";
+    case LintFinding::Kind::metrics_beyond_loopback:
+      return "bus.metrics-address " + finding.message +
+             " serves the bus's metrics (its service types and their traffic) to other hosts; use a 127.x.x.x "
+             "address unless a scraper elsewhere needs them";
   }
   return {};
 }

@@ -286,6 +286,36 @@ TEST_F(Config, ConnectionQuotaAndRegistrationTimeoutOutOfRangeAreRejected) {
                "application.yml", 3, "registration-timeout-ms is 99, out of range (allowed: 100 to 3600000)");
 }
 
+TEST_F(Config, MetricsAreOffUnlessAnAddressIsGiven) {
+  const auto config = load("name: demo\nservices:\n  u: {config: {}}\n");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_FALSE(config->bus.metrics_address);
+}
+
+TEST_F(Config, AMetricsPortAloneIsServedOnLoopback) {
+  const auto config = load("name: demo\nbus:\n  metrics-address: \"9464\"\nservices:\n  u: {config: {}}\n");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  ASSERT_TRUE(config->bus.metrics_address);
+  EXPECT_EQ(config->bus.metrics_address->text(), "127.0.0.1:9464");
+}
+
+TEST_F(Config, AMetricsAddressWithItsHostIsRead) {
+  const auto config = load("name: demo\nbus:\n  metrics-address: 127.0.0.2:0\nservices:\n  u: {config: {}}\n");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  ASSERT_TRUE(config->bus.metrics_address);
+  EXPECT_EQ(config->bus.metrics_address->host, "127.0.0.2");
+  EXPECT_EQ(config->bus.metrics_address->port, 0u);
+}
+
+TEST_F(Config, AMetricsAddressThatIsNoIPv4AddressAndPortIsRejected) {
+  expect_error(load("name: demo\nbus:\n  metrics-address: localhost:9464\nservices:\n  u: {config: {}}\n"),
+               "application.yml", 3, "does not start with an IPv4 address");
+  expect_error(load("name: demo\nbus:\n  metrics-address: \"127.0.0.1:\"\nservices:\n  u: {config: {}}\n"),
+               "application.yml", 3, "has no TCP port (0 to 65535)");
+  expect_error(load("name: demo\nbus:\n  metrics-address: \"65536\"\nservices:\n  u: {config: {}}\n"),
+               "application.yml", 3, "has no TCP port (0 to 65535)");
+}
+
 TEST_F(Config, HugeNumberIsRejectedNotWrapped) {
   expect_error(load("name: demo\nservices:\n  u:\n    config:\n      prefetch: 99999999999999999999999\n"),
                "application.yml", 5, "out of range");

@@ -92,4 +92,25 @@ services:
 }
 
 }  // namespace
+TEST_F(Lint, MetricsOnLoopbackAreNoFinding) {
+  EXPECT_TRUE(lint_yaml(R"(name: demo
+bus: {metrics-address: "127.0.0.1:9464"}
+services:
+  web: {config: {sends: [ping], receives: [ping]}}
+)")
+                  .empty());
+}
+
+TEST_F(Lint, MetricsServedBeyondLoopbackAreReported) {
+  const auto findings = lint_yaml(R"(name: demo
+bus: {metrics-address: "0.0.0.0:9464"}
+services:
+  web: {config: {sends: [ping], receives: [ping]}}
+)");
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].kind, LintFinding::Kind::metrics_beyond_loopback);
+  const std::string line = to_string(findings[0]);
+  EXPECT_NE(line.find("bus.metrics-address 0.0.0.0:9464 serves the bus's metrics"), std::string::npos) << line;
+}
+
 }  // namespace exobus

@@ -22,6 +22,15 @@ struct SizeClass {
   std::uint32_t count;  // at least 1
 };
 
+// Where exobusd serves its Prometheus metrics: an IPv4 address (dotted, as inet_pton reads
+// it) and a TCP port; port 0 lets the kernel choose one, which `exobus status` then shows.
+struct MetricsAddress {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;
+
+  std::string text() const { return host + ":" + std::to_string(port); }
+};
+
 struct BusConfig {
   // Permission bits of the shared-memory segments. Owner read/write required; never any
   // bit for "other": a world-accessible bus would let any local user read every message.
@@ -42,6 +51,8 @@ struct BusConfig {
   // the daemon closes it; 100..3600000.
   std::uint32_t registration_timeout_ms = 5000;
   std::uint32_t reply_inbox_capacity = 1024;  // power of two, 16..1048576
+  // The metrics endpoint; unset: exobusd serves no metrics.
+  std::optional<MetricsAddress> metrics_address;
   // Strictly increasing sizes. The largest size bounds the encoded message.
   std::vector<SizeClass> size_classes = {{256, 8192}, {4096, 2048}, {65536, 256}, {1048576, 16}};
 

@@ -3,7 +3,8 @@
 // Consistency checks across an application's service types that are legal configuration
 // but almost certainly mistakes: a message someone sends that nobody receives is lost work
 // (a command fails with unknown_message at run time), and a message someone waits for that
-// nobody sends never arrives.
+// nobody sends never arrives. Metrics served beyond the loopback addresses tell every host
+// that can reach them which services run and how busy they are.
 
 #include <string>
 #include <vector>
@@ -13,10 +14,10 @@
 namespace exobus {
 
 struct LintFinding {
-  enum class Kind { sent_but_never_received, received_but_never_sent };
+  enum class Kind { sent_but_never_received, received_but_never_sent, metrics_beyond_loopback };
   Kind kind;
-  std::string service;      // the declaring service type
-  std::string message;      // public name
+  std::string service;      // the declaring service type (empty for the bus's own keys)
+  std::string message;      // public name; for metrics_beyond_loopback, the address
   std::string as_declared;  // the name in the service's config (differs if translated)
 };
 

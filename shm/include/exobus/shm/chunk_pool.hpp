@@ -163,6 +163,11 @@ class ChunkPool {
   // refers to.
   void unpublish(MessageHandle handle);
   PoolAudit audit() const;
+  // The chunks of size class `c` alone (c < class_count()): what `exobus top` and the
+  // metrics show per size.
+  PoolAudit audit_class(std::uint32_t c) const;
+  std::uint32_t class_count() const { return class_count_; }
+  std::uint32_t class_chunk_size(std::uint32_t c) const { return classes_[c].chunk_size; }
 
   std::size_t largest_chunk() const;
   std::uint32_t chunk_count() const { return chunk_count_; }

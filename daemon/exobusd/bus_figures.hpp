@@ -1,0 +1,63 @@
+#pragma once
+// What the daemon sees of its bus at one moment: the figures behind `exobus status` (and so
+// `exobus top`) and the metrics endpoint, read from the bus's memory by the coordinator.
+//
+// Counters of a type (sent, delivered, acked, redelivered) count since the daemon started,
+// instances that left included: an instance's own counters go with its slot, so the
+// coordinator adds them to its type's when it frees the slot, and a type's counters never go
+// back while the daemon runs. Depths, in flight, instances and pool use are gauges.
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace exobus::daemon {
+
+struct MessageCounts {
+  std::uint64_t sent = 0, delivered = 0, acked = 0, redelivered = 0;
+
+  MessageCounts& operator+=(const MessageCounts& other) {
+    sent += other.sent;
+    delivered += other.delivered;
+    acked += other.acked;
+    redelivered += other.redelivered;
+    return *this;
+  }
+};
+
+struct InstanceFigures {
+  std::uint32_t slot = 0;  // the instance's id on the bus (from 1)
+  std::int32_t pid = 0;
+  bool connected = false;       // to this daemon (a restarted daemon waits for it to reconnect)
+  bool hung = false;            // no heartbeat for the daemon's hang time
+  std::uint64_t in_flight = 0;  // its leases
+  MessageCounts counts;         // since it registered
+  std::uint64_t refused = 0;    // messages that failed its checks
+};
+
+struct TypeFigures {
+  std::string name;
+  std::uint64_t queued = 0;         // in the channels towards it and its retry ring
+  std::uint64_t in_flight = 0;      // leased by its instances
+  std::uint64_t dead_lettered = 0;  // in its dead letters now
+  MessageCounts counts;             // since the daemon started, instances that left included
+  std::uint64_t refused = 0;        // by its instances, from every sender
+  std::vector<std::pair<std::string, std::uint64_t>> refused_from;  // by sending type, those above 0
+  std::vector<InstanceFigures> instances;
+};
+
+// One size class over every link's pool.
+struct SizeClassFigures {
+  std::uint32_t size = 0;  // bytes of a chunk
+  std::uint64_t chunks = 0, free = 0, in_use = 0;
+};
+
+struct BusFigures {
+  std::string bus;
+  std::uint64_t memory_bytes = 0;
+  std::vector<SizeClassFigures> size_classes;  // by increasing size
+  std::vector<TypeFigures> types;              // in the configuration's order
+  std::uint64_t replies_dropped = 0;           // replies whose requester was gone
+};
+
+}  // namespace exobus::daemon

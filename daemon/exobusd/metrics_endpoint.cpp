@@ -1,0 +1,131 @@
+#include "metrics_endpoint.hpp"
+
+#include <prometheus/collectable.h>
+#include <prometheus/exposer.h>
+#include <prometheus/metric_family.h>
+
+#include <exception>
+#include <mutex>
+
+namespace exobus::daemon {
+
+// The last published figures as metric families, built at each scrape on the exposer's
+// thread; the mutex is held only to copy or replace the figures.
+class MetricsEndpoint::Families final : public prometheus::Collectable {
+ public:
+  void replace(BusFigures figures) {
+    std::lock_guard lock(mutex_);
+    figures_ = std::move(figures);
+  }
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    BusFigures figures;
+    {
+      std::lock_guard lock(mutex_);
+      figures = figures_;
+    }
+    std::vector<prometheus::MetricFamily> families;
+    const auto per_type = [&](const char* name, const char* help, prometheus::MetricType kind, auto value) {
+      prometheus::MetricFamily family{name, help, kind, {}};
+      for (const TypeFigures& type : figures.types) {
+        prometheus::ClientMetric metric;
+        metric.label = {{"type", type.name}};
+        set(metric, kind, static_cast<double>(value(type)));
+        family.metric.push_back(std::move(metric));
+      }
+      families.push_back(std::move(family));
+    };
+    using prometheus::MetricType;
+    per_type("exobus_messages_sent_total", "Messages sent by instances of the service type (replies included)",
+             MetricType::Counter, [](const TypeFigures& t) { return t.counts.sent; });
+    per_type("exobus_messages_delivered_total",
+             "Commands and events handed to instances of the service type (replies are not deliveries)",
+             MetricType::Counter, [](const TypeFigures& t) { return t.counts.delivered; });
+    per_type("exobus_messages_acked_total", "Deliveries the service type's instances settled as done",
+             MetricType::Counter, [](const TypeFigures& t) { return t.counts.acked; });
+    per_type("exobus_messages_redelivered_total",
+             "Deliveries marked redelivered (after a crash, a lease expiry or a release)", MetricType::Counter,
+             [](const TypeFigures& t) { return t.counts.redelivered; });
+    per_type("exobus_queue_depth", "Messages waiting for the service type (its queues and retry ring)",
+             MetricType::Gauge, [](const TypeFigures& t) { return t.queued; });
+    per_type("exobus_messages_in_flight", "Messages leased by the service type's instances, not yet settled",
+             MetricType::Gauge, [](const TypeFigures& t) { return t.in_flight; });
+    per_type("exobus_dead_letters", "Messages in the service type's dead letters", MetricType::Gauge,
+             [](const TypeFigures& t) { return t.dead_lettered; });
+    per_type("exobus_instances", "Running instances of the service type", MetricType::Gauge,
+             [](const TypeFigures& t) { return t.instances.size(); });
+
+    prometheus::MetricFamily refused{"exobus_messages_refused_total",
+                                     "Messages the receiving type's instances refused (failed checks), by sender",
+                                     MetricType::Counter,
+                                     {}};
+    for (const TypeFigures& type : figures.types) {
+      for (const auto& [sender, count] : type.refused_from) {
+        prometheus::ClientMetric metric;
+        metric.label = {{"sender", sender}, {"type", type.name}};
+        metric.counter.value = static_cast<double>(count);
+        refused.metric.push_back(std::move(metric));
+      }
+    }
+    families.push_back(std::move(refused));
+
+    const auto per_size = [&](const char* name, const char* help, auto value) {
+      prometheus::MetricFamily family{name, help, MetricType::Gauge, {}};
+      for (const SizeClassFigures& size_class : figures.size_classes) {
+        prometheus::ClientMetric metric;
+        metric.label = {{"size", std::to_string(size_class.size)}};
+        metric.gauge.value = static_cast<double>(value(size_class));
+        family.metric.push_back(std::move(metric));
+      }
+      families.push_back(std::move(family));
+    };
+    per_size("exobus_pool_chunks", "Message buffers of the size class, over every link",
+             [](const SizeClassFigures& c) { return c.chunks; });
+    per_size("exobus_pool_chunks_in_use", "Message buffers of the size class being written or not yet acknowledged",
+             [](const SizeClassFigures& c) { return c.in_use; });
+
+    prometheus::MetricFamily dropped{"exobus_replies_dropped_total",
+                                     "Replies dropped because their requester was gone and nobody else receives them",
+                                     MetricType::Counter,
+                                     {}};
+    prometheus::ClientMetric metric;
+    metric.counter.value = static_cast<double>(figures.replies_dropped);
+    dropped.metric.push_back(std::move(metric));
+    families.push_back(std::move(dropped));
+    return families;
+  }
+
+ private:
+  static void set(prometheus::ClientMetric& metric, prometheus::MetricType kind, double value) {
+    if (kind == prometheus::MetricType::Counter) {
+      metric.counter.value = value;
+    } else {
+      metric.gauge.value = value;
+    }
+  }
+
+  mutable std::mutex mutex_;
+  BusFigures figures_;
+};
+
+Result<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::open(const MetricsAddress& address) {
+  std::unique_ptr<MetricsEndpoint> endpoint(new MetricsEndpoint());
+  endpoint->families_ = std::make_shared<Families>();
+  try {
+    // One serving thread: scrapes are rare and each copies the figures once.
+    endpoint->exposer_ = std::make_unique<prometheus::Exposer>(address.text(), 1);
+  } catch (const std::exception& error) {
+    return Error{ErrorCode::io, "cannot serve metrics on " + address.text() + " (bus.metrics-address): " +
+                                    error.what() + "; choose a free port on an address of this host"};
+  }
+  const std::vector<int> ports = endpoint->exposer_->GetListeningPorts();
+  endpoint->address_ = address.host + ":" + std::to_string(ports.empty() ? address.port : ports.front());
+  endpoint->exposer_->RegisterCollectable(endpoint->families_);
+  return endpoint;
+}
+
+MetricsEndpoint::~MetricsEndpoint() = default;
+
+void MetricsEndpoint::publish(BusFigures figures) { families_->replace(std::move(figures)); }
+
+}  // namespace exobus::daemon
