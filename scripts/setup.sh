@@ -9,6 +9,7 @@ packages=(
   libspdlog-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   libzmq3-dev cppzmq-dev gnuplot-nox help2man
   pybind11-dev python3-pybind11 python3-pytest python3-zmq python3-setuptools python3-pip
+  nats-server libnats-dev
 )
 
 missing=()
