@@ -27,7 +27,7 @@ OutboundRelay::OutboundRelay(const ApplicationConfig& application, ServiceTypeIn
     : application_(application),
       type_(type),
       type_name_(application.services[type].name),
-      retry_for_(std::max<std::uint32_t>(application.services[type].ack_timeout_ms / 2, 1)),
+      retry_every_(std::clamp<std::uint32_t>(application.services[type].ack_timeout_ms / 4, 1, 200)),
       service_(std::move(service)),
       jet_(jet) {}
 
@@ -50,7 +50,6 @@ void OutboundRelay::relay(Delivery& delivery) {
   crossing.sender = received.sender;
   crossing.deliveries = static_cast<std::uint16_t>(std::min<unsigned>(received.deliveries, 0xffff));
 
-  const auto give_up_at = std::chrono::steady_clock::now() + retry_for_;
   for (;;) {
     Result<void> published = jet_.publish(crossing, type_name_);
     if (published) {
@@ -59,15 +58,16 @@ void OutboundRelay::relay(Delivery& delivery) {
       return;
     }
     counters_.retried.fetch_add(1, std::memory_order_relaxed);
-    if (stopping_.load(std::memory_order_relaxed) || std::chrono::steady_clock::now() >= give_up_at) {
-      spdlog::warn("{} for '{}' not published ({}); released for redelivery", crossing.id.to_string(), type_name_,
-                   published.error().message);
+    if (stopping_.load(std::memory_order_relaxed)) {
       (void)delivery.release();
       return;
     }
     // The connection is moving to another server, or the stream's leader is being
-    // elected: the lease is kept (renewed) and the same message id published again.
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    // elected, or the cluster is out of reach: the lease is kept (renewed) and the same
+    // message id published again, for as long as it takes. Releasing instead would count
+    // a delivery per attempt and dead-letter the message after delivery-limit of them.
+    spdlog::debug("{} for '{}' not published yet: {}", crossing.id.to_string(), type_name_, published.error().message);
+    std::this_thread::sleep_for(retry_every_);
     (void)delivery.renew();
   }
 }

@@ -4,7 +4,8 @@
 // bridge as to any instance, and publishes each message to the type's subject.
 //
 // The lease is settled only once JetStream answered: acknowledged after its publish ack
-// (the message is stored on the stream's replicas), released when no ack came in time. So
+// (the message is stored on the stream's replicas); until then the publish is repeated and
+// the lease renewed, and a bridge that stops releases what it still holds. So
 // at every instant the message is in the bus's queue, in the bridge's lease, or in the
 // stream; a bridge that dies holding the lease has it recovered by the daemon and
 // redelivered, and the publish repeated under the same message id is a duplicate that
@@ -40,9 +41,9 @@ class OutboundRelay {
   const ApplicationConfig& application_;
   ServiceTypeIndex type_;
   std::string type_name_;
-  // How long a publish is retried (the lease renewed meanwhile) before the lease is
-  // released for redelivery: half the type's ack-timeout-ms.
-  std::chrono::milliseconds retry_for_;
+  // Between two publish attempts: well inside the type's ack-timeout-ms, so the lease
+  // renewed after each never runs out.
+  std::chrono::milliseconds retry_every_;
   std::unique_ptr<Service> service_;
   JetStream& jet_;
   std::atomic<bool> stopping_{false};
