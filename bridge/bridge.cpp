@@ -54,7 +54,7 @@ Result<void> Bridge::open(const BridgeOptions& options) {
   for (ServiceTypeIndex type = 0; type < application_.services.size(); ++type) {
     const std::string& name = application_.services[type].name;
     if (!deployment_.is_placed(name) || deployment_.runs_on(name, host_)) continue;
-    Result<std::unique_ptr<OutboundRelay>> relay = OutboundRelay::connect(application_, type, service, *jet_);
+    Result<std::unique_ptr<OutboundRelay>> relay = OutboundRelay::connect(application_, type, host_, service, *jet_);
     if (!relay) return relay.error();
     outbound_.emplace(name, std::move(relay.value()));
   }
@@ -70,16 +70,21 @@ Result<void> Bridge::open(const BridgeOptions& options) {
       if (!connected) return connected.error();
       send_only_.emplace(sender_name, std::move(connected.value()));
     }
-    Result<std::unique_ptr<InboundRelay>> relay =
-        InboundRelay::open(application_, type, *jet_, [this](const std::string& type) { return sender(type); });
+    Result<std::unique_ptr<InboundRelay>> relay = InboundRelay::open_commands(
+        application_, type, deployment_.reply_window, *jet_, [this](const std::string& type) { return instance(type); });
     if (!relay) return relay.error();
     inbound_.emplace(name, std::move(relay.value()));
   }
+  Result<std::unique_ptr<InboundRelay>> replies =
+      InboundRelay::open_replies(application_, host_, *jet_, [this](const std::string& type) { return instance(type); });
+  if (!replies) return replies.error();
+  replies_ = std::move(replies.value());
 
   for (auto& [name, relay] : outbound_) {
     if (Result<void> started = relay->start(); !started) return started.error();
   }
   for (auto& [name, relay] : inbound_) relay->start();
+  replies_->start();
   std::string carried, pulled;
   for (const auto& [name, relay] : outbound_) carried += (carried.empty() ? "" : ", ") + name;
   for (const auto& [name, relay] : inbound_) pulled += (pulled.empty() ? "" : ", ") + name;
@@ -88,7 +93,7 @@ Result<void> Bridge::open(const BridgeOptions& options) {
   return {};
 }
 
-Service* Bridge::sender(const std::string& type) {
+Service* Bridge::instance(const std::string& type) {
   if (auto relay = outbound_.find(type); relay != outbound_.end()) return &relay->second->service();
   if (auto own = send_only_.find(type); own != send_only_.end()) return own->second.get();
   return nullptr;
@@ -99,6 +104,7 @@ void Bridge::stop() {
   stopped_ = true;
   // Pulling stops first, so nothing new enters the bus through a service being stopped.
   for (auto& [name, relay] : inbound_) relay->stop();
+  if (replies_) replies_->stop();
   for (auto& [name, relay] : outbound_) relay->stop();
   for (auto& [name, service] : send_only_) service->stop();
 }
@@ -118,10 +124,13 @@ std::vector<std::string> Bridge::status() {
       lag = std::to_string(got.value().pending) + " pending, " + std::to_string(got.value().unacknowledged) +
             " unacknowledged";
     }
-    lines.push_back("from " + name + ": delivered " + std::to_string(counted.relayed.load()) + ", retried " +
+    lines.push_back("from " + name + ": relayed " + std::to_string(counted.relayed.load()) + ", retried " +
                     std::to_string(counted.retried.load()) + ", refused " + std::to_string(counted.refused.load()) +
                     ", lag " + lag);
   }
+  const RelayCounters& replied = replies_->counters();
+  lines.push_back("replies to this host: relayed " + std::to_string(replied.relayed.load()) + ", retried " +
+                  std::to_string(replied.retried.load()) + ", refused " + std::to_string(replied.refused.load()));
   return lines;
 }
 

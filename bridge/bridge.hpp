@@ -42,7 +42,8 @@ class Bridge {
  private:
   Bridge() = default;
   Result<void> open(const BridgeOptions& options);
-  Service* sender(const std::string& type);
+  // The bridge's instance of `type`: its outbound relay's, or a send-only one.
+  Service* instance(const std::string& type);
 
   ApplicationConfig application_;
   Deployment deployment_;
@@ -52,6 +53,7 @@ class Bridge {
   // Instances of sending types that run here too: they send and never receive.
   std::map<std::string, std::unique_ptr<Service>> send_only_;
   std::map<std::string, std::unique_ptr<InboundRelay>> inbound_;
+  std::unique_ptr<InboundRelay> replies_;  // for the requesters on this host
   bool stopped_ = false;
 };
 

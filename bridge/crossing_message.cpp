@@ -18,6 +18,9 @@ constexpr const char* kRequestId = "Exobus-Request-Id";
 constexpr const char* kResponseTo = "Exobus-Response-To";
 constexpr const char* kSender = "Exobus-Sender";
 constexpr const char* kDeliveries = "Exobus-Deliveries";
+constexpr const char* kReturnHost = "Exobus-Return-Host";
+constexpr const char* kReturnType = "Exobus-Return-Type";
+constexpr const char* kReturnMember = "Exobus-Return-Member";
 
 std::string without_dots(std::string name) {
   std::replace(name.begin(), name.end(), '.', '_');
@@ -53,14 +56,20 @@ Result<void> set(natsMsg* message, const char* key, const std::string& value) {
 
 std::string stream_name(const std::string& application) { return "EXOBUS_" + without_dots(application); }
 
-std::string subject_for(const std::string& application, const std::string& type) {
-  return "exobus." + application + "." + type;
+std::string command_subject(const std::string& application, const std::string& type) {
+  return "exobus." + application + ".to." + type;
 }
 
-std::string consumer_name(const std::string& type) { return without_dots(type); }
+std::string command_consumer(const std::string& type) { return "to_" + without_dots(type); }
 
-std::string deduplication_id(const CrossingMessage& message, const std::string& type) {
-  return message.id.to_string() + "/" + type;
+std::string reply_subject(const std::string& application, const std::string& host) {
+  return "exobus." + application + ".reply." + host;
+}
+
+std::string reply_consumer(const std::string& host) { return "reply_" + without_dots(host); }
+
+std::string deduplication_id(const CrossingMessage& message, const std::string& target) {
+  return message.id.to_string() + "/" + target;
 }
 
 Result<void> write_headers(const CrossingMessage& message, natsMsg* into) {
@@ -75,7 +84,16 @@ Result<void> write_headers(const CrossingMessage& message, natsMsg* into) {
                                    std::pair{kDeliveries, std::to_string(message.deliveries)}}) {
     if (Result<void> done = set(into, key, value); !done) return done;
   }
-  if (message.response_to) return set(into, kResponseTo, message.response_to->to_string());
+  if (message.response_to) {
+    if (Result<void> done = set(into, kResponseTo, message.response_to->to_string()); !done) return done;
+  }
+  if (message.return_address) {
+    for (const auto& [key, value] : {std::pair{kReturnHost, message.return_address->host},
+                                     std::pair{kReturnType, message.return_address->requester},
+                                     std::pair{kReturnMember, std::to_string(message.return_address->member)}}) {
+      if (Result<void> done = set(into, key, value); !done) return done;
+    }
+  }
   return {};
 }
 
@@ -116,6 +134,22 @@ Result<CrossingMessage> read_crossing(natsMsg* from) {
   const auto counted = std::from_chars(count.data(), count.data() + count.size(), message.deliveries);
   if (counted.ec != std::errc() || counted.ptr != count.data() + count.size()) {
     return corrupted("Exobus-Deliveries '" + count + "' is not a count");
+  }
+
+  const char* return_host = nullptr;
+  if (natsMsgHeader_Get(from, kReturnHost, &return_host) == NATS_OK && return_host != nullptr) {
+    CrossingMessage::ReturnAddress to{return_host, {}, 0};
+    Result<std::string> requester = header(from, kReturnType);
+    if (!requester) return requester.error();
+    to.requester = requester.value();
+    Result<std::string> member = header(from, kReturnMember);
+    if (!member) return member.error();
+    const std::string& place = member.value();
+    const auto placed = std::from_chars(place.data(), place.data() + place.size(), to.member);
+    if (placed.ec != std::errc() || placed.ptr != place.data() + place.size()) {
+      return corrupted("Exobus-Return-Member '" + place + "' is not an instance's place");
+    }
+    message.return_address = std::move(to);
   }
 
   message.payload.assign(natsMsg_GetData(from), static_cast<std::size_t>(natsMsg_GetDataLength(from)));

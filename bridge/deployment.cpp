@@ -164,8 +164,12 @@ Result<Deployment> load_deployment(const std::filesystem::path& file, const Appl
         }
         deployment.hosts.push_back(std::move(placed));
       }
+    } else if (key == "reply-window-ms") {
+      Result<long> ms = whole_number<long>(file, entry.second, key, 1, 86400000);
+      if (!ms) return ms.error();
+      deployment.reply_window = std::chrono::milliseconds(ms.value());
     } else {
-      return invalid(file, entry.first, "unknown key " + key + " (nats, hosts)");
+      return invalid(file, entry.first, "unknown key " + key + " (nats, hosts, reply-window-ms)");
     }
   }
   if (!saw_nats) return invalid(file, root, "nats is required");

@@ -12,6 +12,8 @@
 // A type listed under some host runs on the hosts that list it (one or several); a type
 // listed under none runs on every host and never crosses. The same file serves every host:
 // each bridge is told which host it is (--host).
+//
+//   reply-window-ms: 60000   (optional) how long replies to a command are carried back
 #include <chrono>
 #include <filesystem>
 #include <optional>
@@ -44,6 +46,9 @@ struct NatsSettings {
 
 struct Deployment {
   NatsSettings nats;
+  // How long the bridge that delivered a command from another host relays the replies made
+  // to it back to the requester's host (reply-window-ms): longer than any request waits.
+  std::chrono::milliseconds reply_window{60000};
   struct Host {
     std::string name;
     std::vector<std::string> types;

@@ -177,8 +177,25 @@ Result<void> JetStream::ensure_stream() {
   return {};
 }
 
-Result<void> JetStream::publish(const CrossingMessage& message, const std::string& type) {
-  const std::string subject = subject_for(application_, type);
+Result<void> JetStream::publish_command(const CrossingMessage& message, const std::string& type) {
+  return publish(message, command_subject(application_, type), deduplication_id(message, type));
+}
+
+Result<void> JetStream::publish_reply(const CrossingMessage& message) {
+  if (!message.return_address) return Error{ErrorCode::internal, "a reply without its return address"};
+  const std::string& host = message.return_address->host;
+  return publish(message, reply_subject(application_, host), deduplication_id(message, host));
+}
+
+Result<std::unique_ptr<PullConsumer>> JetStream::consume_commands(const std::string& type) {
+  return consume(command_subject(application_, type), command_consumer(type));
+}
+
+Result<std::unique_ptr<PullConsumer>> JetStream::consume_replies(const std::string& host) {
+  return consume(reply_subject(application_, host), reply_consumer(host));
+}
+
+Result<void> JetStream::publish(const CrossingMessage& message, const std::string& subject, const std::string& dedup) {
   natsMsg* out = nullptr;
   natsStatus status = natsMsg_Create(&out, subject.c_str(), nullptr, message.payload.data(),
                                      static_cast<int>(message.payload.size()));
@@ -187,7 +204,6 @@ Result<void> JetStream::publish(const CrossingMessage& message, const std::strin
     natsMsg_Destroy(out);
     return headed;
   }
-  const std::string dedup = deduplication_id(message, type);
   jsPubOptions options;
   jsPubOptions_Init(&options);
   options.MsgId = dedup.c_str();
@@ -200,10 +216,8 @@ Result<void> JetStream::publish(const CrossingMessage& message, const std::strin
   return {};
 }
 
-Result<std::unique_ptr<PullConsumer>> JetStream::consume(const std::string& type) {
+Result<std::unique_ptr<PullConsumer>> JetStream::consume(const std::string& subject, const std::string& durable) {
   const std::string stream = stream_name(application_);
-  const std::string durable = consumer_name(type);
-  const std::string subject = subject_for(application_, type);
   jsSubOptions options;
   jsSubOptions_Init(&options);
   options.Stream = stream.c_str();

@@ -70,9 +70,13 @@ class JetStream {
 
   // Returns once JetStream acknowledged the message for `type` (stored, or a duplicate of
   // one stored within the de-duplication window). Fails with io when no ack came.
-  Result<void> publish(const CrossingMessage& message, const std::string& type);
-  // Binds to (or creates) the durable pull consumer of `type`.
-  Result<std::unique_ptr<PullConsumer>> consume(const std::string& type);
+  Result<void> publish_command(const CrossingMessage& message, const std::string& type);
+  // As publish_command, for a reply to its return address's host.
+  Result<void> publish_reply(const CrossingMessage& message);
+  // Binds to (or creates) the durable pull consumer of the commands for `type`, or of the
+  // replies for the requesters on `host`.
+  Result<std::unique_ptr<PullConsumer>> consume_commands(const std::string& type);
+  Result<std::unique_ptr<PullConsumer>> consume_replies(const std::string& host);
   bool connected() const;
   std::string connected_url() const;
 
@@ -80,6 +84,8 @@ class JetStream {
   JetStream(const NatsSettings& settings, std::string application)
       : settings_(settings), application_(std::move(application)) {}
   Result<void> ensure_stream();
+  Result<void> publish(const CrossingMessage& message, const std::string& subject, const std::string& dedup);
+  Result<std::unique_ptr<PullConsumer>> consume(const std::string& subject, const std::string& durable);
 
   NatsSettings settings_;
   std::string application_;

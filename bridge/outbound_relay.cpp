@@ -8,25 +8,26 @@
 namespace exobus::bridge {
 
 Result<std::unique_ptr<OutboundRelay>> OutboundRelay::connect(const ApplicationConfig& application,
-                                                              ServiceTypeIndex type, ServiceOptions options,
-                                                              JetStream& jet) {
+                                                              ServiceTypeIndex type, const std::string& host,
+                                                              ServiceOptions options, JetStream& jet) {
   options.service = application.services[type].name;
   // Each handler thread waits for one publish ack at a time: several keep the link busy.
   options.handler_threads = 8;
   Result<std::unique_ptr<Service>> service = Service::connect(options);
   if (!service) return service.error();
-  std::unique_ptr<OutboundRelay> relay(new OutboundRelay(application, type, std::move(service.value()), jet));
+  std::unique_ptr<OutboundRelay> relay(new OutboundRelay(application, type, host, std::move(service.value()), jet));
   for (const std::string& name : application.services[type].receives) {
     relay->service_->on(name, [raw = relay.get()](Delivery& delivery) { raw->relay(delivery); });
   }
   return relay;
 }
 
-OutboundRelay::OutboundRelay(const ApplicationConfig& application, ServiceTypeIndex type,
+OutboundRelay::OutboundRelay(const ApplicationConfig& application, ServiceTypeIndex type, std::string host,
                              std::unique_ptr<Service> service, JetStream& jet)
     : application_(application),
       type_(type),
       type_name_(application.services[type].name),
+      host_(std::move(host)),
       retry_every_(std::clamp<std::uint32_t>(application.services[type].ack_timeout_ms / 4, 1, 200)),
       service_(std::move(service)),
       jet_(jet) {}
@@ -49,9 +50,12 @@ void OutboundRelay::relay(Delivery& delivery) {
   crossing.response_to = received.response_to;
   crossing.sender = received.sender;
   crossing.deliveries = static_cast<std::uint16_t>(std::min<unsigned>(received.deliveries, 0xffff));
+  if (Result<ReplyAddress> address = delivery.reply_address(); address) {
+    crossing.return_address = CrossingMessage::ReturnAddress{host_, address.value().requester, address.value().member};
+  }
 
   for (;;) {
-    Result<void> published = jet_.publish(crossing, type_name_);
+    Result<void> published = jet_.publish_command(crossing, type_name_);
     if (published) {
       // Stored on the stream: the bus may forget it now.
       if (Result<void> acked = delivery.ack(); acked) counters_.relayed.fetch_add(1, std::memory_order_relaxed);

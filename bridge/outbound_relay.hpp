@@ -10,6 +10,10 @@
 // stream; a bridge that dies holding the lease has it recovered by the daemon and
 // redelivered, and the publish repeated under the same message id is a duplicate that
 // JetStream's de-duplication window drops.
+//
+// Each command carries its return address (this host, the requesting type and instance),
+// so the replies made on the far side come back to the instance that asked, as
+// Delivery::reply would send them here.
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -24,9 +28,10 @@ namespace exobus::bridge {
 
 class OutboundRelay {
  public:
-  // Connects as an instance of `type` (not started yet).
+  // Connects as an instance of `type` (not started yet) on the bus of `host`.
   static Result<std::unique_ptr<OutboundRelay>> connect(const ApplicationConfig& application, ServiceTypeIndex type,
-                                                        ServiceOptions options, JetStream& jet);
+                                                        const std::string& host, ServiceOptions options,
+                                                        JetStream& jet);
   Result<void> start();
   void stop();
 
@@ -34,13 +39,14 @@ class OutboundRelay {
   const RelayCounters& counters() const { return counters_; }
 
  private:
-  OutboundRelay(const ApplicationConfig& application, ServiceTypeIndex type, std::unique_ptr<Service> service,
-                JetStream& jet);
+  OutboundRelay(const ApplicationConfig& application, ServiceTypeIndex type, std::string host,
+                std::unique_ptr<Service> service, JetStream& jet);
   void relay(Delivery& delivery);
 
   const ApplicationConfig& application_;
   ServiceTypeIndex type_;
   std::string type_name_;
+  std::string host_;  // where the replies to what this relay carries come back
   // Between two publish attempts: well inside the type's ack-timeout-ms, so the lease
   // renewed after each never runs out.
   std::chrono::milliseconds retry_every_;

@@ -6,6 +6,12 @@
 //   bridge_probe record OUT                  as $EXOBUS_SERVICE, records every message of
 //       every name it receives to OUT, until SIGTERM: "seq id request_id version sender name
 //       deliveries" (flushed before the ack, so a recorded line was handled)
+//   bridge_probe serve-quotes               as $EXOBUS_SERVICE, answers each quote.ask
+//       {"seq": N, "parts": K} with K streamed quote.progress {"seq": N, "part": i}, then
+//       quote.given {"seq": N}, until SIGTERM
+//   bridge_probe ask COUNT PARTS FROM        as $EXOBUS_SERVICE, asks COUNT quotes at once
+//       (seqs FROM..), and succeeds when each got its PARTS progress replies in order and
+//       its final one, every reply of its own request and from pricing
 //   bridge_probe check SENT RECORDED SENDER NAME [ALSO]  every seq of SENT is in RECORDED with its
 //       request id and version, from SENDER under NAME; a seq recorded twice is flagged
 //       redelivered in each copy after the first; with ALSO (another type's record of the
@@ -16,6 +22,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -23,6 +30,7 @@
 #include <map>
 #include <mutex>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -118,6 +126,98 @@ int record(const std::string& out_file) {
   return 0;
 }
 
+int serve_quotes() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  auto connected = exobus::Service::connect({});
+  if (!connected) return fail("connect: " + connected.error().message);
+  exobus::Service& service = *connected.value();
+  service.on("quote.ask", [](exobus::Delivery& delivery) {
+    const std::string& payload = delivery.message().payload;
+    const long seq = seq_of(payload);
+    const auto at = payload.find("\"parts\":");
+    const long parts = at == std::string::npos ? 0 : std::strtol(payload.c_str() + at + 8, nullptr, 10);
+    for (long part = 0; part < parts; ++part) {
+      const std::string progress = "{\"seq\":" + std::to_string(seq) + ",\"part\":" + std::to_string(part) + "}";
+      if (!delivery.reply("quote.progress", progress)) throw std::runtime_error("reply refused");
+    }
+    if (!delivery.reply("quote.given", "{\"seq\":" + std::to_string(seq) + "}")) throw std::runtime_error("refused");
+  });
+  if (auto started = service.start(); !started) return fail("start: " + started.error().message);
+  std::cout << "ready" << std::endl;
+  int signal = 0;
+  sigwait(&signals, &signal);
+  service.stop();
+  return 0;
+}
+
+int ask(long count, long parts, long from) {
+  auto connected = exobus::Service::connect({});
+  if (!connected) return fail("connect: " + connected.error().message);
+  exobus::Service& service = *connected.value();
+  struct Asked {
+    exobus::Uuid request;
+    long progress = 0;  // progress replies seen, in order
+    bool given = false;
+    std::string wrong;
+  };
+  std::vector<Asked> asked(static_cast<std::size_t>(count));
+  std::mutex mutex;
+  std::condition_variable changed;
+  long finished = 0;
+  for (long i = 0; i < count; ++i) {
+    Asked& one = asked[static_cast<std::size_t>(i)];
+    one.request = exobus::Uuid::generate();
+    const long seq = from + i;
+    const std::string payload = "{\"seq\":" + std::to_string(seq) + ",\"parts\":" + std::to_string(parts) + "}";
+    auto sent = service.send(
+        "quote.ask", payload,
+        [&, seq](const exobus::Reply& reply) {
+          std::lock_guard lock(mutex);
+          if (reply.timed_out) {
+            if (!one.given) one.wrong += " timed out";
+          } else if (reply.message.request_id != one.request || reply.message.sender != "pricing" ||
+                     seq_of(reply.payload) != seq) {
+            one.wrong += " a reply of another request (" + reply.payload + ")";
+          } else if (reply.outcome == "quote.progress") {
+            if (reply.payload.find("\"part\":" + std::to_string(one.progress) + "}") == std::string::npos) {
+              one.wrong += " progress out of order (" + reply.payload + ")";
+            }
+            ++one.progress;
+            return exobus::ReplyControl::more;
+          } else if (reply.outcome == "quote.given") {
+            one.given = true;
+          } else {
+            one.wrong += " outcome " + reply.outcome;
+          }
+          ++finished;
+          changed.notify_all();
+          return exobus::ReplyControl::done;
+        },
+        std::chrono::seconds(60), exobus::SendOptions().request_id(one.request));
+    if (!sent) return fail("ask: " + sent.error().message);
+  }
+  std::unique_lock lock(mutex);
+  changed.wait(lock, [&] { return finished == count; });
+  long bad = 0;
+  for (long i = 0; i < count; ++i) {
+    const Asked& one = asked[static_cast<std::size_t>(i)];
+    if (!one.wrong.empty() || !one.given || one.progress != parts) {
+      if (++bad <= 5) {
+        std::cerr << "quote " << from + i << ": " << one.progress << " of " << parts << " parts, "
+                  << (one.given ? "given" : "not given") << one.wrong << '\n';
+      }
+    }
+  }
+  std::cout << "asked " << count << ", answered in full " << (count - bad) << '\n';
+  lock.unlock();
+  service.stop();
+  return bad == 0 ? 0 : 1;
+}
+
 struct Recorded {
   std::string id, request_id, version, sender, name;
   unsigned deliveries = 0;
@@ -183,9 +283,12 @@ int main(int argc, char** argv) {
     return send(args[1], std::stol(args[2]), args[3], args.size() == 5 ? std::stol(args[4]) : 0);
   }
   if (args.size() == 2 && args[0] == "record") return record(args[1]);
+  if (args.size() == 1 && args[0] == "serve-quotes") return serve_quotes();
+  if (args.size() == 4 && args[0] == "ask") return ask(std::stol(args[1]), std::stol(args[2]), std::stol(args[3]));
   if ((args.size() == 5 || args.size() == 6) && args[0] == "check") {
     return check(args[1], args[2], args.size() == 6 ? args[5] : "", args[3], args[4]);
   }
   return fail(
-      "usage: free-port ADDRESS | send NAME COUNT OUT [FROM] | record OUT | check SENT RECORDED SENDER NAME [ALSO]");
+      "usage: free-port ADDRESS | send NAME COUNT OUT [FROM] | record OUT | serve-quotes | ask COUNT PARTS FROM | "
+      "check SENT RECORDED SENDER NAME [ALSO]");
 }

@@ -3,6 +3,10 @@
 // one type it was carried for, not the others that receive its name.
 #include <gtest/gtest.h>
 
+#include <future>
+#include <thread>
+#include <vector>
+
 #include "../config/config_files.hpp"
 #include "exobus/test_bus.hpp"
 
@@ -20,14 +24,17 @@ services:
   web:
     config:
       sends: [order.place]
+      receives: [order.placed]
   ledger:
     config:
       receives: [order.place]
   shipping:
     config:
       receives: [ship]
+      sends: [ship.ok]
       message-translation:
         - { public: order.place, internal: ship }
+        - { public: order.placed, internal: ship.ok }
 )";
 
 class RelayedSendTest : public testing::ConfigFiles {
@@ -85,6 +92,50 @@ TEST_F(RelayedSendTest, APlainSendStillFansOutToEveryReceivingTypeWithANewId) {
   ASSERT_TRUE(first.ok() && second.ok());
   EXPECT_EQ(first.value().message.id, second.value().message.id);
   EXPECT_FALSE(first.value().message.id.is_nil());
+}
+
+TEST_F(RelayedSendTest, RepliesSentToTheReplyAddressOfACommandReachTheInstanceThatSentIt) {
+  Result<std::unique_ptr<Service>> connected = bus->connect("shipping");
+  ASSERT_TRUE(connected.ok()) << connected.error().message;
+  std::unique_ptr<Service> shipping = std::move(connected).value();
+  std::promise<ReplyAddress> address;
+  shipping->on("ship", [&](Delivery& delivery) { address.set_value(delivery.reply_address().value()); });
+  ASSERT_TRUE(shipping->start().ok());
+  std::vector<Reply> replies;
+  ASSERT_TRUE(bus->send(
+                     "web", "order.place", "{}",
+                     [&](const Reply& reply) {
+                       replies.push_back(reply);
+                       return ReplyControl::more;
+                     },
+                     500ms)
+                  .ok());
+
+  const ReplyAddress to = address.get_future().get();
+  EXPECT_EQ(to.requester, "web");
+  ASSERT_TRUE(shipping->reply_to(to, "ship.ok", R"({"part":1})").ok());
+  ASSERT_TRUE(shipping->reply_to(to, "ship.ok", R"({"part":2})").ok());
+  std::this_thread::sleep_for(700ms);  // past the reply window: the last call is the timeout
+  shipping->stop();
+
+  ASSERT_EQ(replies.size(), 3u) << "two replies, then the timeout";
+  EXPECT_EQ(replies[0].outcome, "order.placed") << "the requester's name for shipping's ship.ok";
+  EXPECT_EQ(replies[0].payload, R"({"part":1})");
+  EXPECT_EQ(replies[0].message.response_to, to.command);
+  EXPECT_EQ(replies[0].message.sender, "shipping");
+  EXPECT_EQ(replies[1].payload, R"({"part":2})");
+  EXPECT_TRUE(replies[2].timed_out);
+}
+
+TEST_F(RelayedSendTest, AReplyToATypeThatIsNoneOfTheApplicationsIsUnknownMessage) {
+  Result<std::unique_ptr<Service>> connected = bus->connect("shipping");
+  ASSERT_TRUE(connected.ok());
+
+  const Result<void> refused =
+      connected.value()->reply_to({Uuid::generate(), "stranger", 0}, "ship.ok", "{}");
+
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::unknown_message);
 }
 
 }  // namespace
