@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Two "hosts" on one machine and a three-node NATS cluster between them, for the bridge
-# tests. Source it with PROBE, EXOBUSD, BRIDGE and APPLICATION set; it stops every process
+# tests. Source it with PROBE, EXOBUSD, BRIDGE and APPLICATION set (and DEPLOYMENT, the
+# deployment's template, when not deployment.yml.in); it stops every process
 # it started and removes its directory on exit, also when the test fails or is killed.
 #
 #   start_nats_cluster            nodes n1..n3 on 127.0.0.1..3, JetStream on file storage
@@ -94,7 +95,8 @@ CONF
         nats_servers+="${nats_servers:+, }nats://$address:${client_port[$node]}"
     done
     for node in 1 2 3; do start_nats_node "n$node"; done
-    sed "s|@SERVERS@|$nats_servers|" "$(dirname "${BASH_SOURCE[0]}")/deployment.yml.in" >"$work/deployment.yml"
+    sed "s|@SERVERS@|$nats_servers|" "${DEPLOYMENT:-$(dirname "${BASH_SOURCE[0]}")/deployment.yml.in}" \
+        >"$work/deployment.yml"
     # JetStream is usable once the three nodes elected a meta leader.
     if ! eventually 30 grep -q "JetStream cluster new metadata leader\|Self is new JetStream cluster metadata leader" \
         "$work"/nats-n*.log; then
