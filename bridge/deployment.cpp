@@ -153,12 +153,16 @@ Result<Deployment> load_deployment(const std::filesystem::path& file, const Appl
           return invalid(file, host.first, "host name '" + placed.name +
                                                "' must be 1 to 64 ASCII letters, digits, '-', '_' or '.'");
         }
+        if (deployment.has_host(placed.name)) return invalid(file, host.first, "host '" + placed.name + "' is given twice");
         if (!host.second.IsSequence()) return invalid(file, host.second, "the types of a host must be a list");
         for (const auto& type : host.second) {
           const std::string name = type.Scalar();
           if (!application.find_service(name)) {
             return invalid(file, type, "host '" + placed.name + "' runs '" + name + "', which is not a service type of " +
                                            application.file.string());
+          }
+          if (std::find(placed.types.begin(), placed.types.end(), name) != placed.types.end()) {
+            return invalid(file, type, "host '" + placed.name + "' lists '" + name + "' twice");
           }
           placed.types.push_back(name);
         }
