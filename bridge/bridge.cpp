@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "exobus/control/runtime_paths.hpp"
+
 #include <algorithm>
 #include <cstdlib>
 
@@ -50,6 +52,11 @@ Result<void> Bridge::open(const BridgeOptions& options) {
     service.bus = from_environment != nullptr ? from_environment : application_.name;
   }
   service.runtime_dir = options.runtime_dir;
+  Result<control::RuntimePaths> paths =
+      options.runtime_dir.empty() ? control::runtime_paths(service.bus)
+                                  : control::runtime_paths(service.bus, control::RuntimeDir{options.runtime_dir, false});
+  if (!paths) return paths.error();
+  status_path_ = paths.value().bridge_status;
 
   for (ServiceTypeIndex type = 0; type < application_.services.size(); ++type) {
     const std::string& name = application_.services[type].name;

@@ -38,6 +38,9 @@ class Bridge {
   void stop();
   // One line per relay: the connection, and per type what crossed and the consumer's lag.
   std::vector<std::string> status();
+  // Where the bridge writes that status for `exobus status`.
+  const std::filesystem::path& status_path() const { return status_path_; }
+  const std::string& host() const { return host_; }
 
  private:
   Bridge() = default;
@@ -48,6 +51,7 @@ class Bridge {
   ApplicationConfig application_;
   Deployment deployment_;
   std::string host_;
+  std::filesystem::path status_path_;
   std::unique_ptr<JetStream> jet_;
   std::map<std::string, std::unique_ptr<OutboundRelay>> outbound_;
   // Instances of sending types that run here too: they send and never receive.

@@ -10,6 +10,7 @@
 #include <ctime>
 
 #include "bridge.hpp"
+#include "status_file.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"exobus-bridge: a host's bus, joined to the service types of other hosts through NATS JetStream"};
@@ -24,7 +25,7 @@ int main(int argc, char** argv) {
   app.add_option("--runtime-dir", options.runtime_dir,
                  "the bus's runtime directory (default: $EXOBUS_RUNTIME_DIR or /tmp/exobus-<uid>)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
-  app.add_option("--status-every", status_every_s, "seconds between status lines in the log (SIGUSR1: now)");
+  app.add_option("--status-every", status_every_s, "seconds between status lines in the log (0: never; SIGUSR1: now)");
   app.set_version_flag("--version", "exobus-bridge 0.1.0");
   CLI11_PARSE(app, argc, argv);
 
@@ -48,13 +49,23 @@ int main(int argc, char** argv) {
                    bridge.error().message.c_str());
       code = 1;
     } else {
+      exobus::bridge::Bridge& running = *bridge.value();
+      exobus::bridge::StatusFile status_file(running.status_path());
       std::printf("ready\n");
       std::fflush(stdout);
-      const timespec every{static_cast<time_t>(status_every_s), 0};
+      // The status file is rewritten every second; the log gets it every status_every_s.
+      const timespec tick{1, 0};
+      unsigned ticks = 0;
       for (;;) {
-        const int got = sigtimedwait(&signals, nullptr, &every);
+        const int got = sigtimedwait(&signals, nullptr, &tick);
         if (got == SIGTERM || got == SIGINT) break;
-        for (const std::string& line : bridge.value()->status()) spdlog::info("status: {}", line);
+        const std::vector<std::string> lines = running.status();
+        if (exobus::Result<void> written = status_file.write(running.host(), lines); !written) {
+          spdlog::warn("status: {}", written.error().message);
+        }
+        if (got == SIGUSR1 || (status_every_s > 0 && ++ticks % status_every_s == 0)) {
+          for (const std::string& line : lines) spdlog::info("status: {}", line);
+        }
       }
       spdlog::info("stopping");
       bridge.value()->stop();
