@@ -4,9 +4,9 @@
 # bridge of beta, then one NATS node (the cluster keeps its quorum with two), then beta's
 # exobusd (restarted on the same memory). Every order whose send returned ok reaches
 # shipping (and ledger, on alpha) with its fields intact; a copy delivered twice says so.
-#   faults_test.sh PROBE EXOBUSD BRIDGE [ROUNDS]
+#   faults_test.sh PROBE EXOBUSD BRIDGE EXOBUS [ROUNDS]
 set -u
-PROBE=$1 EXOBUSD=$2 BRIDGE=$3 rounds=${4:-1}
+PROBE=$1 EXOBUSD=$2 BRIDGE=$3 rounds=${5:-1}
 APPLICATION=$(dirname "$0")/application.yml
 # shellcheck source=tests/bridge/hosts.sh
 source "$(dirname "$0")/hosts.sh"

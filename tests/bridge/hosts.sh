@@ -130,7 +130,9 @@ on_host() {
 start_as() {
     local host=$1 type=$2 label=$3
     shift 3
-    on_host "$host" env EXOBUS_SERVICE="$type" "${die_with_us[@]}" "$@" >"$work/$label.out" 2>&1 &
+    # A simple command, so that $! is the service itself (a signal sent to it reaches it).
+    EXOBUS_BUS=$(bus_of "$host") EXOBUS_RUNTIME_DIR=$work/$host EXOBUS_TEST_APPLICATION=$APPLICATION \
+        EXOBUS_SERVICE=$type "${die_with_us[@]}" "$@" >"$work/$label.out" 2>&1 &
     pids[$label]=$!
 }
 
