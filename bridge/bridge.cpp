@@ -36,7 +36,8 @@ Result<void> Bridge::open(const BridgeOptions& options) {
   deployment_ = std::move(deployment.value());
   host_ = options.host;
   if (!deployment_.has_host(host_)) {
-    return Error{ErrorCode::config_error, "host '" + host_ + "' is not under hosts in " + options.deployment_file.string()};
+    return Error{ErrorCode::config_error,
+                 "host '" + host_ + "' is not under hosts in " + options.deployment_file.string()};
   }
 
   Result<std::unique_ptr<JetStream>> jet =
@@ -53,8 +54,9 @@ Result<void> Bridge::open(const BridgeOptions& options) {
   }
   service.runtime_dir = options.runtime_dir;
   Result<control::RuntimePaths> paths =
-      options.runtime_dir.empty() ? control::runtime_paths(service.bus)
-                                  : control::runtime_paths(service.bus, control::RuntimeDir{options.runtime_dir, false});
+      options.runtime_dir.empty()
+          ? control::runtime_paths(service.bus)
+          : control::runtime_paths(service.bus, control::RuntimeDir{options.runtime_dir, false});
   if (!paths) return paths.error();
   status_path_ = paths.value().bridge_status;
 
@@ -70,20 +72,22 @@ Result<void> Bridge::open(const BridgeOptions& options) {
     if (!deployment_.is_placed(name) || !deployment_.runs_on(name, host_)) continue;
     for (ServiceTypeIndex from = 0; from < application_.services.size(); ++from) {
       const std::string& sender_name = application_.services[from].name;
-      if (!sends_to(application_, from, type) || outbound_.count(sender_name) || send_only_.count(sender_name)) continue;
+      if (!sends_to(application_, from, type) || outbound_.count(sender_name) || send_only_.count(sender_name))
+        continue;
       ServiceOptions as_sender = service;
       as_sender.service = sender_name;
       Result<std::unique_ptr<Service>> connected = Service::connect(as_sender);
       if (!connected) return connected.error();
       send_only_.emplace(sender_name, std::move(connected.value()));
     }
-    Result<std::unique_ptr<InboundRelay>> relay = InboundRelay::open_commands(
-        application_, type, deployment_.reply_window, *jet_, [this](const std::string& type) { return instance(type); });
+    Result<std::unique_ptr<InboundRelay>> relay =
+        InboundRelay::open_commands(application_, type, deployment_.reply_window, *jet_,
+                                    [this](const std::string& type) { return instance(type); });
     if (!relay) return relay.error();
     inbound_.emplace(name, std::move(relay.value()));
   }
-  Result<std::unique_ptr<InboundRelay>> replies =
-      InboundRelay::open_replies(application_, host_, *jet_, [this](const std::string& type) { return instance(type); });
+  Result<std::unique_ptr<InboundRelay>> replies = InboundRelay::open_replies(
+      application_, host_, *jet_, [this](const std::string& type) { return instance(type); });
   if (!replies) return replies.error();
   replies_ = std::move(replies.value());
 
@@ -118,7 +122,8 @@ void Bridge::stop() {
 
 std::vector<std::string> Bridge::status() {
   std::vector<std::string> lines;
-  lines.push_back(std::string("nats ") + (jet_->connected() ? "connected to " + jet_->connected_url() : "disconnected"));
+  lines.push_back(std::string("nats ") +
+                  (jet_->connected() ? "connected to " + jet_->connected_url() : "disconnected"));
   for (const auto& [name, relay] : outbound_) {
     const RelayCounters& counted = relay->counters();
     lines.push_back("to " + name + ": published " + std::to_string(counted.relayed.load()) + ", publish retries " +

@@ -24,8 +24,8 @@ struct BridgeOptions {
   std::filesystem::path application_file;
   std::filesystem::path deployment_file;
   std::string host;
-  std::string bus;                       // default: $EXOBUS_BUS, else the application's name
-  std::filesystem::path runtime_dir{};   // default: as for any service
+  std::string bus;                      // default: $EXOBUS_BUS, else the application's name
+  std::filesystem::path runtime_dir{};  // default: as for any service
 };
 
 class Bridge {

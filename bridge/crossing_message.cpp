@@ -76,12 +76,10 @@ Result<void> write_headers(const CrossingMessage& message, natsMsg* into) {
   // The shortest text that reads back as the same binary64: 1.2 stays 1.2.
   char version[32];
   const auto written = std::to_chars(version, version + sizeof version, message.version);
-  for (const auto& [key, value] : {std::pair{kName, message.name},
-                                   std::pair{kVersion, std::string(version, written.ptr)},
-                                   std::pair{kId, message.id.to_string()},
-                                   std::pair{kRequestId, message.request_id.to_string()},
-                                   std::pair{kSender, message.sender},
-                                   std::pair{kDeliveries, std::to_string(message.deliveries)}}) {
+  for (const auto& [key, value] :
+       {std::pair{kName, message.name}, std::pair{kVersion, std::string(version, written.ptr)},
+        std::pair{kId, message.id.to_string()}, std::pair{kRequestId, message.request_id.to_string()},
+        std::pair{kSender, message.sender}, std::pair{kDeliveries, std::to_string(message.deliveries)}}) {
     if (Result<void> done = set(into, key, value); !done) return done;
   }
   if (message.response_to) {

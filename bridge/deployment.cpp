@@ -28,8 +28,9 @@ Result<Number> whole_number(const std::filesystem::path& file, const YAML::Node&
     return invalid(file, node, key + " is not a whole number");
   }
   if (value < low || value > high) {
-    return invalid(file, node, key + " is " + std::to_string(value) + "; it must be " + std::to_string(low) +
-                                   " .. " + std::to_string(high));
+    return invalid(
+        file, node,
+        key + " is " + std::to_string(value) + "; it must be " + std::to_string(low) + " .. " + std::to_string(high));
   }
   return value;
 }
@@ -46,7 +47,8 @@ Result<NatsSettings> read_nats(const std::filesystem::path& file, const YAML::No
     const std::string key = entry.first.Scalar();
     const YAML::Node& value = entry.second;
     if (key == "servers") {
-      if (!value.IsSequence() || value.size() == 0) return invalid(file, value, "nats.servers must be a non-empty list");
+      if (!value.IsSequence() || value.size() == 0)
+        return invalid(file, value, "nats.servers must be a non-empty list");
       for (const auto& server : value) {
         Result<std::string> url = text(file, server, "a server");
         if (!url) return url.error();
@@ -59,7 +61,9 @@ Result<NatsSettings> read_nats(const std::filesystem::path& file, const YAML::No
     } else if (key == "user" || key == "password-env" || key == "token-env") {
       Result<std::string> got = text(file, value, key);
       if (!got) return got.error();
-      (key == "user" ? settings.user : key == "password-env" ? settings.password_env : settings.token_env) = got.value();
+      (key == "user"           ? settings.user
+       : key == "password-env" ? settings.password_env
+                               : settings.token_env) = got.value();
     } else if (key == "tls") {
       if (!value.IsMap()) return invalid(file, value, "nats.tls must be a mapping of ca-file, cert-file, key-file");
       for (const auto& tls : value) {
@@ -150,16 +154,18 @@ Result<Deployment> load_deployment(const std::filesystem::path& file, const Appl
       for (const auto& host : entry.second) {
         Deployment::Host placed{host.first.Scalar(), {}};
         if (!is_valid_service_name(placed.name)) {
-          return invalid(file, host.first, "host name '" + placed.name +
-                                               "' must be 1 to 64 ASCII letters, digits, '-', '_' or '.'");
+          return invalid(file, host.first,
+                         "host name '" + placed.name + "' must be 1 to 64 ASCII letters, digits, '-', '_' or '.'");
         }
-        if (deployment.has_host(placed.name)) return invalid(file, host.first, "host '" + placed.name + "' is given twice");
+        if (deployment.has_host(placed.name))
+          return invalid(file, host.first, "host '" + placed.name + "' is given twice");
         if (!host.second.IsSequence()) return invalid(file, host.second, "the types of a host must be a list");
         for (const auto& type : host.second) {
           const std::string name = type.Scalar();
           if (!application.find_service(name)) {
-            return invalid(file, type, "host '" + placed.name + "' runs '" + name + "', which is not a service type of " +
-                                           application.file.string());
+            return invalid(file, type,
+                           "host '" + placed.name + "' runs '" + name + "', which is not a service type of " +
+                               application.file.string());
           }
           if (std::find(placed.types.begin(), placed.types.end(), name) != placed.types.end()) {
             return invalid(file, type, "host '" + placed.name + "' lists '" + name + "' twice");
@@ -186,8 +192,9 @@ Result<Deployment> load_deployment(const std::filesystem::path& file, const Appl
     std::string consumer = type.name;
     std::replace(consumer.begin(), consumer.end(), '.', '_');
     if (!consumers.insert(consumer).second) {
-      return invalid(file, root, "service types '" + type.name +
-                                     "' and another differ only by '.' against '_'; rename one to place both");
+      return invalid(
+          file, root,
+          "service types '" + type.name + "' and another differ only by '.' against '_'; rename one to place both");
     }
   }
   return deployment;

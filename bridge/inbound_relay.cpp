@@ -29,9 +29,9 @@ Result<std::unique_ptr<InboundRelay>> InboundRelay::open_commands(const Applicat
                                                                   JetStream& jet, InstanceLookup instances) {
   Result<std::unique_ptr<PullConsumer>> consumer = jet.consume_commands(application.services[type].name);
   if (!consumer) return consumer.error();
-  return std::unique_ptr<InboundRelay>(new InboundRelay(application, type, "commands for " + application.services[type].name,
-                                                        reply_window, std::move(consumer.value()), jet,
-                                                        std::move(instances)));
+  return std::unique_ptr<InboundRelay>(new InboundRelay(application, type,
+                                                        "commands for " + application.services[type].name, reply_window,
+                                                        std::move(consumer.value()), jet, std::move(instances)));
 }
 
 Result<std::unique_ptr<InboundRelay>> InboundRelay::open_replies(const ApplicationConfig& application,
@@ -40,8 +40,8 @@ Result<std::unique_ptr<InboundRelay>> InboundRelay::open_replies(const Applicati
   Result<std::unique_ptr<PullConsumer>> consumer = jet.consume_replies(host);
   if (!consumer) return consumer.error();
   return std::unique_ptr<InboundRelay>(new InboundRelay(application, std::nullopt, "replies for " + host,
-                                                        std::chrono::milliseconds(0), std::move(consumer.value()),
-                                                        jet, std::move(instances)));
+                                                        std::chrono::milliseconds(0), std::move(consumer.value()), jet,
+                                                        std::move(instances)));
 }
 
 void InboundRelay::start() {
@@ -176,8 +176,7 @@ void InboundRelay::settle(PulledMessage& pulled, const Result<void>& sent) {
       counters_.retried.fetch_add(1, std::memory_order_relaxed);
       (void)pulled.nak(kRetryLaterMs);
       return;
-    default:
-      return refuse(pulled, sent.error().message);
+    default: return refuse(pulled, sent.error().message);
   }
 }
 

@@ -40,8 +40,9 @@ class InboundRelay {
   using InstanceLookup = std::function<Service*(const std::string& type)>;
 
   static Result<std::unique_ptr<InboundRelay>> open_commands(const ApplicationConfig& application,
-                                                             ServiceTypeIndex type, std::chrono::milliseconds reply_window,
-                                                             JetStream& jet, InstanceLookup instances);
+                                                             ServiceTypeIndex type,
+                                                             std::chrono::milliseconds reply_window, JetStream& jet,
+                                                             InstanceLookup instances);
   static Result<std::unique_ptr<InboundRelay>> open_replies(const ApplicationConfig& application,
                                                             const std::string& host, JetStream& jet,
                                                             InstanceLookup instances);

@@ -13,7 +13,8 @@ constexpr std::int64_t kNanosPerMilli = 1000000;
 Error nats_error(const std::string& doing, natsStatus status, jsErrCode js_code = static_cast<jsErrCode>(0)) {
   std::string message = doing + ": " + natsStatus_GetText(status);
   if (js_code != 0) message += " (JetStream error " + std::to_string(static_cast<int>(js_code)) + ")";
-  if (const char* last = nats_GetLastError(nullptr); last != nullptr && *last != '\0') message += ": " + std::string(last);
+  if (const char* last = nats_GetLastError(nullptr); last != nullptr && *last != '\0')
+    message += ": " + std::string(last);
   return Error{ErrorCode::io, message};
 }
 
@@ -137,8 +138,7 @@ Result<std::unique_ptr<JetStream>> JetStream::connect(const NatsSettings& settin
   jsOptions js_options;
   jsOptions_Init(&js_options);
   js_options.Wait = 5000;  // a publish without its ack after this long is retried
-  if (natsStatus status = natsConnection_JetStream(&jet->context_, jet->connection_, &js_options);
-      status != NATS_OK) {
+  if (natsStatus status = natsConnection_JetStream(&jet->context_, jet->connection_, &js_options); status != NATS_OK) {
     return nats_error("JetStream context", status);
   }
   if (Result<void> stream = jet->ensure_stream(); !stream) return stream.error();
@@ -197,8 +197,8 @@ Result<std::unique_ptr<PullConsumer>> JetStream::consume_replies(const std::stri
 
 Result<void> JetStream::publish(const CrossingMessage& message, const std::string& subject, const std::string& dedup) {
   natsMsg* out = nullptr;
-  natsStatus status = natsMsg_Create(&out, subject.c_str(), nullptr, message.payload.data(),
-                                     static_cast<int>(message.payload.size()));
+  natsStatus status =
+      natsMsg_Create(&out, subject.c_str(), nullptr, message.payload.data(), static_cast<int>(message.payload.size()));
   if (status != NATS_OK) return nats_error("message for " + subject, status);
   if (Result<void> headed = write_headers(message, out); !headed) {
     natsMsg_Destroy(out);

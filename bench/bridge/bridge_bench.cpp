@@ -32,7 +32,9 @@ int fail(const std::string& what) {
 
 void print_percentiles(const char* what, std::vector<double>& micros) {
   std::sort(micros.begin(), micros.end());
-  const auto at = [&](double q) { return micros[static_cast<std::size_t>(q * static_cast<double>(micros.size() - 1))]; };
+  const auto at = [&](double q) {
+    return micros[static_cast<std::size_t>(q * static_cast<double>(micros.size() - 1))];
+  };
   std::printf("%s: %zu round trips, p50 %.0f us, p90 %.0f us, p99 %.0f us\n", what, micros.size(), at(0.5), at(0.9),
               at(0.99));
 }

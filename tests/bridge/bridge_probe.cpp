@@ -228,7 +228,8 @@ std::map<long, std::vector<Recorded>> read_records(const std::string& file) {
   std::ifstream in(file);
   long seq = 0;
   Recorded r;
-  while (in >> seq >> r.id >> r.request_id >> r.version >> r.sender >> r.name >> r.deliveries) records[seq].push_back(r);
+  while (in >> seq >> r.id >> r.request_id >> r.version >> r.sender >> r.name >> r.deliveries)
+    records[seq].push_back(r);
   return records;
 }
 
@@ -252,14 +253,14 @@ int check(const std::string& sent_file, const std::string& recorded_file, const 
       if (r.request_id != request_id || r.version != version || r.sender != sender || r.name != name ||
           r.id != copies[0].id) {
         if (++wrong <= 5) {
-          std::cerr << "wrong fields: seq " << seq << ": " << r.request_id << ' ' << r.version << ' ' << r.sender
-                    << ' ' << r.name << " (sent " << request_id << ' ' << version << ' ' << sender << ' ' << name
-                    << ")\n";
+          std::cerr << "wrong fields: seq " << seq << ": " << r.request_id << ' ' << r.version << ' ' << r.sender << ' '
+                    << r.name << " (sent " << request_id << ' ' << version << ' ' << sender << ' ' << name << ")\n";
         }
       }
       if (i > 0) {
         ++duplicates;
-        if (r.deliveries == 0 && ++unflagged <= 5) std::cerr << "duplicate not flagged redelivered: seq " << seq << '\n';
+        if (r.deliveries == 0 && ++unflagged <= 5)
+          std::cerr << "duplicate not flagged redelivered: seq " << seq << '\n';
       }
     }
     if (!also_file.empty()) {

@@ -30,7 +30,9 @@ class DeploymentTest : public testing::ConfigFiles {
     ASSERT_TRUE(loaded.ok()) << loaded.error().message;
     application = std::move(loaded).value();
   }
-  Result<Deployment> load(const std::string& text) { return load_deployment(write("deployment.yml", text), application); }
+  Result<Deployment> load(const std::string& text) {
+    return load_deployment(write("deployment.yml", text), application);
+  }
   void expect_error(const std::string& text, const std::string& mentions) {
     Result<Deployment> loaded = load(text);
     ASSERT_FALSE(loaded.ok()) << "accepted: " << text;

@@ -131,8 +131,7 @@ TEST_F(RelayedSendTest, AReplyToATypeThatIsNoneOfTheApplicationsIsUnknownMessage
   Result<std::unique_ptr<Service>> connected = bus->connect("shipping");
   ASSERT_TRUE(connected.ok());
 
-  const Result<void> refused =
-      connected.value()->reply_to({Uuid::generate(), "stranger", 0}, "ship.ok", "{}");
+  const Result<void> refused = connected.value()->reply_to({Uuid::generate(), "stranger", 0}, "ship.ok", "{}");
 
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, ErrorCode::unknown_message);

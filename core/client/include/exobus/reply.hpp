@@ -21,8 +21,8 @@ struct Reply {
 // command to another bus (exobus-bridge) keeps it with the command, and sends the replies
 // that come back there with Service::reply_to.
 struct ReplyAddress {
-  Uuid command;            // the command's id
-  std::string requester;   // the sending service type
+  Uuid command;              // the command's id
+  std::string requester;     // the sending service type
   std::uint16_t member = 0;  // the sending instance's place among its type's
 };
 
