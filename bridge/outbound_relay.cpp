@@ -66,6 +66,11 @@ void OutboundRelay::relay(Delivery& delivery) {
       (void)delivery.release();
       return;
     }
+    // The failed attempt may have been stored all the same (its ack lost with a server), and
+    // the de-duplication window does not always survive a stream leader's death: the next
+    // attempt says it may be a second delivery, so that if both are stored the second copy
+    // is flagged redelivered.
+    if (crossing.deliveries < 0xffff) ++crossing.deliveries;
     // The connection is moving to another server, or the stream's leader is being
     // elected, or the cluster is out of reach: the lease is kept (renewed) and the same
     // message id published again, for as long as it takes. Releasing instead would count
