@@ -94,10 +94,13 @@ void InboundRelay::deliver(PulledMessage& pulled) {
   if (sender == nullptr) return refuse(pulled, "this bridge has no instance of '" + message.sender + "'");
 
   // Deliveries on the way: those on the sender's bus, and JetStream's before this one.
-  const std::uint64_t earlier = message.deliveries + (pulled.delivered() - 1);
+  const std::uint64_t earlier =
+      message.deliveries + (pulled.delivered() - 1) + (delivered_.contains(message.id) ? 1 : 0);
   const auto capped = static_cast<std::uint16_t>(std::min<std::uint64_t>(earlier, 0xffff));
-  settle(pulled, type_ ? send_command(message, *sender_type, *sender, capped)
-                       : send_reply(message, *sender_type, *sender, capped));
+  const Result<void> sent =
+      type_ ? send_command(message, *sender_type, *sender, capped) : send_reply(message, *sender_type, *sender, capped);
+  if (sent) delivered_.add(message.id);
+  settle(pulled, sent);
 }
 
 Result<void> InboundRelay::send_command(const CrossingMessage& message, ServiceTypeIndex sender_type, Service& sender,

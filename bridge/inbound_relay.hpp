@@ -17,7 +17,8 @@
 // refused for now (a full queue, no free buffer) hands it back to JetStream for later,
 // which with max-ack-pending holds the consumer: back-pressure reaches the stream. A bridge
 // that dies before the ack has the message redelivered after ack-wait-ms, flagged: its
-// JetStream deliveries are counted into the delivery count the receiver sees.
+// JetStream deliveries are counted into the delivery count the receiver sees, and so is a
+// copy of a message this relay remembers having delivered (recent_ids.hpp).
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -29,6 +30,7 @@
 #include "exobus/config.hpp"
 #include "exobus/service.hpp"
 #include "jetstream.hpp"
+#include "recent_ids.hpp"
 #include "relay_counters.hpp"
 
 namespace exobus::bridge {
@@ -88,6 +90,7 @@ class InboundRelay {
   InstanceLookup instances_;
   std::atomic<bool> stopping_{false};
   std::thread puller_;
+  RecentIds delivered_{1 << 16};  // the puller's own
   RelayCounters counters_;
 };
 
