@@ -4,7 +4,7 @@
 # bridge of beta, then one NATS node (the cluster keeps its quorum with two), then beta's
 # exobusd (restarted on the same memory). Every order whose send returned ok reaches
 # shipping (and ledger, on alpha) with its fields intact; a copy delivered twice says so.
-#   faults_test.sh PROBE EXOBUSD BRIDGE EXOBUS [ROUNDS]
+#   faults_test.sh PROBE EXOBUSD BRIDGE EXOBUS [ROUNDS]   (ROUNDS > 1: each NATS node in turn)
 set -u
 PROBE=$1 EXOBUSD=$2 BRIDGE=$3 rounds=${5:-1}
 APPLICATION=$(dirname "$0")/application.yml
