@@ -132,7 +132,7 @@ std::vector<std::string> Bridge::status() {
   for (const auto& [name, relay] : inbound_) {
     const RelayCounters& counted = relay->counters();
     std::string lag = "unknown";
-    if (Result<PullConsumer::Lag> got = relay->lag(); got) {
+    if (Result<PullConsumer::Lag> got = relay->consumer().lag(); got) {
       lag = std::to_string(got.value().pending) + " pending, " + std::to_string(got.value().unacknowledged) +
             " unacknowledged";
     }

@@ -11,7 +11,6 @@ namespace {
 constexpr int kBatch = 64;
 constexpr std::int64_t kFetchWaitMs = 500;   // how soon a stop is noticed
 constexpr std::int64_t kRetryLaterMs = 200;  // a full queue is tried again after this
-constexpr unsigned kFetchFailuresBeforeResubscribing = 10;
 
 // Whether `replier` may reply something `requester` receives: only then does a command
 // between them wait for replies.
@@ -28,24 +27,21 @@ Result<std::unique_ptr<InboundRelay>> InboundRelay::open_commands(const Applicat
                                                                   ServiceTypeIndex type,
                                                                   std::chrono::milliseconds reply_window,
                                                                   JetStream& jet, InstanceLookup instances) {
-  const std::string& name = application.services[type].name;
-  Subscribe subscribe = [&jet, name] { return jet.consume_commands(name); };
-  Result<std::unique_ptr<PullConsumer>> consumer = subscribe();
+  Result<std::unique_ptr<PullConsumer>> consumer = jet.consume_commands(application.services[type].name);
   if (!consumer) return consumer.error();
-  return std::unique_ptr<InboundRelay>(new InboundRelay(application, type, "commands for " + name, reply_window,
-                                                        std::move(subscribe), std::move(consumer.value()), jet,
-                                                        std::move(instances)));
+  return std::unique_ptr<InboundRelay>(new InboundRelay(application, type,
+                                                        "commands for " + application.services[type].name, reply_window,
+                                                        std::move(consumer.value()), jet, std::move(instances)));
 }
 
 Result<std::unique_ptr<InboundRelay>> InboundRelay::open_replies(const ApplicationConfig& application,
                                                                  const std::string& host, JetStream& jet,
                                                                  InstanceLookup instances) {
-  Subscribe subscribe = [&jet, host] { return jet.consume_replies(host); };
-  Result<std::unique_ptr<PullConsumer>> consumer = subscribe();
+  Result<std::unique_ptr<PullConsumer>> consumer = jet.consume_replies(host);
   if (!consumer) return consumer.error();
   return std::unique_ptr<InboundRelay>(new InboundRelay(application, std::nullopt, "replies for " + host,
-                                                        std::chrono::milliseconds(0), std::move(subscribe),
-                                                        std::move(consumer.value()), jet, std::move(instances)));
+                                                        std::chrono::milliseconds(0), std::move(consumer.value()), jet,
+                                                        std::move(instances)));
 }
 
 void InboundRelay::start() {
@@ -58,33 +54,16 @@ void InboundRelay::stop() {
 }
 
 void InboundRelay::run() {
-  unsigned failed_fetches = 0;
   while (!stopping_.load(std::memory_order_relaxed)) {
     Result<std::vector<PulledMessage>> batch = consumer_->fetch(kBatch, kFetchWaitMs);
     if (!batch) {
-      // Reconnecting, or the consumer's leader moving: nothing was taken, so try again, and
-      // after a run of failures with a new subscription to the same durable consumer.
+      // Reconnecting, or the consumer's leader moving: nothing was taken, so try again.
       spdlog::debug("fetch of {}: {}", what_, batch.error().message);
       std::this_thread::sleep_for(std::chrono::milliseconds(kRetryLaterMs));
-      if (++failed_fetches % kFetchFailuresBeforeResubscribing == 0) {
-        Result<std::unique_ptr<PullConsumer>> renewed = subscribe_();
-        spdlog::warn("fetch of {} failed {} times ({}); subscribing again: {}", what_, failed_fetches,
-                     batch.error().message, renewed ? "done" : renewed.error().message);
-        if (renewed) {
-          std::lock_guard lock(consumer_mutex_);
-          consumer_ = std::move(renewed.value());
-        }
-      }
       continue;
     }
-    failed_fetches = 0;
     for (PulledMessage& pulled : batch.value()) deliver(pulled);
   }
-}
-
-Result<PullConsumer::Lag> InboundRelay::lag() {
-  std::lock_guard lock(consumer_mutex_);
-  return consumer_->lag();
 }
 
 void InboundRelay::refuse(PulledMessage& pulled, const std::string& why) {

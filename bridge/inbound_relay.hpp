@@ -23,7 +23,6 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -56,19 +55,16 @@ class InboundRelay {
   void start();
   void stop();
   const RelayCounters& counters() const { return counters_; }
-  // The consumer's lag, from any thread.
-  Result<PullConsumer::Lag> lag();
+  PullConsumer& consumer() { return *consumer_; }
 
  private:
-  using Subscribe = std::function<Result<std::unique_ptr<PullConsumer>>()>;
   InboundRelay(const ApplicationConfig& application, std::optional<ServiceTypeIndex> type, std::string what,
-               std::chrono::milliseconds reply_window, Subscribe subscribe, std::unique_ptr<PullConsumer> consumer,
-               JetStream& jet, InstanceLookup instances)
+               std::chrono::milliseconds reply_window, std::unique_ptr<PullConsumer> consumer, JetStream& jet,
+               InstanceLookup instances)
       : application_(application),
         type_(type),
         what_(std::move(what)),
         reply_window_(reply_window),
-        subscribe_(std::move(subscribe)),
         consumer_(std::move(consumer)),
         jet_(jet),
         instances_(std::move(instances)) {}
@@ -89,10 +85,6 @@ class InboundRelay {
   std::optional<ServiceTypeIndex> type_;  // the commands' type; none for replies
   std::string what_;                      // for the log: "commands for T", "replies for H"
   std::chrono::milliseconds reply_window_;
-  // Makes the pull subscription again: one that keeps failing after the cluster lost and
-  // regained a node is replaced (the durable consumer, and what it holds, stay).
-  Subscribe subscribe_;
-  std::mutex consumer_mutex_;  // the puller replaces consumer_; lag() reads it elsewhere
   std::unique_ptr<PullConsumer> consumer_;
   JetStream& jet_;
   InstanceLookup instances_;
