@@ -1,8 +1,14 @@
 #include "status_command.hpp"
 
+#include <signal.h>
+
+#include <cerrno>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <string>
 
 #include "bus_options.hpp"
@@ -67,6 +73,22 @@ int print_status(const rapidjson::Document& status) {
   return 0;
 }
 
+// What exobus-bridge last wrote of itself (docs/bridge.md), when the bus has one: its pid
+// and host, the NATS connection, and per remote type what crossed and the lag.
+void print_bridge_status(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  std::string first;
+  if (!in || !std::getline(in, first)) return;
+  std::istringstream words(first);
+  std::string program, pid_word, host_word, host;
+  long pid = 0;
+  words >> program >> pid_word >> pid >> host_word >> host;
+  const bool running = pid > 0 && (kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
+  std::cout << "\nbridge of host " << host << " (pid " << pid << (running ? "" : ", not running: its last status")
+            << "):\n";
+  for (std::string line; std::getline(in, line);) std::cout << "  " << line << '\n';
+}
+
 }  // namespace
 
 void add_status_command(CLI::App& app, std::function<int()>& run) {
@@ -90,7 +112,9 @@ void add_status_command(CLI::App& app, std::function<int()>& run) {
         std::cout << status.value().str() << '\n';
         return 0;
       }
-      return print_status(status.value().document());
+      const int printed = print_status(status.value().document());
+      if (printed == 0) print_bridge_status(paths.value().bridge_status);
+      return printed;
     };
   });
 }

@@ -10,6 +10,7 @@ packages=(
   libzmq3-dev cppzmq-dev gnuplot-nox help2man
   pybind11-dev python3-pybind11 python3-pytest python3-zmq python3-setuptools python3-pip
   prometheus-cpp-dev python3-prometheus-client tmux jq
+  nats-server libnats-dev
 )
 
 missing=()

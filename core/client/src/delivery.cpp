@@ -104,6 +104,11 @@ Result<void> Delivery::reply(std::string_view outcome, std::string_view payload,
       client::Outgoing::reply(message_, link->sender(), reply_member_, outcome, payload, on_behalf(options)));
 }
 
+Result<ReplyAddress> Delivery::reply_address() const {
+  if (core_ == nullptr) return detached_error(message_);
+  return ReplyAddress{message_.id, message_.sender, reply_member_};
+}
+
 Result<void> Delivery::send(std::string_view name, std::string_view payload, const SendOptions& options) {
   if (core_ == nullptr) return detached_error(message_);
   return core_->sender.send(client::Outgoing::command(name, payload, on_behalf(options)));

@@ -381,7 +381,8 @@ void Receiver::handle_command(Source& source, const shm::Delivery& taken) {
     if (acceptable) {
       handler = verdict.handler;
       if (handler != nullptr) {
-        fill(received, verdict.internal_name, view, sender_name, taken.deliveries, core_.options.copy_payloads);
+        fill(received, verdict.internal_name, view, sender_name, taken.deliveries + view.earlier_deliveries,
+             core_.options.copy_payloads);
       }
       // The copy a handler will see is what is checked, where there is one.
       const bool copied = handler != nullptr && core_.options.copy_payloads;
@@ -458,7 +459,7 @@ void Receiver::handle_reply(const shm::Delivery& taken) {
     // Reused from reply to reply, so its strings keep their capacity.
     Reply& reply = inbox_reply_;
     fill(reply.message, state.config.routing.to_internal(state.type, view.name), view, state.type_name(sender),
-         taken.deliveries);
+         taken.deliveries + view.earlier_deliveries);
     reply.outcome.assign(reply.message.name);
     reply.payload.assign(view.payload);
     reply.timed_out = false;

@@ -54,8 +54,19 @@ Result<const SendRoute*> Sender::route_for(const Outgoing& outgoing) {
 
 Result<std::span<const shm::Destination>> Sender::destinations_of(const SendRoute& route, const Outgoing& outgoing,
                                                                   shm::Destination& reply) const {
-  if (outgoing.replying_to == nullptr) return std::span<const shm::Destination>(route.destinations);
   const RoutingState& state = core_.routing.current();
+  if (outgoing.replying_to == nullptr && outgoing.options.only_to().empty()) {
+    return std::span<const shm::Destination>(route.destinations);
+  }
+  if (outgoing.replying_to == nullptr) {
+    for (const shm::Destination& each : route.destinations) {
+      if (state.type_name(each.link->receiver()) == outgoing.options.only_to()) {
+        return std::span<const shm::Destination>(&each, 1);
+      }
+    }
+    return Error{ErrorCode::unknown_message, "service type '" + std::string(outgoing.options.only_to()) +
+                                                 "' does not receive " + quote_name(route.public_name)};
+  }
   shm::Link* link = outgoing.reply_type < state.link_to.size() ? state.link_to[outgoing.reply_type] : nullptr;
   if (link == nullptr || link->reply_channel(outgoing.reply_member) == nullptr) {
     return Error{ErrorCode::unknown_message, "no way back to the requester of '" + outgoing.replying_to->name +
@@ -90,7 +101,8 @@ MessageView Sender::message_for(const SendRoute& route, double version, std::str
   message.name = route.public_name;
   message.version = version;
   message.payload = payload;
-  message.id = Uuid::generate();
+  message.id = outgoing.options.id() ? *outgoing.options.id() : Uuid::generate();
+  message.earlier_deliveries = outgoing.options.earlier_deliveries();
   message.request_id = outgoing.options.request_id().value_or(message.id);
   if (outgoing.replying_to != nullptr) message.response_to = outgoing.replying_to->id;
   message.sender = core_.options.service;

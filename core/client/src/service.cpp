@@ -2,6 +2,8 @@
 // does it (service_core.hpp).
 #include "exobus/service.hpp"
 
+#include <algorithm>
+
 #include "service_core.hpp"
 
 namespace exobus {
@@ -57,6 +59,22 @@ std::future<Result<Reply>> Service::request(std::string_view name, std::string_v
 Result<Reply> Service::call(std::string_view name, std::string_view payload, std::chrono::milliseconds timeout,
                             const SendOptions& options) {
   return core_->sender.call(name, payload, timeout, options);
+}
+
+Result<void> Service::reply_to(const ReplyAddress& to, std::string_view outcome, std::string_view payload,
+                               const SendOptions& options) {
+  const client::RoutingState& state = core_->routing.current();
+  const auto requester = std::find(state.type_names.begin(), state.type_names.end(), to.requester);
+  if (requester == state.type_names.end()) {
+    return Error{ErrorCode::unknown_message, "no service type '" + to.requester + "' to reply to"};
+  }
+  // What the send path reads of the command it answers: its id (the reply's response-to),
+  // and a name for its errors.
+  Received command;
+  command.id = to.command;
+  command.name = "command " + to.command.to_string();
+  return core_->sender.send(client::Outgoing::reply(
+      command, static_cast<std::uint16_t>(requester - state.type_names.begin()), to.member, outcome, payload, options));
 }
 
 const std::string& Service::service_type() const { return core_->options.service; }

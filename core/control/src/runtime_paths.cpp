@@ -50,7 +50,7 @@ Result<RuntimeDir> runtime_dir_from_environment() {
 Result<RuntimePaths> runtime_paths(std::string_view bus, const RuntimeDir& dir) {
   if (auto valid = validate_bus_name(bus); !valid) return valid.error();
   RuntimePaths paths{std::string(bus), dir, dir.path / (std::string(bus) + ".sock"),
-                     dir.path / (std::string(bus) + ".lock")};
+                     dir.path / (std::string(bus) + ".lock"), dir.path / (std::string(bus) + ".bridge")};
   // sun_path holds the path and its terminating NUL.
   if (paths.socket.native().size() >= sizeof(sockaddr_un{}.sun_path)) {
     return Error{ErrorCode::config_error, "control socket path " + paths.socket.native() + " is " +

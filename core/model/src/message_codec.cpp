@@ -23,7 +23,7 @@ constexpr std::size_t kFormatAt = 4;
 constexpr std::size_t kFlagsAt = 5;
 constexpr std::size_t kNameLengthAt = 6;
 constexpr std::size_t kSenderLengthAt = 8;
-constexpr std::size_t kReservedAt = 10;
+constexpr std::size_t kEarlierDeliveriesAt = 10;
 constexpr std::size_t kPayloadLengthAt = 12;
 constexpr std::size_t kVersionAt = 16;
 constexpr std::size_t kIdAt = 24;
@@ -125,7 +125,7 @@ Result<std::size_t> encode_around_payload(const MessageView& message, std::size_
   store(base, kFlagsAt, message.is_reply() ? kFlagReply : std::uint8_t{0});
   store(base, kNameLengthAt, static_cast<std::uint16_t>(message.name.size()));
   store(base, kSenderLengthAt, static_cast<std::uint16_t>(message.sender.size()));
-  store(base, kReservedAt, std::uint16_t{0});
+  store(base, kEarlierDeliveriesAt, message.earlier_deliveries);
   store(base, kPayloadLengthAt, static_cast<std::uint32_t>(payload_size));
   store(base, kVersionAt, std::bit_cast<std::uint64_t>(message.version));
   store_uuid(base, kIdAt, message.id);
@@ -151,7 +151,6 @@ Result<MessageView> decode(std::span<const std::byte> bytes, NameCheck names) {
   }
   const auto flags = load<std::uint8_t>(base, kFlagsAt);
   if ((flags & ~kFlagReply) != 0) return corrupted("unknown flag bits set");
-  if (load<std::uint16_t>(base, kReservedAt) != 0) return corrupted("reserved field is not zero");
 
   // Summed in size_t from 16- and 32-bit fields, so the total cannot overflow.
   const std::size_t name_length = load<std::uint16_t>(base, kNameLengthAt);
@@ -183,6 +182,7 @@ Result<MessageView> decode(std::span<const std::byte> bytes, NameCheck names) {
   } else if (!response_to.is_nil()) {
     return corrupted("response_to is set on a message not flagged as a reply");
   }
+  view.earlier_deliveries = load<std::uint16_t>(base, kEarlierDeliveriesAt);
   view.encoded_size = total;
   return view;
 }

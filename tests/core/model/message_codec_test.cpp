@@ -192,10 +192,18 @@ TEST(MessageCodec, DecodeRejectsUnknownFlags) {
   expect_corrupted(buffer, "flag");
 }
 
-TEST(MessageCodec, DecodeRejectsNonZeroReservedField) {
-  auto buffer = encode_to_vector(sample_command());
-  buffer[10] = std::byte{1};
-  expect_corrupted(buffer, "reserved");
+TEST(MessageCodec, EarlierDeliveriesRoundTrip) {
+  const Message message = sample_command();
+  MessageView relayed = view_of(message);
+  relayed.earlier_deliveries = 513;
+  std::vector<std::byte> buffer(encoded_size(relayed));
+  ASSERT_TRUE(encode(relayed, buffer).ok());
+  const auto decoded = decode(buffer);
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+  EXPECT_EQ(decoded.value().earlier_deliveries, 513);
+  const auto first_sent = decode(encode_to_vector(message));
+  ASSERT_TRUE(first_sent.ok());
+  EXPECT_EQ(first_sent.value().earlier_deliveries, 0);
 }
 
 TEST(MessageCodec, DecodeRejectsPayloadLengthPastTheEnd) {

@@ -69,6 +69,10 @@ class Delivery {
   Result<Reply> call(std::string_view name, std::string_view payload, std::chrono::milliseconds timeout,
                      const SendOptions& options = {});  // Service::call, as part of this request
 
+  // Where this command's replies go (as reply() sends them), for a relay that replies from
+  // elsewhere; closed once the delivery is no longer this object's.
+  Result<ReplyAddress> reply_address() const;
+
   Result<void> ack();
   Result<void> release();
   Result<void> reject();

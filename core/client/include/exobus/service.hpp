@@ -96,6 +96,12 @@ class Service {
   Result<Reply> call(std::string_view name, std::string_view payload, std::chrono::milliseconds timeout,
                      const SendOptions& options = {});
 
+  // For a relay (exobus-bridge): a reply, as Delivery::reply would send it, to a command this
+  // type received on another bus and that came here as `to`. The requester's library takes
+  // it only while it still awaits replies to that command, from this type.
+  Result<void> reply_to(const ReplyAddress& to, std::string_view outcome, std::string_view payload = {},
+                        const SendOptions& options = {});
+
   const std::string& service_type() const;
   std::uint32_t instance() const;
 

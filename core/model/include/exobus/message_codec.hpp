@@ -7,7 +7,7 @@
 //
 //  0       4   5   6       8       10      12              16
 //  +-------+---+---+-------+-------+-------+---------------+
-//  | magic |fmt|flg|nameLen|sndrLen|  0    |  payloadLen   |
+//  | magic |fmt|flg|nameLen|sndrLen|earlier|  payloadLen   |
 //  +-------+---+---+-------+-------+-------+---------------+
 //  16                              24
 //  +-------------------------------+
@@ -23,7 +23,8 @@
 //  +------------------+-------------------+----------------------+
 //
 //  magic: "EXBM"; fmt: kMessageFormatVersion; flg: bit 0 = is a reply, other bits zero;
-//  the 16-bit field at 10 is reserved and zero.
+//  earlier: deliveries of the message before it entered this bus (set by a relay between
+//  buses such as exobus-bridge; zero for a message first sent here).
 //
 // The whole record is written by the sending process before the chunk's handle is
 // published; after that nobody writes it, and readers treat it as hostile input.
@@ -56,6 +57,9 @@ struct MessageView {
   Uuid request_id;
   std::optional<Uuid> response_to;
   std::string_view sender;
+  // Deliveries the message had before it entered this bus (a relay between buses sets it):
+  // a receiver counts them with its own, so a message redelivered on the way says so.
+  std::uint16_t earlier_deliveries = 0;
   // Bytes the record occupies at the front of the buffer; the rest of a chunk is ignored.
   std::size_t encoded_size = 0;
 
@@ -96,7 +100,7 @@ Result<std::size_t> encode_around_payload(const MessageView& message, std::size_
 enum class NameCheck : std::uint8_t { characters, by_exact_match };
 
 // Reads a record from the front of `bytes`. A pure function of its input that never reads
-// outside `bytes`: any inconsistency (bad magic or format, reserved bits set, a length past
+// outside `bytes`: any inconsistency (bad magic or format, unknown flag bits, a length past
 // the end, an invalid name or sender unless the caller matches them exactly, a non-finite
 // or negative version) is ErrorCode::corrupted.
 Result<MessageView> decode(std::span<const std::byte> bytes, NameCheck names = NameCheck::characters);

@@ -37,6 +37,8 @@ struct RuntimePaths {
   RuntimeDir dir;
   std::filesystem::path socket;
   std::filesystem::path lock;
+  // Where exobus-bridge, when the bus has one, writes its status for `exobus status`.
+  std::filesystem::path bridge_status;
 };
 
 // A bus name is 1..64 characters of [A-Za-z0-9_-]: it becomes a file name.
