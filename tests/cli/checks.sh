@@ -2,6 +2,7 @@
 # The checks the CLI test scripts share; source it after setting
 #   out, err   two scratch files (the last command's stdout and stderr)
 #   failures   the count of failed checks, 0 at the start
+#   greeter    the demo greeter program (for start_greeter)
 # and end the script with `finish`.
 
 # expect NAME EXIT_CODE TEXT COMMAND...: runs COMMAND, checks its exit code and that its
@@ -52,6 +53,21 @@ eventually() {
         sleep 0.1
     done
     return 1
+}
+
+# start_greeter: starts $greeter in the background as an instance of the type greeter (it
+# dies with the test), sets greeter_pid, and waits until it says ready; exits if it never does.
+start_greeter() {
+    local die_with_us=()
+    command -v setpriv >/dev/null && die_with_us=(setpriv --pdeathsig TERM)
+    EXOBUS_SERVICE=greeter "${die_with_us[@]}" "$greeter" >"$out.greeter" 2>&1 &
+    greeter_pid=$!
+    if ! eventually 10 grep -q ready "$out.greeter"; then
+        echo "FAIL the greeter did not start:" >&2
+        cat "$out.greeter" >&2
+        exit 1
+    fi
+    rm -f "$out.greeter"
 }
 
 # finish: the summary line and the exit code.

@@ -37,16 +37,7 @@ expect "status without a bus name fails" 1 "--bus" \
     env -u EXOBUS_BUS "$exobus" status
 
 # A greeter instance, and the status that shows it.
-die_with_us=()
-command -v setpriv >/dev/null && die_with_us=(setpriv --pdeathsig TERM)
-EXOBUS_SERVICE=greeter "${die_with_us[@]}" "$greeter" >"$out.greeter" 2>&1 &
-greeter_pid=$!
-if ! eventually 10 grep -q ready "$out.greeter"; then
-    echo "FAIL the greeter did not start:" >&2
-    cat "$out.greeter" >&2
-    exit 1
-fi
-rm -f "$out.greeter"
+start_greeter
 
 expect "status lists the service types" 0 "SERVICE TYPE" "$exobus" status
 expect "status names the greeter type" 0 "greeter" "$exobus" status

@@ -65,16 +65,7 @@ scrape_until "the queue depth counts what waits for a type without instances" \
     'exobus_queue_depth{type="greeter"} 3' 'exobus_messages_sent_total{type="client"} 3' \
     'exobus_pool_chunks_in_use{size="256"} 3'
 
-die_with_us=()
-command -v setpriv >/dev/null && die_with_us=(setpriv --pdeathsig TERM)
-EXOBUS_SERVICE=greeter "${die_with_us[@]}" "$greeter" >"$out.greeter" 2>&1 &
-greeter_pid=$!
-if ! eventually 10 grep -q ready "$out.greeter"; then
-    echo "FAIL the greeter did not start:" >&2
-    cat "$out.greeter" >&2
-    exit 1
-fi
-rm -f "$out.greeter"
+start_greeter
 
 # Five requests, each answered; one poison, rejected into the dead letters.
 for n in 1 2 3 4 5; do

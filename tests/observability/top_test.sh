@@ -53,16 +53,7 @@ expect "top --once says when no instance runs" 0 "no instances running" "$exobus
 expect_row "the 256-byte buffers hold the two waiting messages" "256 B " "256 B 512 2 510 0%"
 expect_row "the 4 KiB buffers are all free" "4 KiB " "4 KiB 128 0 128 0%"
 
-die_with_us=()
-command -v setpriv >/dev/null && die_with_us=(setpriv --pdeathsig TERM)
-EXOBUS_SERVICE=greeter "${die_with_us[@]}" "$greeter" >"$out.greeter" 2>&1 &
-greeter_pid=$!
-if ! eventually 10 grep -q ready "$out.greeter"; then
-    echo "FAIL the greeter did not start:" >&2
-    cat "$out.greeter" >&2
-    exit 1
-fi
-rm -f "$out.greeter"
+start_greeter
 expect "a poison greeting is sent" 0 "" "$exobus" send greet '{"poison":true}' --as client
 eventually 10 bash -c "'$exobus' status --json | jq -e '.service_types[] | select(.name == \"greeter\") | .dead_lettered == 1 and .acked == 2'"
 expect "top --once shows the settled state" 0 "" "$exobus" top --once --interval 0.2
