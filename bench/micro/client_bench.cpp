@@ -109,9 +109,8 @@ void round_trips(benchmark::State& state, RoundTrip round_trip) {
   options.wait_mode = WaitMode::busy_poll;
   Result<std::unique_ptr<Service>> receiver = bus.value()->connect(options);
   if (!receiver) return fail(state, "receiver: " + receiver.error().message);
-  receiver.value()->on("bench.ping", [](exobus::Delivery& delivery) {
-    (void)delivery.reply("bench.pong", delivery.message().payload);
-  });
+  receiver.value()->on(
+      "bench.ping", [](exobus::Delivery& delivery) { (void)delivery.reply("bench.pong", delivery.message().payload); });
   if (Result<void> started = receiver.value()->start(); !started) {
     return fail(state, "receiver: " + started.error().message);
   }

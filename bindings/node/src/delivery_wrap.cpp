@@ -4,6 +4,7 @@
 
 #include "addon_data.hpp"
 #include "conversions.hpp"
+#include "sends.hpp"
 
 namespace exobus::node {
 
@@ -116,22 +117,10 @@ void DeliveryWrap::reply(const Napi::CallbackInfo& info) {
   check(env, delivery(env).reply(outcome, payload.text(), send_options(env, info[2], info[3])));
 }
 
-void DeliveryWrap::send(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string name = string_of(env, info[0], "a message name");
-  PayloadText payload(env, info[1]);
-  check(env, delivery(env).send(name, payload.text(), send_options(env, info[2], info[3])));
-}
+void DeliveryWrap::send(const Napi::CallbackInfo& info) { send_from(delivery(info.Env()), info); }
 
 void DeliveryWrap::send_with_replies(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string name = string_of(env, info[0], "a message name");
-  PayloadText payload(env, info[1]);
-  SendOptions options = send_options(env, info[2], info[3]);
-  const auto request = info[4].As<Napi::Number>().Uint32Value();
-  std::chrono::milliseconds timeout = milliseconds_of(env, info[5]);
-  ReplyHandler handler = handoff_->replies_for(request, info[6].IsNull(), end_outcomes(env, info[6]));
-  check(env, delivery(env).send(name, payload.text(), std::move(handler), timeout, options));
+  send_with_replies_from(delivery(info.Env()), *handoff_, info);
 }
 
 void DeliveryWrap::ack(const Napi::CallbackInfo& info) { check(info.Env(), delivery(info.Env()).ack()); }

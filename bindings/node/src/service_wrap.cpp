@@ -4,6 +4,7 @@
 
 #include "addon_data.hpp"
 #include "conversions.hpp"
+#include "sends.hpp"
 
 namespace exobus::node {
 
@@ -75,12 +76,7 @@ void ServiceWrap::start(const Napi::CallbackInfo& info) { check(info.Env(), serv
 
 void ServiceWrap::close(const Napi::CallbackInfo&) { stop(); }
 
-void ServiceWrap::send(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string name = string_of(env, info[0], "a message name");
-  PayloadText payload(env, info[1]);
-  check(env, service(env).send(name, payload.text(), send_options(env, info[2], info[3])));
-}
+void ServiceWrap::send(const Napi::CallbackInfo& info) { send_from(service(info.Env()), info); }
 
 void ServiceWrap::try_send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -90,14 +86,7 @@ void ServiceWrap::try_send(const Napi::CallbackInfo& info) {
 }
 
 void ServiceWrap::send_with_replies(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string name = string_of(env, info[0], "a message name");
-  PayloadText payload(env, info[1]);
-  SendOptions options = send_options(env, info[2], info[3]);
-  const auto request = info[4].As<Napi::Number>().Uint32Value();
-  std::chrono::milliseconds timeout = milliseconds_of(env, info[5]);
-  ReplyHandler handler = handoff_->replies_for(request, info[6].IsNull(), end_outcomes(env, info[6]));
-  check(env, service(env).send(name, payload.text(), std::move(handler), timeout, options));
+  send_with_replies_from(service(info.Env()), *handoff_, info);
 }
 
 void ServiceWrap::ref(const Napi::CallbackInfo& info) {

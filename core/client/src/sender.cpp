@@ -255,8 +255,8 @@ Result<Reply> Sender::call(std::string_view name, std::string_view payload, std:
                                          "send it with a reply handler instead"};
   }
   auto first = std::make_shared<FirstReply>();
-  Result<void> sent = send(
-      Outgoing::request(name, payload, options, {FirstReply::handler(first), std::chrono::steady_clock::now() + timeout, {}}));
+  Result<void> sent = send(Outgoing::request(
+      name, payload, options, {FirstReply::handler(first), std::chrono::steady_clock::now() + timeout, {}}));
   if (!sent) return sent.error();
   core_.receiver.take_replies_until(*first);
   Reply reply = first->take();
