@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <future>
-#include <thread>
 #include <vector>
 
 #include "../config/config_files.hpp"
@@ -101,11 +100,13 @@ TEST_F(RelayedSendTest, RepliesSentToTheReplyAddressOfACommandReachTheInstanceTh
   std::promise<ReplyAddress> address;
   shipping->on("ship", [&](Delivery& delivery) { address.set_value(delivery.reply_address().value()); });
   ASSERT_TRUE(shipping->start().ok());
-  std::vector<Reply> replies;
+  std::vector<Reply> replies;  // the reply thread's until `ended` is set
+  std::promise<void> ended;
   ASSERT_TRUE(bus->send(
                      "web", "order.place", "{}",
                      [&](const Reply& reply) {
                        replies.push_back(reply);
+                       if (reply.timed_out) ended.set_value();
                        return ReplyControl::more;
                      },
                      500ms)
@@ -115,7 +116,8 @@ TEST_F(RelayedSendTest, RepliesSentToTheReplyAddressOfACommandReachTheInstanceTh
   EXPECT_EQ(to.requester, "web");
   ASSERT_TRUE(shipping->reply_to(to, "ship.ok", R"({"part":1})").ok());
   ASSERT_TRUE(shipping->reply_to(to, "ship.ok", R"({"part":2})").ok());
-  std::this_thread::sleep_for(700ms);  // past the reply window: the last call is the timeout
+  // The last call is the timeout, past the reply window.
+  ASSERT_EQ(ended.get_future().wait_for(5s), std::future_status::ready);
   shipping->stop();
 
   ASSERT_EQ(replies.size(), 3u) << "two replies, then the timeout";
