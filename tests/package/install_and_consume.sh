@@ -16,6 +16,10 @@ trap 'rm -rf "$work"' EXIT
 prefix=$work/prefix
 
 fail() { echo "package test: $*" >&2; exit 1; }
+# Whether what COMMAND prints matches PATTERN. The output is read whole first: with
+# pipefail, `COMMAND | grep -q` fails whenever grep stops reading before COMMAND ends
+# writing (COMMAND then dies of SIGPIPE), which ldd sometimes does.
+prints() { local pattern=$1 output; shift; output=$("$@"); grep -q -- "$pattern" <<<"$output"; }
 
 cmake --install "$build_dir" --prefix "$prefix" >"$work/install.log" || { cat "$work/install.log"; fail "install failed"; }
 lib=$prefix/lib
@@ -33,8 +37,8 @@ for library in exobus exobus_c; do
 done
 # Only the public API is installed: the data plane and the control protocol stay inside.
 [[ ! -e $prefix/include/exobus/shm && ! -e $prefix/include/exobus/control ]] || fail "internal headers are installed"
-"$prefix/bin/exobus" --version | grep -q "^exobus 0.1.0$" || fail "exobus --version"
-"$prefix/bin/exobusd" --version | grep -q "^exobusd 0.1.0$" || fail "exobusd --version"
+prints "^exobus 0.1.0$" "$prefix/bin/exobus" --version || fail "exobus --version"
+prints "^exobusd 0.1.0$" "$prefix/bin/exobusd" --version || fail "exobusd --version"
 
 # A build for users alone (BUILD_TESTING=OFF) looks for no test or benchmark dependency.
 cmake -S "$source_dir" -B "$work/minimal" -G Ninja -DBUILD_TESTING=OFF >"$work/minimal.log" 2>&1 ||
@@ -50,8 +54,8 @@ for flavour in shared static; do
     cmake --build "$work/cpp-$flavour" >>"$work/cpp-$flavour.log" 2>&1 ||
     { cat "$work/cpp-$flavour.log"; fail "the C++ consumer ($flavour) does not build"; }
 done
-ldd "$work/cpp-shared/cpp_consumer" | grep -q "$lib/libexobus.so.0" || fail "cpp consumer does not load the installed libexobus.so.0"
-! ldd "$work/cpp-static/cpp_consumer" | grep -q libexobus || fail "static cpp consumer still loads libexobus"
+prints "$lib/libexobus.so.0" ldd "$work/cpp-shared/cpp_consumer" || fail "cpp consumer does not load the installed libexobus.so.0"
+! prints libexobus ldd "$work/cpp-static/cpp_consumer" || fail "static cpp consumer still loads libexobus"
 
 # The C project: pkg-config alone says how to compile and link.
 export PKG_CONFIG_PATH=$lib/pkgconfig
@@ -62,7 +66,7 @@ cc -std=c11 -Wall -Werror "$here/c_consumer/main.c" -o "$work/c-shared" $(pkg-co
 static_libs=$(pkg-config --static --libs exobus-c | sed 's/-lexobus_c/-l:libexobus_c.a/; s/-lexobus\b/-l:libexobus.a/')
 cc -std=c11 -Wall -Werror "$here/c_consumer/main.c" -o "$work/c-static" $(pkg-config --cflags exobus-c) $static_libs ||
   fail "the C consumer does not link statically with pkg-config --static --libs exobus-c"
-! ldd "$work/c-static" | grep -q libexobus || fail "static C consumer still loads libexobus"
+! prints libexobus ldd "$work/c-static" || fail "static C consumer still loads libexobus"
 
 run_all() {
   "$work/cpp-shared/cpp_consumer" && "$work/cpp-static/cpp_consumer" &&
