@@ -79,7 +79,13 @@ Result<std::unique_ptr<Coordinator>> Coordinator::start(CoordinatorOptions optio
     coordinator->metrics_->publish(coordinator->figures());
     coordinator->log_->info("serving metrics on http://{}/metrics", coordinator->metrics_->address());
   }
+  coordinator->update_observers();
   return coordinator;
+}
+
+void Coordinator::update_observers() {
+  const std::uint32_t observers = metrics_ ? shm::kObserveSendTimes : 0;
+  memory_->directory().header().observers.store(observers, std::memory_order_relaxed);
 }
 
 Result<void> Coordinator::load_policies(const ApplicationConfig& config) {

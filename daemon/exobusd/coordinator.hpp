@@ -70,6 +70,9 @@ class Coordinator {
   void forget_connections_of(std::uint32_t slot);
   // The bus as `exobus status` and the metrics show it (bus_figures.hpp).
   BusFigures figures() const;
+  // Tells every instance what is watched (the directory's observers word): send times
+  // while the metrics are served. Called whenever what watches the bus changes.
+  void update_observers();
   Result<control::JsonText> on_status();
   Result<Granted> on_command(const std::string& name, const control::JsonText& args, const PeerCredentials& peer);
   void on_reload();

@@ -20,6 +20,7 @@ void Directory::initialise(const DirectoryShape& shape, std::uint64_t bus_genera
   head.routing_generation.store(1, std::memory_order_relaxed);
   std::copy_n(shape.size_classes.begin(), head.size_class_count, head.size_classes);
   head.lanes_per_instance = shape.lanes_per_instance;
+  head.observers.store(0, std::memory_order_relaxed);
   // Release: every store above is visible to a mapper that acquires the magic.
   head.magic.store(kDirectoryMagic, std::memory_order_release);
 }

@@ -117,7 +117,15 @@ Result<void> Sender::fits(const SendRoute& route, std::span<const shm::Destinati
                                                  "; raise bus.size-classes in the configuration"};
 }
 
-Envelope Sender::envelope() const { return {static_cast<std::uint16_t>(core_.member())}; }
+std::uint64_t Sender::send_time() const {
+  const std::uint32_t observers = core_.memory->directory().header().observers.load(std::memory_order_relaxed);
+  if ((observers & shm::kObserveSendTimes) == 0) return 0;
+  // steady_clock is CLOCK_MONOTONIC on Linux: one clock for every process of the host.
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+}
+
+Envelope Sender::envelope() const { return {static_cast<std::uint16_t>(core_.member()), send_time()}; }
 
 shm::PoolStatus Sender::allocate_parts(std::span<shm::Part> parts, std::size_t size, std::uint32_t copy_bytes) {
   const std::byte* first = nullptr;
@@ -341,6 +349,11 @@ Result<void> Sender::send_loan(Loan& loan) {
   if (!valid) {
     abandon_parts(targets);
     return valid;
+  }
+  // Stamped before the copies for the other targets are made from it.
+  if (const std::uint64_t now = send_time(); now != 0) {
+    std::byte* const chunk_start = reinterpret_cast<std::byte*>(loan.payload_.data() + loan.payload_.size()) - loan.length_;
+    restamp_sent_at(std::span<std::byte>(chunk_start, loan.length_), now);
   }
   SendDeadline deadline(core_.options.send_timeout);
   shm::PoolStatus allocated = allocate_parts(targets, loan.length_, loan.length_);

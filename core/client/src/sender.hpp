@@ -122,8 +122,10 @@ class Sender {
   MessageView message_for(const SendRoute& route, double version, std::string_view payload,
                           const Outgoing& outgoing) const;
   Result<void> fits(const SendRoute& route, std::span<const shm::Destination> to, std::size_t size) const;
-  // Where a message sent from this instance says replies go, and who sent it.
+  // The envelope of a message sent now: where its replies go, and when it was sent (0
+  // unless the daemon asks for send times).
   Envelope envelope() const;
+  std::uint64_t send_time() const;
   // The error for a publish the bus refused.
   Error refusal(const shm::SendResult& sent, std::span<const shm::Part> parts, bool is_reply) const;
   Error exhausted(std::size_t size) const;

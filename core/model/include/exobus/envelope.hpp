@@ -1,15 +1,21 @@
 #pragma once
-// What a chunk holds: an 8-byte envelope for the bus itself, then the encoded message.
+// What a chunk holds: a 16-byte envelope for the bus itself, then the encoded message.
 //
-//  Envelope (8 bytes, little-endian, written once by the sender before it publishes)
-//  0       2                       8
-//  +-------+-----------------------+-------------------------
-//  |reply  |  reserved (0)         |  message (message_codec.hpp)
-//  |member |                       |
-//  +-------+-----------------------+-------------------------
+//  Envelope (16 bytes, little-endian, written once by the sender before it publishes)
+//  0       2               8                               16
+//  +-------+---------------+-------------------------------+-------------------------
+//  |reply  | reserved (0)  |  sent at                      |  message (message_codec.hpp)
+//  |member |               |                               |
+//  +-------+---------------+-------------------------------+-------------------------
 //  reply member: the sending instance's place among its type's instances: replies to this
 //                command go to that reply channel of the link back to the sender's type. A
 //                sender that lies here only sends its own replies to another of its own.
+//  sent at:      when the sending library sent it, in nanoseconds of CLOCK_MONOTONIC (one
+//                clock for every process of the host), or 0 when it did not look: senders
+//                read the clock only while the daemon asks them to (DirectoryHeader::
+//                observers), so a bus nobody watches pays no clock read. Receivers use it for
+//                figures alone (queueing delay); a sender that lies here skews only the
+//                figures of what it sends.
 #include <cstdint>
 #include <span>
 #include <string>
@@ -21,8 +27,9 @@ namespace exobus {
 
 struct Envelope {
   std::uint16_t reply_member = 0;
+  std::uint64_t sent_at_ns = 0;
 };
-inline constexpr std::size_t kEnvelopeBytes = 8;
+inline constexpr std::size_t kEnvelopeBytes = 16;
 
 struct EnvelopedMessage {
   Envelope envelope;
@@ -38,6 +45,9 @@ Result<std::size_t> encode_enveloped(const Envelope& envelope, const MessageView
 // end of the record (see encode_around_payload).
 Result<std::size_t> encode_enveloped_around_payload(const Envelope& envelope, const MessageView& message,
                                                     std::size_t payload_size, std::span<std::byte> out);
+// Rewrites the sent-at field of an enveloped message the sender still owns: a loan is
+// stamped when it is sent, not when it was lent.
+void restamp_sent_at(std::span<std::byte> enveloped, std::uint64_t sent_at_ns);
 // Treats the bytes as hostile, like decode().
 Result<EnvelopedMessage> decode_enveloped(std::span<const std::byte> bytes, NameCheck names = NameCheck::characters);
 

@@ -7,7 +7,7 @@
 //
 //   +------------------------------+  0
 //   | DirectoryHeader              |  written once before the magic (release); then only
-//   |                              |  routing_generation changes
+//   |                              |  routing_generation and observers change
 //   +------------------------------+  128
 //   | TypeRecord[type slots]       |  a record is written once, before its in_use (release)
 //   +------------------------------+
@@ -27,8 +27,13 @@
 namespace exobus::shm {
 
 inline constexpr std::uint64_t kDirectoryMagic = 0x3342445342584f45;  // "EOXBSDB3"
-inline constexpr std::uint32_t kLayoutVersion = 3;
+inline constexpr std::uint32_t kLayoutVersion = 4;
 inline constexpr std::uint32_t kMaxTypeName = 96;
+
+// Bits of DirectoryHeader::observers: what the daemon asks of every instance while someone
+// watches the bus. Each costs the hot path one relaxed load and a branch while it is off.
+inline constexpr std::uint32_t kObserveSendTimes = 1u << 0;   // senders stamp Envelope::sent_at_ns
+inline constexpr std::uint32_t kObserveDeliveries = 1u << 1;  // receivers trace their deliveries
 
 struct alignas(64) DirectoryHeader {
   std::atomic<std::uint64_t> magic;  // kDirectoryMagic once initialised (stored last)
@@ -42,13 +47,17 @@ struct alignas(64) DirectoryHeader {
   std::atomic<std::uint64_t> routing_generation;
   SizeClass size_classes[kMaxSizeClasses];
   std::uint32_t lanes_per_instance;
+  // kObserve* bits, stored by the daemon whenever what watches the bus changes (metrics
+  // configured, a tail attached), read relaxed by instances: a stale read only stamps or
+  // traces a message more or fewer. A daemon that adopts a bus's memory stores its own.
+  std::atomic<std::uint32_t> observers;
 };
 static_assert(sizeof(DirectoryHeader) == 128 && std::is_standard_layout_v<DirectoryHeader>);
 static_assert(offsetof(DirectoryHeader, magic) == 0 && offsetof(DirectoryHeader, layout_version) == 8 &&
               offsetof(DirectoryHeader, type_slots) == 12 && offsetof(DirectoryHeader, link_slots) == 16 &&
               offsetof(DirectoryHeader, size_class_count) == 20 && offsetof(DirectoryHeader, bus_generation) == 24 &&
               offsetof(DirectoryHeader, routing_generation) == 32 && offsetof(DirectoryHeader, size_classes) == 40 &&
-              offsetof(DirectoryHeader, lanes_per_instance) == 104);
+              offsetof(DirectoryHeader, lanes_per_instance) == 104 && offsetof(DirectoryHeader, observers) == 108);
 
 struct TypeRecord {
   std::atomic<std::uint32_t> in_use;
