@@ -58,6 +58,30 @@ std::string refusals_of(const Value& type) {
   return list;
 }
 
+// A delay bucket's upper bound from the status (queueing_delay.p50_ns, p99_ns): "<" that
+// bound, "-" without samples, "?" when the status lacks it, and past the last bound (null)
+// ">" the last one.
+std::string delay_of(const Value& type, const char* quantile) {
+  if (!type.IsObject() || !type.HasMember("queueing_delay") || !type["queueing_delay"].IsObject()) return "?";
+  const Value& delay = type["queueing_delay"];
+  if (count_of(delay, "samples").value_or(0) == 0) return "-";
+  if (!delay.HasMember(quantile)) return "?";
+  if (delay[quantile].IsNull()) return ">2.1s";
+  if (!delay[quantile].IsUint64()) return "?";
+  const double ns = static_cast<double>(delay[quantile].GetUint64());
+  char text[32];
+  if (ns < 1e3) {
+    std::snprintf(text, sizeof text, "<%.0fns", ns);
+  } else if (ns < 1e6) {
+    std::snprintf(text, sizeof text, "<%.3gus", ns / 1e3);
+  } else if (ns < 1e9) {
+    std::snprintf(text, sizeof text, "<%.3gms", ns / 1e6);
+  } else {
+    std::snprintf(text, sizeof text, "<%.3gs", ns / 1e9);
+  }
+  return text;
+}
+
 std::string size_of(std::uint64_t bytes) {
   if (bytes >= (1u << 20) && bytes % (1u << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
   if (bytes >= (1u << 10) && bytes % (1u << 10) == 0) return std::to_string(bytes >> 10) + " KiB";
@@ -78,10 +102,11 @@ std::string render_top_frame(const TopSample& before, const TopSample& now) {
   std::snprintf(interval, sizeof interval, "%.1f", seconds);
   out << "bus " << text(status, "bus") << "  (rates over " << interval << " s)\n\n";
 
-  TextTable table({"SERVICE TYPE", "SENT/S", "DELIVERED/S", "QUEUED", "IN FLIGHT", "ACKED", "REDELIVERED",
-                   "DEAD-LETTERED", "REFUSED", "INSTANCES"},
-                  {TextTable::left, TextTable::right, TextTable::right, TextTable::right, TextTable::right,
-                   TextTable::right, TextTable::right, TextTable::right, TextTable::right, TextTable::right});
+  TextTable table(
+      {"SERVICE TYPE", "SENT/S", "DELIVERED/S", "QUEUED", "IN FLIGHT", "ACKED", "REDELIVERED", "DEAD-LETTERED",
+       "REFUSED", "DELAY P50", "DELAY P99", "INSTANCES"},
+      {TextTable::left, TextTable::right, TextTable::right, TextTable::right, TextTable::right, TextTable::right,
+       TextTable::right, TextTable::right, TextTable::right, TextTable::right, TextTable::right, TextTable::right});
   std::vector<std::string> refusals;
   for (const Value& type : types->GetArray()) {
     const Value* earlier = matching(earlier_types, type, "name");
@@ -89,6 +114,7 @@ std::string render_top_frame(const TopSample& before, const TopSample& now) {
     table.add_row({text(type, "name"), rate(earlier, type, "sent", seconds), rate(earlier, type, "delivered", seconds),
                    number(type, "queued"), number(type, "in_flight"), number(type, "acked"),
                    number(type, "redelivered"), number(type, "dead_lettered"), number(type, "refused"),
+                   delay_of(type, "p50_ns"), delay_of(type, "p99_ns"),
                    instances ? std::to_string(instances->Size()) : "?"});
     if (const std::string list = refusals_of(type); !list.empty()) {
       refusals.push_back("refused by " + text(type, "name") + ": " + list);

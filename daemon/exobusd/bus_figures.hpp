@@ -2,25 +2,64 @@
 // What the daemon sees of its bus at one moment: the figures behind `exobus status` (and so
 // `exobus top`) and the metrics endpoint, read from the bus's memory by the coordinator.
 //
-// Counters of a type (sent, delivered, acked, redelivered) count since the daemon started,
+// Counters of a type (sent, delivered, acked, redelivered, delays) count since the daemon started,
 // instances that left included: an instance's own counters go with its slot, so the
 // coordinator adds them to its type's when it frees the slot, and a type's counters never go
 // back while the daemon runs. Depths, in flight, instances and pool use are gauges.
+#include <array>
+#include <cmath>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "exobus/shm/delay_histogram.hpp"
+
 namespace exobus::daemon {
+
+// Queueing delays of stamped deliveries (senders stamp them while metrics are served), in
+// the buckets of shm/delay_histogram.hpp.
+struct DelayFigures {
+  std::array<std::uint64_t, shm::kDelayBuckets> buckets{};
+  std::uint64_t sum_ns = 0;
+
+  std::uint64_t samples() const {
+    std::uint64_t total = 0;
+    for (std::uint64_t count : buckets) total += count;
+    return total;
+  }
+  // The upper bound in ns of the bucket that holds the q-quantile (0 < q <= 1): the delay
+  // that share of the samples stayed below. 0 without samples; nullopt when it lies in the
+  // last, unbounded bucket.
+  std::optional<std::uint64_t> quantile_bound_ns(double q) const {
+    const std::uint64_t total = samples();
+    if (total == 0) return 0;
+    const auto rank = static_cast<std::uint64_t>(std::ceil(q * static_cast<double>(total)));
+    std::uint64_t seen = 0;
+    for (std::size_t bucket = 0; bucket + 1 < buckets.size(); ++bucket) {
+      seen += buckets[bucket];
+      if (seen >= rank) return shm::delay_bucket_bound_ns(bucket);
+    }
+    return std::nullopt;
+  }
+  DelayFigures& operator+=(const DelayFigures& other) {
+    for (std::size_t bucket = 0; bucket < buckets.size(); ++bucket) buckets[bucket] += other.buckets[bucket];
+    sum_ns += other.sum_ns;
+    return *this;
+  }
+};
 
 struct MessageCounts {
   std::uint64_t sent = 0, delivered = 0, acked = 0, redelivered = 0;
+  DelayFigures delays;
 
   MessageCounts& operator+=(const MessageCounts& other) {
     sent += other.sent;
     delivered += other.delivered;
     acked += other.acked;
     redelivered += other.redelivered;
+    delays += other.delays;
     return *this;
   }
 };

@@ -335,9 +335,7 @@ Result<Granted> Coordinator::on_register(const control::RegisterRequest& request
     instance.nonce_hash.store(nonce_hash, std::memory_order_relaxed);
     shm::InstanceRecord& record = tenant.instance(member);
     record.heartbeat_ms.store(shm::DataPlane::now_ms(), std::memory_order_relaxed);
-    for (auto* counter : {&record.sent, &record.delivered, &record.acked, &record.redelivered, &record.refused}) {
-      counter->store(0, std::memory_order_relaxed);
-    }
+    shm::clear_figures(record);
     record.attached.store(0, std::memory_order_relaxed);
     instance.state.store(static_cast<std::uint32_t>(shm::InstanceState::active), std::memory_order_release);
     log_->info("instance {} of '{}' registered (pid {}, uid {})", instance_id(*slot), request.service_type, peer.pid, peer.uid);
@@ -591,6 +589,19 @@ Result<control::JsonText> Coordinator::dead_letters(const control::JsonText& arg
   return reply.set("type", type_name).set("messages", std::move(messages)).text();
 }
 
+MessageCounts Coordinator::counts_of(const shm::InstanceRecord& record) {
+  MessageCounts counts{record.sent.load(std::memory_order_relaxed),
+                       record.delivered.load(std::memory_order_relaxed),
+                       record.acked.load(std::memory_order_relaxed),
+                       record.redelivered.load(std::memory_order_relaxed),
+                       {}};
+  for (std::size_t bucket = 0; bucket < shm::kDelayBuckets; ++bucket) {
+    counts.delays.buckets[bucket] = record.delays[bucket].load(std::memory_order_relaxed);
+  }
+  counts.delays.sum_ns = record.delay_ns_sum.load(std::memory_order_relaxed);
+  return counts;
+}
+
 BusFigures Coordinator::figures() const {
   BusFigures figures;
   figures.bus = options_.bus;
@@ -721,6 +732,15 @@ Result<control::JsonText> Coordinator::on_status() {
     item.AddMember("in_flight", Value(type.in_flight), allocator);
     add_counts(item, type.counts);
     item.AddMember("dead_lettered", Value(type.dead_lettered), allocator);
+    // Upper bounds of the delay buckets: what half and 99 % of the stamped deliveries since
+    // the daemon started waited less than; null past the last bound.
+    Value delay(rapidjson::kObjectType);
+    delay.AddMember("samples", Value(type.counts.delays.samples()), allocator);
+    for (const auto& [key, q] : {std::pair{"p50_ns", 0.5}, std::pair{"p99_ns", 0.99}}) {
+      const std::optional<std::uint64_t> bound = type.counts.delays.quantile_bound_ns(q);
+      delay.AddMember(Value(key, allocator), bound ? Value(*bound) : Value(rapidjson::kNullType), allocator);
+    }
+    item.AddMember("queueing_delay", delay, allocator);
     item.AddMember("refused", Value(type.refused), allocator);
     item.AddMember("refused_from", refused_from, allocator);
     item.AddMember("instances", instances, allocator);

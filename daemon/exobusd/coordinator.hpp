@@ -91,10 +91,7 @@ class Coordinator {
   // instance (the C binding's and the CLI's convention).
   static std::uint32_t instance_id(std::uint32_t slot) { return slot + 1; }
   shm::InstanceRecord& record_of(std::uint32_t slot) const;
-  static MessageCounts counts_of(const shm::InstanceRecord& record) {
-    return {record.sent.load(std::memory_order_relaxed), record.delivered.load(std::memory_order_relaxed),
-            record.acked.load(std::memory_order_relaxed), record.redelivered.load(std::memory_order_relaxed)};
-  }
+  static MessageCounts counts_of(const shm::InstanceRecord& record);
 
   CoordinatorOptions options_;
   std::shared_ptr<spdlog::logger> log_;

@@ -5,6 +5,7 @@
 #include <prometheus/metric_family.h>
 
 #include <exception>
+#include <limits>
 #include <mutex>
 
 namespace exobus::daemon {
@@ -54,6 +55,28 @@ class MetricsEndpoint::Families final : public prometheus::Collectable {
              [](const TypeFigures& t) { return t.dead_lettered; });
     per_type("exobus_instances", "Running instances of the service type", MetricType::Gauge,
              [](const TypeFigures& t) { return t.instances.size(); });
+
+    prometheus::MetricFamily delay{"exobus_queueing_delay_seconds",
+                                   "Time deliveries to the service type waited, from their send to their take",
+                                   MetricType::Histogram,
+                                   {}};
+    for (const TypeFigures& type : figures.types) {
+      prometheus::ClientMetric metric;
+      metric.label = {{"type", type.name}};
+      const DelayFigures& delays = type.counts.delays;
+      std::uint64_t cumulative = 0;
+      for (std::size_t bucket = 0; bucket < delays.buckets.size(); ++bucket) {
+        cumulative += delays.buckets[bucket];
+        const bool last = bucket + 1 == delays.buckets.size();
+        metric.histogram.bucket.push_back(
+            {cumulative, last ? std::numeric_limits<double>::infinity()
+                              : static_cast<double>(shm::delay_bucket_bound_ns(bucket)) * 1e-9});
+      }
+      metric.histogram.sample_count = cumulative;
+      metric.histogram.sample_sum = static_cast<double>(delays.sum_ns) * 1e-9;
+      delay.metric.push_back(std::move(metric));
+    }
+    families.push_back(std::move(delay));
 
     prometheus::MetricFamily refused{"exobus_messages_refused_total",
                                      "Messages the receiving type's instances refused (failed checks), by sender",

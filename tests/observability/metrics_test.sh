@@ -65,6 +65,8 @@ scrape_until "the queue depth counts what waits for a type without instances" \
     'exobus_queue_depth{type="greeter"} 3' 'exobus_messages_sent_total{type="client"} 3' \
     'exobus_pool_chunks_in_use{size="256"} 3'
 
+# They wait at least this long, so their delays lie past the 268 ms bound below.
+sleep 0.3
 start_greeter
 
 # Five requests, each answered; one poison, rejected into the dead letters.
@@ -83,6 +85,14 @@ scrape_until "the counters match the workload, the instances that left included"
     'exobus_dead_letters{type="greeter"} 1' 'exobus_queue_depth{type="greeter"} 0' \
     'exobus_messages_in_flight{type="greeter"} 0' 'exobus_instances{type="greeter"} 1' \
     'exobus_instances{type="client"} 0' 'exobus_pool_chunks_in_use{size="256"} 1'
+
+# Senders stamp their messages while metrics are served: each of the nine deliveries has its
+# queueing delay, the three that waited for the greeter among the slowest.
+scrape_until "the queueing delays of the nine deliveries, the three that waited above 268 ms" \
+    'exobus_queueing_delay_seconds_count{type="greeter"} 9' \
+    'exobus_queueing_delay_seconds_bucket{le="+Inf",type="greeter"} 9' \
+    'exobus_queueing_delay_seconds_bucket{le="0.268435456",type="greeter"} 6' \
+    'exobus_queueing_delay_seconds_count{type="client"} 0'
 
 # The greeter stopped: its type's counters do not go back.
 kill -TERM "$greeter_pid" && wait "$greeter_pid"

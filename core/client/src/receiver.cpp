@@ -415,6 +415,15 @@ void Receiver::handle_command(Source& source, const shm::Delivery& taken) {
   if (taken.redelivered()) {
     record.redelivered.store(record.redelivered.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
+  // Stamped only while the daemon asks senders for send times, so an unwatched bus reads
+  // no clock here either. A stamp from the future (a lying sender) counts as no delay.
+  if (const std::uint64_t sent_at = decoded.value().envelope.sent_at_ns; sent_at != 0) {
+    const std::uint64_t now = envelope_clock_ns();
+    const std::uint64_t delay = now > sent_at ? now - sent_at : 0;
+    std::atomic<std::uint64_t>& bucket = record.delays[shm::delay_bucket(delay)];
+    bucket.store(bucket.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    record.delay_ns_sum.store(record.delay_ns_sum.load(std::memory_order_relaxed) + delay, std::memory_order_relaxed);
+  }
   const std::uint16_t reply_member = decoded.value().envelope.reply_member;
   const std::uint64_t chunk = taken.handle.word();
   if (inline_handler) {

@@ -120,9 +120,7 @@ Result<void> Sender::fits(const SendRoute& route, std::span<const shm::Destinati
 std::uint64_t Sender::send_time() const {
   const std::uint32_t observers = core_.memory->directory().header().observers.load(std::memory_order_relaxed);
   if ((observers & shm::kObserveSendTimes) == 0) return 0;
-  // steady_clock is CLOCK_MONOTONIC on Linux: one clock for every process of the host.
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+  return envelope_clock_ns();
 }
 
 Envelope Sender::envelope() const { return {static_cast<std::uint16_t>(core_.member()), send_time()}; }

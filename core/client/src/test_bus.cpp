@@ -165,9 +165,7 @@ Result<control::RegistrationReply> TestBus::State::register_instance(const std::
   instance.member.store(static_cast<std::uint16_t>(member), std::memory_order_relaxed);
   shm::InstanceRecord& record = tenant.instance(member);
   record.heartbeat_ms.store(shm::DataPlane::now_ms(), std::memory_order_relaxed);
-  for (auto* counter : {&record.sent, &record.delivered, &record.acked, &record.redelivered, &record.refused}) {
-    counter->store(0, std::memory_order_relaxed);
-  }
+  shm::clear_figures(record);
   record.attached.store(0, std::memory_order_relaxed);
   instance.state.store(static_cast<std::uint32_t>(shm::InstanceState::active), std::memory_order_release);
   control::RegistrationReply reply{*slot + 1, *index, member, routing(*index).reply};

@@ -16,6 +16,7 @@
 //                observers), so a bus nobody watches pays no clock read. Receivers use it for
 //                figures alone (queueing delay); a sender that lies here skews only the
 //                figures of what it sends.
+#include <chrono>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -30,6 +31,13 @@ struct Envelope {
   std::uint64_t sent_at_ns = 0;
 };
 inline constexpr std::size_t kEnvelopeBytes = 16;
+
+// The clock of sent_at_ns. steady_clock is CLOCK_MONOTONIC on Linux: one clock for every
+// process of the host, so a sender's stamp and a receiver's reading compare.
+inline std::uint64_t envelope_clock_ns() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+}
 
 struct EnvelopedMessage {
   Envelope envelope;

@@ -4,7 +4,7 @@
 // type can read or damage it:
 //
 //   +-------------------------------+  0
-//   | InstanceRecord[instances]     |  each instance's heartbeat, counters, attached flag
+//   | InstanceRecord[instances]     |  each instance's heartbeat, counters, delays, attached
 //   +-------------------------------+  lanes
 //   | lanes: SendRecord + leases    |  (instances + 1) x lanes per instance; the last
 //   |                               |  instance's lanes are the daemon's (lane.hpp)
@@ -24,6 +24,7 @@
 #include <cstdint>
 
 #include "exobus/error.hpp"
+#include "exobus/shm/delay_histogram.hpp"
 #include "exobus/shm/lane.hpp"
 #include "exobus/shm/lease_table.hpp"
 #include "exobus/shm/ready_ring.hpp"
@@ -41,12 +42,20 @@ struct TenantShape {
   std::uint32_t delivery_limit = 0;        // deliveries before a message is dead-lettered
 };
 
-//  InstanceRecord (64 bytes): written by the instance itself, read by the daemon.
+//  InstanceRecord (256 bytes): written by the instance itself, read by the daemon.
 //  attached: 1 while the instance may use its lanes. The daemon stores 0 when it hands out
 //  the slot; the instance stores 1 once registered, before its first take or send, and 0
 //  in a clean stop, after its last. A slot is recovered and freed only when its process
 //  has exited, or when its connection closed and attached is 0: a live instance that
 //  merely lost its connection keeps its slot, or two processes would share its lanes.
+//  The counters and the delay histogram are zeroed by the daemon when it hands out the
+//  slot, then only go up; a death leaves them as they were, and the daemon adds them to
+//  its type's when it frees the slot. An instance that lies in them skews only its own
+//  type's figures.
+//  delay_ns_sum, delays: the queueing delay of its deliveries that were stamped with their
+//  send time (Envelope::sent_at_ns), from that stamp to the take, in the buckets of
+//  delay_histogram.hpp. Written by its receiving thread alone (plain stores), after the
+//  delivered count of the same delivery.
 struct alignas(64) InstanceRecord {
   std::atomic<std::uint64_t> heartbeat_ms;  // monotonic
   std::atomic<std::uint64_t> sent;
@@ -55,12 +64,25 @@ struct alignas(64) InstanceRecord {
   std::atomic<std::uint64_t> redelivered;
   std::atomic<std::uint64_t> refused;  // messages that failed this instance's checks
   std::atomic<std::uint32_t> attached;
+  std::atomic<std::uint64_t> delay_ns_sum;
+  std::atomic<std::uint64_t> delays[kDelayBuckets];
 };
-static_assert(sizeof(InstanceRecord) == 64 && alignof(InstanceRecord) == 64 && std::is_standard_layout_v<InstanceRecord>);
+static_assert(sizeof(InstanceRecord) == 256 && alignof(InstanceRecord) == 64 &&
+              std::is_standard_layout_v<InstanceRecord>);
 static_assert(offsetof(InstanceRecord, heartbeat_ms) == 0 && offsetof(InstanceRecord, sent) == 8 &&
               offsetof(InstanceRecord, delivered) == 16 && offsetof(InstanceRecord, acked) == 24 &&
               offsetof(InstanceRecord, redelivered) == 32 && offsetof(InstanceRecord, refused) == 40 &&
-              offsetof(InstanceRecord, attached) == 48);
+              offsetof(InstanceRecord, attached) == 48 && offsetof(InstanceRecord, delay_ns_sum) == 56 &&
+              offsetof(InstanceRecord, delays) == 64);
+
+// What the daemon does to a record when it hands out its slot: counters and delays back to 0.
+inline void clear_figures(InstanceRecord& record) {
+  for (auto* counter :
+       {&record.sent, &record.delivered, &record.acked, &record.redelivered, &record.refused, &record.delay_ns_sum}) {
+    counter->store(0, std::memory_order_relaxed);
+  }
+  for (std::atomic<std::uint64_t>& bucket : record.delays) bucket.store(0, std::memory_order_relaxed);
+}
 
 struct TenantLayout {
   std::uint64_t lanes = 0, lane_stride = 0, retry_ring = 0, dead_letters = 0, bytes = 0;
