@@ -48,12 +48,24 @@ std::string state_of(const Value& instance) {
   return "?";
 }
 
+// "2 from web (1 forged, 1 payload), 1 from mail (not_routed)": a type's refusals by sender
+// and reason, from the status's refusals object.
 std::string refusals_of(const Value& type) {
-  if (!type.IsObject() || !type.HasMember("refused_from") || !type["refused_from"].IsObject()) return {};
+  if (!type.IsObject() || !type.HasMember("refusals") || !type["refusals"].IsObject()) return {};
   std::string list;
-  for (const auto& sender : type["refused_from"].GetObject()) {
-    if (!sender.value.IsUint64()) continue;
-    list += (list.empty() ? "" : ", ") + std::to_string(sender.value.GetUint64()) + " from " + sender.name.GetString();
+  for (const auto& sender : type["refusals"].GetObject()) {
+    if (!sender.value.IsObject()) continue;
+    std::uint64_t total = 0;
+    std::string reasons;
+    for (const auto& reason : sender.value.GetObject()) {
+      if (!reason.value.IsUint64()) continue;
+      total += reason.value.GetUint64();
+      reasons +=
+          (reasons.empty() ? "" : ", ") + std::to_string(reason.value.GetUint64()) + " " + reason.name.GetString();
+    }
+    if (total == 0) continue;
+    list +=
+        (list.empty() ? "" : ", ") + std::to_string(total) + " from " + sender.name.GetString() + " (" + reasons + ")";
   }
   return list;
 }

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "exobus/shm/delay_histogram.hpp"
+#include "exobus/shm/link.hpp"
 
 namespace exobus::daemon {
 
@@ -64,6 +65,18 @@ struct MessageCounts {
   }
 };
 
+// What a type's instances refused of one sending type, by shm::RefusalReason.
+struct RefusalFigures {
+  std::string sender;
+  std::array<std::uint64_t, shm::kRefusalReasons> by_reason{};
+
+  std::uint64_t total() const {
+    std::uint64_t sum = 0;
+    for (std::uint64_t count : by_reason) sum += count;
+    return sum;
+  }
+};
+
 struct InstanceFigures {
   std::uint32_t slot = 0;  // the instance's id on the bus (from 1)
   std::int32_t pid = 0;
@@ -81,7 +94,7 @@ struct TypeFigures {
   std::uint64_t dead_lettered = 0;  // in its dead letters now
   MessageCounts counts;             // since the daemon started, instances that left included
   std::uint64_t refused = 0;        // by its instances, from every sender
-  std::vector<std::pair<std::string, std::uint64_t>> refused_from;  // by sending type, those above 0
+  std::vector<RefusalFigures> refused_from;  // by sending type, those above 0
   std::vector<InstanceFigures> instances;
 };
 

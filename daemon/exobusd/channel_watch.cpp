@@ -71,7 +71,7 @@ void ChannelWatch::inspect_channel(const shm::BusMemory& memory, shm::Link& link
 }
 
 void ChannelWatch::report_refusals(const shm::BusMemory& memory, shm::Link& link) {
-  const std::uint64_t refused = link.counters().refused.load(std::memory_order_relaxed);
+  const std::uint64_t refused = link.counters().refused_in_all();
   std::uint64_t& seen = refused_seen_[link.index()];
   if (refused <= seen) {
     seen = refused;  // a receiver may misreport only its own refusals, lower as well

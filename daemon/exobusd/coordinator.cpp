@@ -668,11 +668,12 @@ BusFigures Coordinator::figures() const {
       shm::Link* link = memory_->link(link_index);
       if (link == nullptr || link->receiver() != index) continue;
       if (link->has_type_channel()) type.queued += link->type_channel().census().full;
-      const std::uint64_t from_sender = link->counters().refused.load(std::memory_order_relaxed);
-      type.refused += from_sender;
-      if (from_sender > 0) {
-        type.refused_from.emplace_back(std::string(memory_->directory().type_name(link->sender())), from_sender);
+      RefusalFigures from_sender{std::string(memory_->directory().type_name(link->sender())), {}};
+      for (std::size_t reason = 0; reason < shm::kRefusalReasons; ++reason) {
+        from_sender.by_reason[reason] = link->counters().refused[reason].load(std::memory_order_relaxed);
       }
+      type.refused += from_sender.total();
+      if (from_sender.total() > 0) type.refused_from.push_back(std::move(from_sender));
     }
     figures.types.push_back(std::move(type));
   }
@@ -722,9 +723,18 @@ Result<control::JsonText> Coordinator::on_status() {
       item.AddMember("refused", Value(instance.refused), allocator);
       instances.PushBack(item, allocator);
     }
-    Value refused_from(rapidjson::kObjectType);
-    for (const auto& [sender, count] : type.refused_from) {
-      refused_from.AddMember(Value(sender.c_str(), allocator), Value(count), allocator);
+    // By sender in all, and by sender and reason (the reasons above 0).
+    Value refused_from(rapidjson::kObjectType), refusals(rapidjson::kObjectType);
+    for (const RefusalFigures& from : type.refused_from) {
+      refused_from.AddMember(Value(from.sender.c_str(), allocator), Value(from.total()), allocator);
+      Value by_reason(rapidjson::kObjectType);
+      for (std::size_t reason = 0; reason < shm::kRefusalReasons; ++reason) {
+        if (from.by_reason[reason] == 0) continue;
+        const std::string_view name = shm::refusal_reason_name(static_cast<shm::RefusalReason>(reason));
+        by_reason.AddMember(Value(name.data(), static_cast<rapidjson::SizeType>(name.size()), allocator),
+                            Value(from.by_reason[reason]), allocator);
+      }
+      refusals.AddMember(Value(from.sender.c_str(), allocator), by_reason, allocator);
     }
     Value item(rapidjson::kObjectType);
     item.AddMember("name", Value(type.name.c_str(), allocator), allocator);
@@ -743,6 +753,7 @@ Result<control::JsonText> Coordinator::on_status() {
     item.AddMember("queueing_delay", delay, allocator);
     item.AddMember("refused", Value(type.refused), allocator);
     item.AddMember("refused_from", refused_from, allocator);
+    item.AddMember("refusals", refusals, allocator);
     item.AddMember("instances", instances, allocator);
     types.PushBack(item, allocator);
   }

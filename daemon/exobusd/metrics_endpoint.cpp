@@ -78,16 +78,22 @@ class MetricsEndpoint::Families final : public prometheus::Collectable {
     }
     families.push_back(std::move(delay));
 
-    prometheus::MetricFamily refused{"exobus_messages_refused_total",
-                                     "Messages the receiving type's instances refused (failed checks), by sender",
-                                     MetricType::Counter,
-                                     {}};
+    prometheus::MetricFamily refused{
+        "exobus_messages_refused_total",
+        "Messages the receiving type's instances refused (failed checks), by sender and reason",
+        MetricType::Counter,
+        {}};
     for (const TypeFigures& type : figures.types) {
-      for (const auto& [sender, count] : type.refused_from) {
-        prometheus::ClientMetric metric;
-        metric.label = {{"sender", sender}, {"type", type.name}};
-        metric.counter.value = static_cast<double>(count);
-        refused.metric.push_back(std::move(metric));
+      for (const RefusalFigures& from : type.refused_from) {
+        for (std::size_t reason = 0; reason < shm::kRefusalReasons; ++reason) {
+          if (from.by_reason[reason] == 0) continue;
+          prometheus::ClientMetric metric;
+          metric.label = {{"reason", std::string(shm::refusal_reason_name(static_cast<shm::RefusalReason>(reason)))},
+                          {"sender", from.sender},
+                          {"type", type.name}};
+          metric.counter.value = static_cast<double>(from.by_reason[reason]);
+          refused.metric.push_back(std::move(metric));
+        }
       }
     }
     families.push_back(std::move(refused));

@@ -103,7 +103,7 @@ TakeOutcome DataPlane::take(LaneCursor& cursor, Link& link, Channel& channel, st
     // Nothing a well-behaved sender writes: a handle into another link, or to a chunk it
     // reused before the ack. Counted, dropped.
     leases.drop(*reserved, active_word);
-    count_refused(link);
+    count_refused(link, RefusalReason::unreadable);
   }
 }
 
@@ -181,8 +181,8 @@ LeaseStatus DataPlane::requeue(const LeaseToken& lease, LaneCursor& cursor) {
   return reclaim_leased(lease, Requeue::as_new, cursor);
 }
 
-void DataPlane::count_refused(Link& link) const {
-  link.counters().refused.fetch_add(1, std::memory_order_relaxed);
+void DataPlane::count_refused(Link& link, RefusalReason reason) const {
+  link.counters().count(reason);
   if (member_ < tenant_.shape().instances) tenant_.instance(member_).refused.fetch_add(1, std::memory_order_relaxed);
 }
 

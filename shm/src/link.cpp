@@ -96,4 +96,15 @@ Link::Link(std::uint32_t index, const LinkShape& shape, const LinkLayout& layout
   }
 }
 
+std::string_view refusal_reason_name(RefusalReason reason) {
+  switch (reason) {
+    case RefusalReason::unreadable: return "unreadable";
+    case RefusalReason::malformed: return "malformed";
+    case RefusalReason::forged: return "forged";
+    case RefusalReason::not_routed: return "not_routed";
+    case RefusalReason::payload: return "payload";
+  }
+  return "unknown";
+}
+
 }  // namespace exobus::shm

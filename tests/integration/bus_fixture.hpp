@@ -79,6 +79,13 @@ inline constexpr const char* kWebToWorker = R"(
 )";
 
 // Payloads that carry a message number: {"n":17}.
+// The threads this process runs now (its tasks in /proc).
+inline std::size_t threads_of_this_process() {
+  std::size_t threads = 0;
+  for ([[maybe_unused]] const auto& task : std::filesystem::directory_iterator("/proc/self/task")) ++threads;
+  return threads;
+}
+
 inline std::string numbered(unsigned n) { return "{\"n\":" + std::to_string(n) + "}"; }
 inline unsigned number_of(const std::string& payload) {
   const auto colon = payload.find(':');
@@ -277,10 +284,14 @@ class Bus {
   }
 
   // Forks a child that runs `body` and exits with its result. The child is stopped and
-  // reaped by the destructor if the test did not end it. Fork before this process starts
-  // services of its own: a child forked while one of their threads holds a lock (the
-  // allocator's, say) can block on it forever.
+  // reaped by the destructor if the test did not end it. Only a process of one thread
+  // forks: a child forked while a thread of a service here holds a lock (the allocator's,
+  // say) can block on it forever, so spawning after connect() is the test's bug, reported.
   pid_t spawn(std::function<int()> body) {
+    if (const std::size_t threads = threads_of_this_process(); threads != 1) {
+      throw std::logic_error("spawn() in a process of " + std::to_string(threads) +
+                             " threads: spawn children before connecting services here");
+    }
     const pid_t pid = ::fork();
     if (pid == -1) throw std::runtime_error("fork failed");
     if (pid == 0) {

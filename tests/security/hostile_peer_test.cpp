@@ -68,6 +68,20 @@ std::uint64_t refused_from(const Bus& bus, const std::string& type, const std::s
   return 0;
 }
 
+// The refusals of `type` from `sender` for one reason, as exobus status reports them.
+std::uint64_t refused_for(const Bus& bus, const std::string& type, const std::string& sender, const char* reason) {
+  const rapidjson::Document document = bus.status();
+  if (!document.IsObject() || !document.HasMember("service_types")) return 0;
+  for (const auto& entry : document["service_types"].GetArray()) {
+    if (entry["name"].GetString() != type || !entry.HasMember("refusals")) continue;
+    const auto& from = entry["refusals"];
+    if (!from.HasMember(sender.c_str())) return 0;
+    const auto& reasons = from[sender.c_str()];
+    return reasons.HasMember(reason) ? reasons[reason].GetUint64() : 0;
+  }
+  return 0;
+}
+
 // The attacker's body in a forked child: registers raw, runs `attack`, then waits to be
 // killed (its memory stays mapped, as a live hostile process's would).
 template <class Attack>
@@ -118,12 +132,10 @@ TEST(HostilePeer, AnInstanceIsGrantedTheMemoryOfItsOwnLinksAndNothingElse) {
 
 TEST(HostilePeer, NoGrantedObjectCanBeResizedNorAReadOnlyOneWritten) {
   Bus bus(kTenants);
-  auto orders = bus.connect("orders");
   Shared<Ledger> charged;
   bus.spawn_service("billing", *charged, [&](Service& billing) {
     billing.on("billing.charge", [&](Delivery& delivery) { charged->record(delivery.message()); });
   });
-  ASSERT_TRUE(orders && Bus::ready(*charged));
   Shared<Report> report;
   spawn_attacker(bus, *report, [](RawInstance& raw, Report& out) {
     for (std::size_t k = 0; k < raw.descriptors.size() && k < 64; ++k) {
@@ -152,6 +164,9 @@ TEST(HostilePeer, NoGrantedObjectCanBeResizedNorAReadOnlyOneWritten) {
     EXPECT_NE(report->write_map_errno[k].load(), -1) << "read-only object " << k << " mapped writable";
   }
   // Nobody died of SIGBUS: the daemon serves, and orders' charges reach billing.
+  ASSERT_TRUE(Bus::ready(*charged));
+  auto orders = bus.connect("orders");
+  ASSERT_TRUE(orders);
   for (unsigned n = 0; n < 20; ++n) ASSERT_TRUE(orders->send("billing.charge", numbered(n))) << n;
   EXPECT_TRUE(eventually([&] { return charged->distinct(20) == 20; }));
 }
@@ -183,6 +198,11 @@ TEST(HostilePeer, AForgedSenderAForeignNameAndAnInvalidPayloadNeverReachAHandler
       << "refused from attacker: " << refused_from(bus, "billing", "attacker");
   EXPECT_EQ(handled->count(), 1u) << "a forged message reached billing's handler";
   EXPECT_EQ(refused_from(bus, "billing", "orders"), 0u) << "the forgery is counted against its real sender";
+  // Each for its reason: a sender it is not, a name it may not send, two payloads the
+  // schema refuses (one is no JSON at all).
+  EXPECT_EQ(refused_for(bus, "billing", "attacker", "forged"), 1u);
+  EXPECT_EQ(refused_for(bus, "billing", "attacker", "not_routed"), 1u);
+  EXPECT_EQ(refused_for(bus, "billing", "attacker", "payload"), 2u);
   EXPECT_TRUE(eventually([&] { return bus.daemon_log().find("'billing' refused") != std::string::npos; }))
       << bus.daemon_log();
 }
@@ -202,8 +222,6 @@ TEST(HostilePeer, AForgedReplyAnswersNoRequestEvenWithTheRightId) {
     });
   });
   ASSERT_TRUE(Bus::ready(*billing_ledger));
-  auto orders = bus.connect("orders");
-  ASSERT_TRUE(orders);
   spawn_attacker(bus, *report, [](RawInstance& raw, Report& out) {
     eventually([&] { return out.step.load() == 1; });
     shm::Link* to_orders = raw.link_to("orders");
@@ -218,6 +236,8 @@ TEST(HostilePeer, AForgedReplyAnswersNoRequestEvenWithTheRightId) {
     }
     out.forged.store(all ? 1 : -2);
   });
+  auto orders = bus.connect("orders");  // after the last fork
+  ASSERT_TRUE(orders);
 
   std::future<Result<Reply>> answer = orders->request("billing.charge", numbered(1), std::chrono::seconds(10));
   const Result<Reply> reply = answer.get();
@@ -226,6 +246,7 @@ TEST(HostilePeer, AForgedReplyAnswersNoRequestEvenWithTheRightId) {
   EXPECT_EQ(report->forged.load(), 1);
   EXPECT_EQ(reply.value().payload, R"({"real":true})") << "the forged reply answered the request";
   EXPECT_TRUE(eventually([&] { return refused_from(bus, "orders", "attacker") >= 1; }));
+  EXPECT_EQ(refused_for(bus, "orders", "attacker", "forged"), refused_from(bus, "orders", "attacker"));
 }
 
 TEST(HostilePeer, AQueueItsSenderScribbledOverIsRepairedWhileOtherQueuesFlow) {
@@ -236,8 +257,6 @@ TEST(HostilePeer, AQueueItsSenderScribbledOverIsRepairedWhileOtherQueuesFlow) {
     service.on("audit.ping", [&](Delivery& delivery) { handled->record(1000 + integration::number_of(delivery.message().payload)); });
   });
   ASSERT_TRUE(Bus::ready(*handled));
-  auto orders = bus.connect("orders");
-  ASSERT_TRUE(orders);
   Shared<Report> report;
   spawn_attacker(bus, *report, [](RawInstance& raw, Report& out) {
     shm::Link* to_billing = raw.link_to("billing");
@@ -259,6 +278,8 @@ TEST(HostilePeer, AQueueItsSenderScribbledOverIsRepairedWhileOtherQueuesFlow) {
     eventually([&] { return raw.publish(*to_billing, shm::kTypeChannel, forged("audit.ping", "attacker", numbered(2))); });
     out.step.store(3);
   });
+  auto orders = bus.connect("orders");  // after the last fork
+  ASSERT_TRUE(orders);
   ASSERT_TRUE(eventually([&] { return report->step.load() >= 1; }));
   const auto cpu_of = [](pid_t pid) {
     std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
@@ -290,8 +311,7 @@ TEST(HostilePeer, RandomScribblesOverAllItMayWriteLoseNoMessageOfAnotherType) {
     billing.on("billing.charge", [&](Delivery& delivery) { charged->record(delivery.message()); });
     billing.on("audit.ping", [](Delivery&) {});
   });
-  auto orders = bus.connect("orders");
-  ASSERT_TRUE(orders && Bus::ready(*charged));
+  ASSERT_TRUE(Bus::ready(*charged));
   Shared<Report> report;
   // Random 8-byte words at random places of every object it may write (its tenant memory,
   // its sender halves, the receiver halves of links to it), while sending now and then so
@@ -319,6 +339,8 @@ TEST(HostilePeer, RandomScribblesOverAllItMayWriteLoseNoMessageOfAnotherType) {
     }
     out.step.store(2);
   });
+  auto orders = bus.connect("orders");  // after the last fork
+  ASSERT_TRUE(orders);
   ASSERT_TRUE(eventually([&] { return report->step.load() >= 1; }));
   constexpr unsigned kCharges = 2000;
   for (unsigned n = 0; n < kCharges; ++n) {
@@ -353,11 +375,11 @@ TEST(HostilePeer, AUserOutsideTheGroupCannotPlantTheMemoryTheDaemonUses) {
   ASSERT_EQ(bus.wait_child(planter), 0);
   bus.start_daemon();
 
-  auto orders = bus.connect("orders");
   Shared<Ledger> charged;
   bus.spawn_service("billing", *charged, [&](Service& billing) {
     billing.on("billing.charge", [&](Delivery& delivery) { charged->record(delivery.message()); });
   });
+  auto orders = bus.connect("orders");
   ASSERT_TRUE(orders && Bus::ready(*charged));
   for (unsigned n = 0; n < 10; ++n) ASSERT_TRUE(orders->send("billing.charge", numbered(n)));
   EXPECT_TRUE(eventually([&] { return charged->distinct(10) == 10; }));

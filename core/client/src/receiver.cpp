@@ -332,8 +332,8 @@ void Receiver::sleep(Loop& loop, std::chrono::milliseconds timeout) {
   }
 }
 
-void Receiver::refuse(const shm::Delivery& taken) {
-  core_.plane->count_refused(*taken.link);
+void Receiver::refuse(const shm::Delivery& taken, shm::RefusalReason reason) {
+  core_.plane->count_refused(*taken.link, reason);
   (void)core_.plane->ack(taken.lease);
 }
 
@@ -370,15 +370,22 @@ void Receiver::handle_command(Source& source, const shm::Delivery& taken) {
   Received for_handler_thread;
   Received& received = inline_handler ? inline_delivery_.message_ : for_handler_thread;
   bool acceptable = false;
+  shm::RefusalReason refusal = shm::RefusalReason::malformed;  // why, unless acceptable
   const Handler* handler = nullptr;
   if (decoded) {
     const MessageView& view = decoded.value().message;
     const std::uint16_t sender = taken.link->sender();
     const std::string_view sender_name = state.type_name(sender);
     const Verdict& verdict = verdict_for(source.last_command, state, sender, view.name, view.version);
-    // The message names its sender truly, and that sender may send it here.
-    acceptable = !view.response_to && !sender_name.empty() && view.sender == sender_name && verdict.may_deliver;
-    if (acceptable) {
+    // The message names its sender truly, is no reply, and that sender may send it here.
+    // A sender this routing does not know yet (a reload added it) is not routed here.
+    if (sender_name.empty()) {
+      refusal = shm::RefusalReason::not_routed;
+    } else if (view.response_to || view.sender != sender_name) {
+      refusal = shm::RefusalReason::forged;
+    } else if (!verdict.may_deliver) {
+      refusal = shm::RefusalReason::not_routed;
+    } else {
       handler = verdict.handler;
       if (handler != nullptr) {
         fill(received, verdict.internal_name, view, sender_name, taken.deliveries + view.earlier_deliveries,
@@ -388,6 +395,7 @@ void Receiver::handle_command(Source& source, const shm::Delivery& taken) {
       const bool copied = handler != nullptr && core_.options.copy_payloads;
       acceptable = payload_acceptable(state, view.name, view.version,
                                       copied ? std::string_view(received.payload) : view.payload);
+      refusal = shm::RefusalReason::payload;
     }
   }
   // If the lease was lost meanwhile, the chunk may have been reused and the bytes be
@@ -399,7 +407,7 @@ void Receiver::handle_command(Source& source, const shm::Delivery& taken) {
   }
   // Not what its sender may send, or a payload this type refuses: counted, dropped.
   if (!acceptable) {
-    refuse(taken);
+    refuse(taken, refusal);
     return;
   }
   // Intact and acceptable, but no handler here: a poison message for this service type.
@@ -455,14 +463,19 @@ void Receiver::handle_reply(const shm::Delivery& taken) {
   const std::string_view sender_name = state.type_name(sender);
   // A reply is taken only under a name this type receives, from a type the request went
   // to, naming its sender truly (the same rules as lint's and as for commands).
-  const bool acceptable = decoded && decoded.value().message.response_to && !sender_name.empty() &&
-                          decoded.value().message.sender == sender_name &&
-                          state.config.routing.receives_name(state.type, decoded.value().message.name);
-  if (!acceptable) {
-    refuse(taken);
+  if (!decoded) {
+    refuse(taken, shm::RefusalReason::malformed);
     return;
   }
   const MessageView& view = decoded.value().message;
+  if (!sender_name.empty() && (!view.response_to || view.sender != sender_name)) {
+    refuse(taken, shm::RefusalReason::forged);
+    return;
+  }
+  if (sender_name.empty() || !state.config.routing.receives_name(state.type, view.name)) {
+    refuse(taken, shm::RefusalReason::not_routed);
+    return;
+  }
   const PendingReplies::Found found = core_.pending.find(*view.response_to, sender);
   if (found.handler != nullptr) {
     // Reused from reply to reply, so its strings keep their capacity.
@@ -480,7 +493,7 @@ void Receiver::handle_reply(const shm::Delivery& taken) {
     }
   } else if (found.awaited_from_others) {
     // A reply to a request of ours, from a type the request never went to: forged.
-    refuse(taken);
+    refuse(taken, shm::RefusalReason::forged);
     return;
   }
   // A reply nobody waits for any more (timed out, or meant for this slot's previous

@@ -110,7 +110,7 @@ class Receiver {
                              double version) const;
   void handle_reply(const shm::Delivery& taken);
   // Counts a message that failed the checks against its link and drops it.
-  void refuse(const shm::Delivery& taken);
+  void refuse(const shm::Delivery& taken, shm::RefusalReason reason);
   // `handler` is the one registered for the delivery's name and version (handlers do not
   // change once started, so a found handler stays valid). A delivery the handler left in
   // place unsettled is acked, or released if it threw; one it moved out is the holder's.

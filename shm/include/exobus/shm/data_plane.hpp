@@ -112,8 +112,9 @@ class DataPlane {
   // False only when the lease was lost and the chunk reused meanwhile (see ChunkPool).
   static bool intact(const Delivery& delivery) { return delivery.link->pool().intact(delivery.handle); }
   // Counts a message the library refused (a name its sender may not send, a forged sender
-  // or reply, an invalid payload): in the link, for the daemon's status, and here.
-  void count_refused(Link& link) const;
+  // or reply, an invalid payload): in the link by reason, for the daemon's status, and in
+  // this instance's record.
+  void count_refused(Link& link, RefusalReason reason) const;
 
   // --- the daemon's dead letters (a plane of the daemon's own instance) ---
   TakeOutcome take_dead_letter(LaneCursor& cursor, std::uint32_t now_ms);

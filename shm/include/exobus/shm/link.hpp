@@ -31,6 +31,7 @@
 #include <atomic>
 #include <cstdint>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "exobus/error.hpp"
@@ -49,10 +50,33 @@ struct LinkShape {
   std::vector<SizeClass> size_classes;  // ascending sizes
 };
 
-// What the receiver refused of this sender, written by the receiver's instances and read
-// by the daemon (exobus status). A hostile receiver can only misreport its own refusals.
+// Why a receiver refused a message of this link's sender.
+enum class RefusalReason : std::uint8_t {
+  unreadable,  // its handle points at no message of the link's pool (or at one reused meanwhile)
+  malformed,   // its bytes do not decode as an enveloped message
+  forged,      // it names a sender other than its link's, or answers a request never sent there
+  not_routed,  // a name its sender may not send to this type, or that this type does not receive
+  payload,     // a payload its schema or the JSON check refuses
+};
+inline constexpr std::size_t kRefusalReasons = 5;
+// The reason's name in exobus status and the metrics' reason label.
+std::string_view refusal_reason_name(RefusalReason reason);
+
+// What the receiver refused of this sender, by reason: written by the receiver's instances
+// (relaxed adds; refusals are rare) and read by the daemon (exobus status, metrics). The
+// counters only go up while the link lives. A hostile receiver can only misreport its own
+// refusals.
 struct alignas(64) LinkCounters {
-  std::atomic<std::uint64_t> refused;  // messages that failed the receiver's checks
+  std::atomic<std::uint64_t> refused[kRefusalReasons];
+
+  std::uint64_t refused_in_all() const {
+    std::uint64_t total = 0;
+    for (const std::atomic<std::uint64_t>& count : refused) total += count.load(std::memory_order_relaxed);
+    return total;
+  }
+  void count(RefusalReason reason) {
+    refused[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
+  }
 };
 static_assert(sizeof(LinkCounters) == 64 && offsetof(LinkCounters, refused) == 0);
 
