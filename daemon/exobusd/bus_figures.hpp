@@ -2,7 +2,7 @@
 // What the daemon sees of its bus at one moment: the figures behind `exobus status` (and so
 // `exobus top`) and the metrics endpoint, read from the bus's memory by the coordinator.
 //
-// Counters of a type (sent, delivered, acked, redelivered, delays) count since the daemon started,
+// Counters of a type (sent, delivered, acked, redelivered, histograms) count since the daemon started,
 // instances that left included: an instance's own counters go with its slot, so the
 // coordinator adds them to its type's when it frees the slot, and a type's counters never go
 // back while the daemon runs. Depths, in flight, instances and pool use are gauges.
@@ -19,8 +19,8 @@
 
 namespace exobus::daemon {
 
-// Queueing delays of stamped deliveries (senders stamp them while metrics are served), in
-// the buckets of shm/delay_histogram.hpp.
+// Durations of stamped deliveries (senders stamp them while metrics are served), in the
+// buckets of shm/delay_histogram.hpp: their queueing delays, or their handler times.
 struct DelayFigures {
   std::array<std::uint64_t, shm::kDelayBuckets> buckets{};
   std::uint64_t sum_ns = 0;
@@ -53,7 +53,8 @@ struct DelayFigures {
 
 struct MessageCounts {
   std::uint64_t sent = 0, delivered = 0, acked = 0, redelivered = 0;
-  DelayFigures delays;
+  DelayFigures delays;         // from the send to the take
+  DelayFigures handler_times;  // from the take to the settlement
 
   MessageCounts& operator+=(const MessageCounts& other) {
     sent += other.sent;
@@ -61,6 +62,7 @@ struct MessageCounts {
     acked += other.acked;
     redelivered += other.redelivered;
     delays += other.delays;
+    handler_times += other.handler_times;
     return *this;
   }
 };

@@ -594,11 +594,14 @@ MessageCounts Coordinator::counts_of(const shm::InstanceRecord& record) {
                        record.delivered.load(std::memory_order_relaxed),
                        record.acked.load(std::memory_order_relaxed),
                        record.redelivered.load(std::memory_order_relaxed),
+                       {},
                        {}};
   for (std::size_t bucket = 0; bucket < shm::kDelayBuckets; ++bucket) {
     counts.delays.buckets[bucket] = record.delays[bucket].load(std::memory_order_relaxed);
+    counts.handler_times.buckets[bucket] = record.handler_times[bucket].load(std::memory_order_relaxed);
   }
   counts.delays.sum_ns = record.delay_ns_sum.load(std::memory_order_relaxed);
+  counts.handler_times.sum_ns = record.handler_ns_sum.load(std::memory_order_relaxed);
   return counts;
 }
 
@@ -742,15 +745,20 @@ Result<control::JsonText> Coordinator::on_status() {
     item.AddMember("in_flight", Value(type.in_flight), allocator);
     add_counts(item, type.counts);
     item.AddMember("dead_lettered", Value(type.dead_lettered), allocator);
-    // Upper bounds of the delay buckets: what half and 99 % of the stamped deliveries since
-    // the daemon started waited less than; null past the last bound.
-    Value delay(rapidjson::kObjectType);
-    delay.AddMember("samples", Value(type.counts.delays.samples()), allocator);
-    for (const auto& [key, q] : {std::pair{"p50_ns", 0.5}, std::pair{"p99_ns", 0.99}}) {
-      const std::optional<std::uint64_t> bound = type.counts.delays.quantile_bound_ns(q);
-      delay.AddMember(Value(key, allocator), bound ? Value(*bound) : Value(rapidjson::kNullType), allocator);
-    }
-    item.AddMember("queueing_delay", delay, allocator);
+    // Upper bounds of the buckets: what half and 99 % of the stamped deliveries since the
+    // daemon started waited less than, or took less than in their handler; null past the
+    // last bound.
+    const auto quantiles = [&](const DelayFigures& durations) {
+      Value summary(rapidjson::kObjectType);
+      summary.AddMember("samples", Value(durations.samples()), allocator);
+      for (const auto& [key, q] : {std::pair{"p50_ns", 0.5}, std::pair{"p99_ns", 0.99}}) {
+        const std::optional<std::uint64_t> bound = durations.quantile_bound_ns(q);
+        summary.AddMember(Value(key, allocator), bound ? Value(*bound) : Value(rapidjson::kNullType), allocator);
+      }
+      return summary;
+    };
+    item.AddMember("queueing_delay", quantiles(type.counts.delays), allocator);
+    item.AddMember("handler_time", quantiles(type.counts.handler_times), allocator);
     item.AddMember("refused", Value(type.refused), allocator);
     item.AddMember("refused_from", refused_from, allocator);
     item.AddMember("refusals", refusals, allocator);

@@ -56,27 +56,32 @@ class MetricsEndpoint::Families final : public prometheus::Collectable {
     per_type("exobus_instances", "Running instances of the service type", MetricType::Gauge,
              [](const TypeFigures& t) { return t.instances.size(); });
 
-    prometheus::MetricFamily delay{"exobus_queueing_delay_seconds",
-                                   "Time deliveries to the service type waited, from their send to their take",
-                                   MetricType::Histogram,
-                                   {}};
-    for (const TypeFigures& type : figures.types) {
-      prometheus::ClientMetric metric;
-      metric.label = {{"type", type.name}};
-      const DelayFigures& delays = type.counts.delays;
-      std::uint64_t cumulative = 0;
-      for (std::size_t bucket = 0; bucket < delays.buckets.size(); ++bucket) {
-        cumulative += delays.buckets[bucket];
-        const bool last = bucket + 1 == delays.buckets.size();
-        metric.histogram.bucket.push_back(
-            {cumulative, last ? std::numeric_limits<double>::infinity()
-                              : static_cast<double>(shm::delay_bucket_bound_ns(bucket)) * 1e-9});
+    const auto per_type_histogram = [&](const char* name, const char* help, auto durations_of) {
+      prometheus::MetricFamily family{name, help, MetricType::Histogram, {}};
+      for (const TypeFigures& type : figures.types) {
+        prometheus::ClientMetric metric;
+        metric.label = {{"type", type.name}};
+        const DelayFigures& durations = durations_of(type);
+        std::uint64_t cumulative = 0;
+        for (std::size_t bucket = 0; bucket < durations.buckets.size(); ++bucket) {
+          cumulative += durations.buckets[bucket];
+          const bool last = bucket + 1 == durations.buckets.size();
+          metric.histogram.bucket.push_back(
+              {cumulative, last ? std::numeric_limits<double>::infinity()
+                                : static_cast<double>(shm::delay_bucket_bound_ns(bucket)) * 1e-9});
+        }
+        metric.histogram.sample_count = cumulative;
+        metric.histogram.sample_sum = static_cast<double>(durations.sum_ns) * 1e-9;
+        family.metric.push_back(std::move(metric));
       }
-      metric.histogram.sample_count = cumulative;
-      metric.histogram.sample_sum = static_cast<double>(delays.sum_ns) * 1e-9;
-      delay.metric.push_back(std::move(metric));
-    }
-    families.push_back(std::move(delay));
+      families.push_back(std::move(family));
+    };
+    per_type_histogram("exobus_queueing_delay_seconds",
+                       "Time deliveries to the service type waited, from their send to their take",
+                       [](const TypeFigures& t) -> const DelayFigures& { return t.counts.delays; });
+    per_type_histogram("exobus_handler_seconds",
+                       "Time the service type's instances took over deliveries, from their take to their settlement",
+                       [](const TypeFigures& t) -> const DelayFigures& { return t.counts.handler_times; });
 
     prometheus::MetricFamily refused{
         "exobus_messages_refused_total",

@@ -8,8 +8,9 @@
 // Names and labels (docs/config.md, "Metrics"): counters per service type
 // (exobus_messages_{sent,delivered,acked,redelivered}_total{type}), refusals by receiving and
 // sending type and reason (exobus_messages_refused_total{type,sender,reason}), gauges for
-// depth, in flight, dead letters and instances per type, the queueing-delay histogram per type
-// (exobus_queueing_delay_seconds{type}), and the message buffers per size class.
+// depth, in flight, dead letters and instances per type, histograms of queueing delay and
+// handler time per type (exobus_{queueing_delay,handler}_seconds{type}), and the message
+// buffers per size class.
 #include <memory>
 #include <string>
 

@@ -3,12 +3,15 @@
 //   greet {"name": N}     replies greet.ok {"greeting": "hello N"}
 //   greet {"poison": ...} rejects it (dead letter)
 //   notify                acks it without a reply
+//   notify {"sleep_ms": M} acks it after M ms (a slow handler)
 // Prints "ready" on stdout once it receives, so a script can wait for it.
 
 #include <signal.h>
 
+#include <chrono>
 #include <iostream>
 #include <string>
+#include <thread>
 
 #include "exobus/service.hpp"
 
@@ -40,7 +43,12 @@ int main() {
     const auto replied = delivery.reply("greet.ok", "{\"greeting\":\"hello " + name + "\"}");
     if (!replied) std::cerr << "greeter: reply failed: " << replied.error().message << '\n';
   });
-  service.on("notify", [](exobus::Delivery&) {});
+  service.on("notify", [](exobus::Delivery& delivery) {
+    const std::string& payload = delivery.message().payload;
+    if (const auto at = payload.find("\"sleep_ms\":"); at != std::string::npos) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::stoul(payload.substr(at + 11))));
+    }
+  });
   if (const auto started = service.start(); !started) {
     std::cerr << "greeter: " << started.error().message << '\n';
     return 1;

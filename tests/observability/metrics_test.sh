@@ -94,12 +94,21 @@ scrape_until "the queueing delays of the nine deliveries, the three that waited 
     'exobus_queueing_delay_seconds_bucket{le="0.268435456",type="greeter"} 6' \
     'exobus_queueing_delay_seconds_count{type="client"} 0'
 
+# Each stamped delivery also has its handler time, from its take to its settlement (the
+# poison's reject included); a handler that sleeps 300 ms lies past the 268 ms bound.
+expect "a slow notification is sent" 0 "" "$exobus" send notify '{"sleep_ms":300}' --as client
+scrape_until "the handler times of the ten deliveries, the slow one above 268 ms" \
+    'exobus_handler_seconds_count{type="greeter"} 10' \
+    'exobus_handler_seconds_bucket{le="+Inf",type="greeter"} 10' \
+    'exobus_handler_seconds_bucket{le="0.268435456",type="greeter"} 9' \
+    'exobus_handler_seconds_count{type="client"} 0' 'exobus_messages_acked_total{type="greeter"} 9'
+
 # The greeter stopped: its type's counters do not go back.
 kill -TERM "$greeter_pid" && wait "$greeter_pid"
 greeter_pid=
 scrape_until "a type's counters survive its last instance" \
-    'exobus_instances{type="greeter"} 0' 'exobus_messages_delivered_total{type="greeter"} 9' \
-    'exobus_messages_acked_total{type="greeter"} 8'
+    'exobus_instances{type="greeter"} 0' 'exobus_messages_delivered_total{type="greeter"} 10' \
+    'exobus_messages_acked_total{type="greeter"} 9'
 
 # A second daemon asked to serve metrics on the port the first one holds stops at start
 # with an error naming the address and the key.

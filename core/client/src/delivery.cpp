@@ -4,6 +4,8 @@
 // it is settled.
 #include <utility>
 
+#include "exobus/envelope.hpp"
+#include "exobus/shm/delay_histogram.hpp"
 #include "service_core.hpp"
 
 namespace exobus {
@@ -35,6 +37,7 @@ void Delivery::take(Delivery& other) noexcept {
   reply_member_ = other.reply_member_;
   message_ = std::move(other.message_);
   payload_ = other.payload_;
+  taken_at_ns_ = other.taken_at_ns_;
   settled_ = std::exchange(other.settled_, true);
   held_ = false;
   in_prefetch_ = std::exchange(other.in_prefetch_, false);
@@ -66,6 +69,7 @@ Result<void> Delivery::settle(Settlement how) {
   }
   settled_ = true;
   if (held_) core_->held_deliveries.forget(*this);
+  if (taken_at_ns_ != 0) count_handler_time();
   const shm::LeaseToken lease = shm::LeaseToken::from_word(lease_);
   shm::LeaseStatus status;
   if (how == Settlement::ack) {
@@ -84,6 +88,14 @@ Result<void> Delivery::settle(Settlement how) {
   }
   if (how == Settlement::ack) core_->record().acked.fetch_add(1, std::memory_order_relaxed);
   return {};
+}
+
+void Delivery::count_handler_time() const {
+  const std::uint64_t now = envelope_clock_ns();
+  const std::uint64_t spent = now > taken_at_ns_ ? now - taken_at_ns_ : 0;
+  shm::InstanceRecord& record = core_->record();
+  record.handler_times[shm::delay_bucket(spent)].fetch_add(1, std::memory_order_relaxed);
+  record.handler_ns_sum.fetch_add(spent, std::memory_order_relaxed);
 }
 
 SendOptions Delivery::on_behalf(const SendOptions& options) const {

@@ -425,9 +425,10 @@ void Receiver::handle_command(Source& source, const shm::Delivery& taken) {
   }
   // Stamped only while the daemon asks senders for send times, so an unwatched bus reads
   // no clock here either. A stamp from the future (a lying sender) counts as no delay.
+  std::uint64_t taken_at = 0;  // also when its handler time starts
   if (const std::uint64_t sent_at = decoded.value().envelope.sent_at_ns; sent_at != 0) {
-    const std::uint64_t now = envelope_clock_ns();
-    const std::uint64_t delay = now > sent_at ? now - sent_at : 0;
+    taken_at = envelope_clock_ns();
+    const std::uint64_t delay = taken_at > sent_at ? taken_at - sent_at : 0;
     std::atomic<std::uint64_t>& bucket = record.delays[shm::delay_bucket(delay)];
     bucket.store(bucket.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     record.delay_ns_sum.store(record.delay_ns_sum.load(std::memory_order_relaxed) + delay, std::memory_order_relaxed);
@@ -436,13 +437,13 @@ void Receiver::handle_command(Source& source, const shm::Delivery& taken) {
   const std::uint64_t chunk = taken.handle.word();
   if (inline_handler) {
     // Counted in the prefetch only if its handler moves it out (Delivery::take).
-    inline_delivery_.begin(core_, lease.word(), chunk, reply_member, payload);
+    inline_delivery_.begin(core_, lease.word(), chunk, reply_member, payload, taken_at);
     run_handler(inline_delivery_, *handler);
   } else {
     core_.held.fetch_add(1, std::memory_order_relaxed);
-    work_.enqueue(
-        {std::unique_ptr<Delivery>(new Delivery(core_, lease.word(), chunk, reply_member, std::move(received), payload)),
-         handler});
+    work_.enqueue({std::unique_ptr<Delivery>(
+                       new Delivery(core_, lease.word(), chunk, reply_member, std::move(received), payload, taken_at)),
+                   handler});
   }
 }
 

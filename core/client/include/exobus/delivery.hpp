@@ -87,27 +87,31 @@ class Delivery {
   // Makes this (settled or empty) delivery the unsettled one of a new message; message_ is
   // filled by the caller.
   void begin(client::ServiceCore& core, std::uint64_t lease, std::uint64_t chunk, std::uint16_t reply_member,
-             std::string_view payload) {
+             std::string_view payload, std::uint64_t taken_at_ns) {
     core_ = &core;
     lease_ = lease;
     chunk_ = chunk;
     reply_member_ = reply_member;
     payload_ = payload;
+    taken_at_ns_ = taken_at_ns;
     settled_ = false;
     held_ = false;
     in_prefetch_ = false;
   }
   Delivery(client::ServiceCore& core, std::uint64_t lease, std::uint64_t chunk, std::uint16_t reply_member,
-           Received message, std::string_view payload)
+           Received message, std::string_view payload, std::uint64_t taken_at_ns)
       : core_(&core),
         lease_(lease),
         chunk_(chunk),
         reply_member_(reply_member),
         message_(std::move(message)),
         payload_(payload),
+        taken_at_ns_(taken_at_ns),
         settled_(false),
         in_prefetch_(true) {}
   Result<void> settle(Settlement how);
+  // Adds the time from the take to now to the instance's handler-time histogram.
+  void count_handler_time() const;
   SendOptions on_behalf(const SendOptions& options) const;
   // Leaves the delivery settled and unowned: after its service released it at stop.
   void detach() noexcept;
@@ -120,6 +124,9 @@ class Delivery {
   std::uint16_t reply_member_ = 0;       // the requester's place among its type's instances
   Received message_;
   std::string_view payload_;
+  // When it was taken (envelope_clock_ns), for the handler-time histogram; 0 when unobserved
+  // (its sender did not stamp it).
+  std::uint64_t taken_at_ns_ = 0;
   bool settled_ = true;
   // Taken out of its handler: the service tracks it until it is settled, to release it at
   // stop. A delivery in its handler is the receiver's to settle.

@@ -1,6 +1,6 @@
 #pragma once
-// The buckets of the queueing-delay histogram an instance keeps in its InstanceRecord
-// (tenant.hpp): bucket i counts delays below 2^(9 + i) ns (512 ns, 1 us, 2 us, ... 2.1 s), the
+// The buckets of the queueing-delay and handler-time histograms an instance keeps in its
+// InstanceRecord (tenant.hpp): bucket i counts durations below 2^(9 + i) ns (512 ns, 1 us, 2 us, ... 2.1 s), the
 // last one every longer delay. Powers of two make the bucket one shift and a bit count, so
 // recording costs a few instructions beside the clock read; Prometheus wants the bounds
 // fixed, and these are.

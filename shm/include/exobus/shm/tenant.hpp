@@ -42,7 +42,7 @@ struct TenantShape {
   std::uint32_t delivery_limit = 0;        // deliveries before a message is dead-lettered
 };
 
-//  InstanceRecord (256 bytes): written by the instance itself, read by the daemon.
+//  InstanceRecord (512 bytes): written by the instance itself, read by the daemon.
 //  attached: 1 while the instance may use its lanes. The daemon stores 0 when it hands out
 //  the slot; the instance stores 1 once registered, before its first take or send, and 0
 //  in a clean stop, after its last. A slot is recovered and freed only when its process
@@ -56,6 +56,10 @@ struct TenantShape {
 //  send time (Envelope::sent_at_ns), from that stamp to the take, in the buckets of
 //  delay_histogram.hpp. Written by its receiving thread alone (plain stores), after the
 //  delivered count of the same delivery.
+//  handler_ns_sum, handler_times: for those same stamped deliveries, the time from the take
+//  to the settlement (ack, release or reject), whoever settles: the handler inline, a
+//  handler thread, or code that held the delivery. Written by any thread of the instance,
+//  hence relaxed atomic adds, paid only by observed deliveries.
 struct alignas(64) InstanceRecord {
   std::atomic<std::uint64_t> heartbeat_ms;  // monotonic
   std::atomic<std::uint64_t> sent;
@@ -66,22 +70,27 @@ struct alignas(64) InstanceRecord {
   std::atomic<std::uint32_t> attached;
   std::atomic<std::uint64_t> delay_ns_sum;
   std::atomic<std::uint64_t> delays[kDelayBuckets];
+  std::atomic<std::uint64_t> handler_ns_sum;
+  std::atomic<std::uint64_t> handler_times[kDelayBuckets];
 };
-static_assert(sizeof(InstanceRecord) == 256 && alignof(InstanceRecord) == 64 &&
+static_assert(sizeof(InstanceRecord) == 512 && alignof(InstanceRecord) == 64 &&
               std::is_standard_layout_v<InstanceRecord>);
 static_assert(offsetof(InstanceRecord, heartbeat_ms) == 0 && offsetof(InstanceRecord, sent) == 8 &&
               offsetof(InstanceRecord, delivered) == 16 && offsetof(InstanceRecord, acked) == 24 &&
               offsetof(InstanceRecord, redelivered) == 32 && offsetof(InstanceRecord, refused) == 40 &&
               offsetof(InstanceRecord, attached) == 48 && offsetof(InstanceRecord, delay_ns_sum) == 56 &&
-              offsetof(InstanceRecord, delays) == 64);
+              offsetof(InstanceRecord, delays) == 64 && offsetof(InstanceRecord, handler_ns_sum) == 256 &&
+              offsetof(InstanceRecord, handler_times) == 264);
 
-// What the daemon does to a record when it hands out its slot: counters and delays back to 0.
+// What the daemon does to a record when it hands out its slot: counters and histograms back
+// to 0.
 inline void clear_figures(InstanceRecord& record) {
-  for (auto* counter :
-       {&record.sent, &record.delivered, &record.acked, &record.redelivered, &record.refused, &record.delay_ns_sum}) {
+  for (auto* counter : {&record.sent, &record.delivered, &record.acked, &record.redelivered, &record.refused,
+                        &record.delay_ns_sum, &record.handler_ns_sum}) {
     counter->store(0, std::memory_order_relaxed);
   }
   for (std::atomic<std::uint64_t>& bucket : record.delays) bucket.store(0, std::memory_order_relaxed);
+  for (std::atomic<std::uint64_t>& bucket : record.handler_times) bucket.store(0, std::memory_order_relaxed);
 }
 
 struct TenantLayout {
