@@ -9,6 +9,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -55,6 +56,10 @@ struct MessageCounts {
   std::uint64_t sent = 0, delivered = 0, acked = 0, redelivered = 0;
   DelayFigures delays;         // from the send to the take
   DelayFigures handler_times;  // from the take to the settlement
+  // Replies sent, by outcome (their public name); replies_other: under names the instances'
+  // tables had no room for, or that name none of the type's sends.
+  std::map<std::string, std::uint64_t> replies_by_outcome;
+  std::uint64_t replies_other = 0;
 
   MessageCounts& operator+=(const MessageCounts& other) {
     sent += other.sent;
@@ -63,6 +68,8 @@ struct MessageCounts {
     redelivered += other.redelivered;
     delays += other.delays;
     handler_times += other.handler_times;
+    for (const auto& [outcome, replies] : other.replies_by_outcome) replies_by_outcome[outcome] += replies;
+    replies_other += other.replies_other;
     return *this;
   }
 };

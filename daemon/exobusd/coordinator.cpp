@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <functional>
 
 #include "bus_access.hpp"
@@ -403,7 +404,8 @@ bool Coordinator::recover(std::uint32_t slot) {
     return false;
   }
   // The instance is gone for good: what it counted stays in its type's counters.
-  retired_counts_[instance.type.load(std::memory_order_relaxed)] += counts_of(record_of(slot));
+  const std::uint16_t type = instance.type.load(std::memory_order_relaxed);
+  retired_counts_[type] += counts_of(record_of(slot), type);
   instance.pid.store(0, std::memory_order_relaxed);
   instance.state.store(static_cast<std::uint32_t>(shm::InstanceState::free), std::memory_order_release);
   return true;
@@ -589,19 +591,35 @@ Result<control::JsonText> Coordinator::dead_letters(const control::JsonText& arg
   return reply.set("type", type_name).set("messages", std::move(messages)).text();
 }
 
-MessageCounts Coordinator::counts_of(const shm::InstanceRecord& record) {
-  MessageCounts counts{record.sent.load(std::memory_order_relaxed),
-                       record.delivered.load(std::memory_order_relaxed),
-                       record.acked.load(std::memory_order_relaxed),
-                       record.redelivered.load(std::memory_order_relaxed),
-                       {},
-                       {}};
+MessageCounts Coordinator::counts_of(const shm::InstanceRecord& record, std::uint16_t type) const {
+  MessageCounts counts;
+  counts.sent = record.sent.load(std::memory_order_relaxed);
+  counts.delivered = record.delivered.load(std::memory_order_relaxed);
+  counts.acked = record.acked.load(std::memory_order_relaxed);
+  counts.redelivered = record.redelivered.load(std::memory_order_relaxed);
   for (std::size_t bucket = 0; bucket < shm::kDelayBuckets; ++bucket) {
     counts.delays.buckets[bucket] = record.delays[bucket].load(std::memory_order_relaxed);
     counts.handler_times.buckets[bucket] = record.handler_times[bucket].load(std::memory_order_relaxed);
   }
   counts.delays.sum_ns = record.delay_ns_sum.load(std::memory_order_relaxed);
   counts.handler_times.sum_ns = record.handler_ns_sum.load(std::memory_order_relaxed);
+  // A hash none of the type's sends has (a hostile instance's) counts among the others.
+  const std::optional<ServiceTypeIndex> configured = config_.find_service(memory_->directory().type_name(type));
+  const std::span<const std::string> sends =
+      configured ? config_.routing.sends(*configured) : std::span<const std::string>();
+  counts.replies_other = record.outcomes.others.load(std::memory_order_relaxed);
+  for (const shm::OutcomeCount& entry : record.outcomes.named) {
+    const std::uint64_t hash = entry.name_hash.load(std::memory_order_relaxed);
+    const std::uint64_t replies = entry.replies.load(std::memory_order_relaxed);
+    if (hash == 0 || replies == 0) continue;
+    const auto named = std::find_if(sends.begin(), sends.end(),
+                                    [&](const std::string& name) { return shm::outcome_hash(name) == hash; });
+    if (named != sends.end()) {
+      counts.replies_by_outcome[*named] += replies;
+    } else {
+      counts.replies_other += replies;
+    }
+  }
   return counts;
 }
 
@@ -656,7 +674,7 @@ BusFigures Coordinator::figures() const {
       item.pid = instance.pid.load();
       item.connected = !orphans_.contains(slot);
       item.hung = silence > options_.hang_after.count();
-      item.counts = counts_of(record);
+      item.counts = counts_of(record, index);
       item.refused = record.refused.load();
       type.in_flight += item.in_flight;
       type.counts += item.counts;
@@ -759,6 +777,12 @@ Result<control::JsonText> Coordinator::on_status() {
     };
     item.AddMember("queueing_delay", quantiles(type.counts.delays), allocator);
     item.AddMember("handler_time", quantiles(type.counts.handler_times), allocator);
+    Value replies(rapidjson::kObjectType);
+    for (const auto& [outcome, count] : type.counts.replies_by_outcome) {
+      replies.AddMember(Value(outcome.c_str(), allocator), Value(count), allocator);
+    }
+    item.AddMember("replies_by_outcome", replies, allocator);
+    item.AddMember("replies_other", Value(type.counts.replies_other), allocator);
     item.AddMember("refused", Value(type.refused), allocator);
     item.AddMember("refused_from", refused_from, allocator);
     item.AddMember("refusals", refusals, allocator);

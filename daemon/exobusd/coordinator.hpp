@@ -91,7 +91,9 @@ class Coordinator {
   // instance (the C binding's and the CLI's convention).
   static std::uint32_t instance_id(std::uint32_t slot) { return slot + 1; }
   shm::InstanceRecord& record_of(std::uint32_t slot) const;
-  static MessageCounts counts_of(const shm::InstanceRecord& record);
+  // What an instance of the type at `type` (its index in the bus's memory) counted; its
+  // replies are named by the type's configured sends.
+  MessageCounts counts_of(const shm::InstanceRecord& record, std::uint16_t type) const;
 
   CoordinatorOptions options_;
   std::shared_ptr<spdlog::logger> log_;

@@ -83,6 +83,25 @@ class MetricsEndpoint::Families final : public prometheus::Collectable {
                        "Time the service type's instances took over deliveries, from their take to their settlement",
                        [](const TypeFigures& t) -> const DelayFigures& { return t.counts.handler_times; });
 
+    // The spec's outcomes: replies counted by their name; "(other)", which no message name
+    // can be, for those no instance could name.
+    prometheus::MetricFamily replies{"exobus_replies_total",
+                                     "Replies the service type's instances sent, by outcome (the reply's name)",
+                                     MetricType::Counter,
+                                     {}};
+    for (const TypeFigures& type : figures.types) {
+      std::vector<std::pair<std::string, std::uint64_t>> outcomes(type.counts.replies_by_outcome.begin(),
+                                                                  type.counts.replies_by_outcome.end());
+      if (type.counts.replies_other > 0) outcomes.emplace_back("(other)", type.counts.replies_other);
+      for (const auto& [outcome, count] : outcomes) {
+        prometheus::ClientMetric metric;
+        metric.label = {{"outcome", outcome}, {"type", type.name}};
+        metric.counter.value = static_cast<double>(count);
+        replies.metric.push_back(std::move(metric));
+      }
+    }
+    families.push_back(std::move(replies));
+
     prometheus::MetricFamily refused{
         "exobus_messages_refused_total",
         "Messages the receiving type's instances refused (failed checks), by sender and reason",

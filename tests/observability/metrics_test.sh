@@ -84,7 +84,8 @@ scrape_until "the counters match the workload, the instances that left included"
     'exobus_messages_redelivered_total{type="greeter"} 0' \
     'exobus_dead_letters{type="greeter"} 1' 'exobus_queue_depth{type="greeter"} 0' \
     'exobus_messages_in_flight{type="greeter"} 0' 'exobus_instances{type="greeter"} 1' \
-    'exobus_instances{type="client"} 0' 'exobus_pool_chunks_in_use{size="256"} 1'
+    'exobus_instances{type="client"} 0' 'exobus_pool_chunks_in_use{size="256"} 1' \
+    'exobus_replies_total{outcome="greet.ok",type="greeter"} 5'
 
 # Senders stamp their messages while metrics are served: each of the nine deliveries has its
 # queueing delay, the three that waited for the greeter among the slowest.

@@ -207,6 +207,39 @@ TEST(HostilePeer, AForgedSenderAForeignNameAndAnInvalidPayloadNeverReachAHandler
       << bus.daemon_log();
 }
 
+TEST(HostilePeer, ItsOwnOutcomeTableNamesOnlyWhatItsTypeSends) {
+  Bus bus(kTenants);
+  Shared<Report> report;
+  // Its replies' table, written by hand: a name it sends, one it does not (billing's), and
+  // a hash of no name at all.
+  spawn_attacker(bus, *report, [](RawInstance& raw, Report& out) {
+    shm::ReplyOutcomes& outcomes = raw.memory->tenant(raw.reply.type)->instance(raw.reply.member).outcomes;
+    const std::uint64_t hashes[] = {shm::outcome_hash("orders.poke"), shm::outcome_hash("billing.charged"),
+                                    0x0123456789abcdefull};
+    const std::uint64_t replies[] = {3, 7, 5};
+    for (std::size_t k = 0; k < 3; ++k) {
+      outcomes.named[k].name_hash.store(hashes[k]);
+      outcomes.named[k].replies.store(replies[k]);
+    }
+    out.step.store(1);
+  });
+  ASSERT_TRUE(eventually([&] { return report->step.load() != 0; }));
+  ASSERT_EQ(report->step.load(), 1);
+  const auto attacker = [&](const char* field) -> rapidjson::Document {
+    rapidjson::Document document = bus.status(), value;
+    for (const auto& entry : document["service_types"].GetArray()) {
+      if (std::string(entry["name"].GetString()) == "attacker") value.CopyFrom(entry[field], value.GetAllocator());
+    }
+    return value;
+  };
+  const rapidjson::Document named = attacker("replies_by_outcome");
+  ASSERT_TRUE(named.IsObject());
+  EXPECT_EQ(named.MemberCount(), 1u) << "a name its type does not send became a label";
+  ASSERT_TRUE(named.HasMember("orders.poke"));
+  EXPECT_EQ(named["orders.poke"].GetUint64(), 3u);
+  EXPECT_EQ(attacker("replies_other").GetUint64(), 12u);
+}
+
 TEST(HostilePeer, AForgedReplyAnswersNoRequestEvenWithTheRightId) {
   Bus bus(kTenants);
   Shared<Report> report;

@@ -43,7 +43,7 @@ Result<void> RoutingCache::load(const control::RoutingReply& reply, const shm::B
   const RoutingTable& table = state->config.routing;
   for (const std::string& public_name : table.sends(state->type)) {
     const MessageVersions& versions = table.versions(state->type, public_name);
-    SendRoute route{public_name, {}, {}, versions.default_version};
+    SendRoute route{public_name, shm::outcome_hash(public_name), {}, {}, versions.default_version};
     for (const double version : versions.known) route.versions.push_back({version, table.schemas(public_name, version)});
     for (const ServiceTypeIndex receiver : table.receivers(public_name)) {
       const std::optional<std::uint16_t> index = index_of_config[receiver];

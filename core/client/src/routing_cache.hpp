@@ -31,6 +31,7 @@ struct SendRoute {
     std::span<const Schema> schemas;
   };
   std::string public_name;
+  std::uint64_t outcome_hash = 0;  // of public_name, where replies under it are counted (reply_outcomes.hpp)
   std::vector<shm::Destination> destinations;  // the receiving types' links; none: a reply outcome only
   std::vector<Version> versions;     // ascending
   double default_version = 1.0;

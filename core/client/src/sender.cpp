@@ -230,6 +230,7 @@ Result<void> Sender::send(Outgoing outgoing) {
   const shm::SendResult sent = publish_parts(targets, outgoing.wait_for_room, deadline);
   if (sent.status != shm::SendStatus::ok) return fail(refusal(sent, targets, is_reply));
   core_.record().sent.fetch_add(1, std::memory_order_relaxed);
+  if (is_reply) shm::count_reply(core_.record().outcomes, route.outcome_hash);
   return {};
 }
 

@@ -4,7 +4,7 @@
 // type can read or damage it:
 //
 //   +-------------------------------+  0
-//   | InstanceRecord[instances]     |  each instance's heartbeat, counters, delays, attached
+//   | InstanceRecord[instances]     |  each instance's heartbeat, counters, histograms, outcomes
 //   +-------------------------------+  lanes
 //   | lanes: SendRecord + leases    |  (instances + 1) x lanes per instance; the last
 //   |                               |  instance's lanes are the daemon's (lane.hpp)
@@ -28,6 +28,7 @@
 #include "exobus/shm/lane.hpp"
 #include "exobus/shm/lease_table.hpp"
 #include "exobus/shm/ready_ring.hpp"
+#include "exobus/shm/reply_outcomes.hpp"
 
 namespace exobus::shm {
 
@@ -42,7 +43,7 @@ struct TenantShape {
   std::uint32_t delivery_limit = 0;        // deliveries before a message is dead-lettered
 };
 
-//  InstanceRecord (512 bytes): written by the instance itself, read by the daemon.
+//  InstanceRecord (768 bytes): written by the instance itself, read by the daemon.
 //  attached: 1 while the instance may use its lanes. The daemon stores 0 when it hands out
 //  the slot; the instance stores 1 once registered, before its first take or send, and 0
 //  in a clean stop, after its last. A slot is recovered and freed only when its process
@@ -60,6 +61,7 @@ struct TenantShape {
 //  to the settlement (ack, release or reject), whoever settles: the handler inline, a
 //  handler thread, or code that held the delivery. Written by any thread of the instance,
 //  hence relaxed atomic adds, paid only by observed deliveries.
+//  outcomes: its replies by outcome name (reply_outcomes.hpp has its invariants).
 struct alignas(64) InstanceRecord {
   std::atomic<std::uint64_t> heartbeat_ms;  // monotonic
   std::atomic<std::uint64_t> sent;
@@ -72,15 +74,16 @@ struct alignas(64) InstanceRecord {
   std::atomic<std::uint64_t> delays[kDelayBuckets];
   std::atomic<std::uint64_t> handler_ns_sum;
   std::atomic<std::uint64_t> handler_times[kDelayBuckets];
+  ReplyOutcomes outcomes;
 };
-static_assert(sizeof(InstanceRecord) == 512 && alignof(InstanceRecord) == 64 &&
+static_assert(sizeof(InstanceRecord) == 768 && alignof(InstanceRecord) == 64 &&
               std::is_standard_layout_v<InstanceRecord>);
 static_assert(offsetof(InstanceRecord, heartbeat_ms) == 0 && offsetof(InstanceRecord, sent) == 8 &&
               offsetof(InstanceRecord, delivered) == 16 && offsetof(InstanceRecord, acked) == 24 &&
               offsetof(InstanceRecord, redelivered) == 32 && offsetof(InstanceRecord, refused) == 40 &&
               offsetof(InstanceRecord, attached) == 48 && offsetof(InstanceRecord, delay_ns_sum) == 56 &&
               offsetof(InstanceRecord, delays) == 64 && offsetof(InstanceRecord, handler_ns_sum) == 256 &&
-              offsetof(InstanceRecord, handler_times) == 264);
+              offsetof(InstanceRecord, handler_times) == 264 && offsetof(InstanceRecord, outcomes) == 512);
 
 // What the daemon does to a record when it hands out its slot: counters and histograms back
 // to 0.
@@ -91,6 +94,7 @@ inline void clear_figures(InstanceRecord& record) {
   }
   for (std::atomic<std::uint64_t>& bucket : record.delays) bucket.store(0, std::memory_order_relaxed);
   for (std::atomic<std::uint64_t>& bucket : record.handler_times) bucket.store(0, std::memory_order_relaxed);
+  clear(record.outcomes);
 }
 
 struct TenantLayout {
