@@ -27,7 +27,7 @@
 namespace exobus::shm {
 
 inline constexpr std::uint64_t kDirectoryMagic = 0x3342445342584f45;  // "EOXBSDB3"
-inline constexpr std::uint32_t kLayoutVersion = 4;
+inline constexpr std::uint32_t kLayoutVersion = 5;
 inline constexpr std::uint32_t kMaxTypeName = 96;
 
 // Bits of DirectoryHeader::observers: what the daemon asks of every instance while someone
