@@ -7,6 +7,7 @@
 #include "exobus/payload.hpp"
 #include "exobus/shm/fault_point.hpp"
 #include "exobus/shm/futex.hpp"
+#include "delivery_trace.hpp"
 #include "first_reply.hpp"
 #include "service_core.hpp"
 
@@ -371,6 +372,7 @@ void Receiver::handle_command(Source& source, const shm::Delivery& taken) {
   Received& received = inline_handler ? inline_delivery_.message_ : for_handler_thread;
   bool acceptable = false;
   const Handler* handler = nullptr;
+  std::string_view internal_name;
   if (decoded) {
     const MessageView& view = decoded.value().message;
     const std::uint16_t sender = taken.link->sender();
@@ -380,6 +382,7 @@ void Receiver::handle_command(Source& source, const shm::Delivery& taken) {
     acceptable = !view.response_to && !sender_name.empty() && view.sender == sender_name && verdict.may_deliver;
     if (acceptable) {
       handler = verdict.handler;
+      internal_name = verdict.internal_name;
       if (handler != nullptr) {
         fill(received, verdict.internal_name, view, sender_name, taken.deliveries + view.earlier_deliveries,
              core_.options.copy_payloads);
@@ -417,12 +420,19 @@ void Receiver::handle_command(Source& source, const shm::Delivery& taken) {
   }
   // Stamped only while the daemon asks senders for send times, so an unwatched bus reads
   // no clock here either. A stamp from the future (a lying sender) counts as no delay.
-  if (const std::uint64_t sent_at = decoded.value().envelope.sent_at_ns; sent_at != 0) {
-    const std::uint64_t now = envelope_clock_ns();
+  const std::uint64_t sent_at = decoded.value().envelope.sent_at_ns;
+  const std::uint64_t now = sent_at != 0 ? envelope_clock_ns() : 0;
+  if (sent_at != 0) {
     const std::uint64_t delay = now > sent_at ? now - sent_at : 0;
     std::atomic<std::uint64_t>& bucket = record.delays[shm::delay_bucket(delay)];
     bucket.store(bucket.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     record.delay_ns_sum.store(record.delay_ns_sum.load(std::memory_order_relaxed) + delay, std::memory_order_relaxed);
+  }
+  if (DeliveryTrace::wanted(*core_.memory)) {
+    trace_.record(core_.plane->tenant(), core_.member(), shm::TraceLoop::commands,
+                  {decoded.value(), internal_name, taken.link->sender(),
+                   static_cast<unsigned>(taken.deliveries + decoded.value().message.earlier_deliveries),
+                   taken.redelivered(), now});
   }
   const std::uint16_t reply_member = decoded.value().envelope.reply_member;
   const std::uint64_t chunk = taken.handle.word();
@@ -474,7 +484,12 @@ void Receiver::handle_reply(const shm::Delivery& taken) {
     reply.timed_out = false;
     // As for commands: bytes read after the lease was lost may be another message's; they
     // are dropped with the ack below, unseen.
-    if (shm::DataPlane::intact(taken) && payload_acceptable(state, view.name, view.version, reply.payload) &&
+    const bool intact = shm::DataPlane::intact(taken);
+    if (intact && DeliveryTrace::wanted(*core_.memory)) {
+      trace_.record(core_.plane->tenant(), core_.member(), shm::TraceLoop::replies,
+                    {decoded.value(), reply.message.name, sender, reply.message.deliveries, taken.redelivered(), 0});
+    }
+    if (intact && payload_acceptable(state, view.name, view.version, reply.payload) &&
         (*found.handler)(reply) == ReplyControl::done) {
       core_.pending.finish(*view.response_to);
     }
