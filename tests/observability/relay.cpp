@@ -1,6 +1,7 @@
 // A service for the tail tests: connects as service type $EXOBUS_SERVICE of bus $EXOBUS_BUS.
 //   relay NAMES [FORWARD]   handles the messages it calls NAMES (a comma-separated list):
-//                           sends FORWARD (if given) with
+//                           replies OUTCOME with the same payload if FORWARD is
+//                           "reply:OUTCOME", else sends FORWARD (if given) with
 //                           the same payload through the delivery (so in its request), then
 //                           acks (a first delivery of a payload holding "release-once" it
 //                           releases instead, by throwing, so it comes back redelivered);
@@ -69,7 +70,10 @@ int main(int argc, char** argv) {
     if (delivery.message().payload.find("release-once") != std::string::npos && !delivery.message().redelivered()) {
       throw std::runtime_error("released once");
     }
-    if (!forward.empty()) {
+    if (forward.starts_with("reply:")) {
+      const auto replied = delivery.reply(forward.substr(6), delivery.message().payload);
+      if (!replied) std::cerr << "relay: reply failed: " << replied.error().message << '\n';
+    } else if (!forward.empty()) {
       const auto sent = delivery.send(forward, delivery.message().payload);
       if (!sent) std::cerr << "relay: forward failed: " << sent.error().message << '\n';
     }
