@@ -107,6 +107,33 @@ std::string type_name(const shm::Directory& directory, std::uint16_t type) {
   return name.empty() ? std::string("?") : std::string(name);
 }
 
+// On stderr, so that the trace on stdout is lines of deliveries alone.
+void announce(const Attached& tail) {
+  std::cerr << "exobus tail: tracing " << tail.types.size() << " service types:";
+  for (const std::uint16_t type : tail.types) std::cerr << ' ' << type_name(tail.memory->directory(), type);
+  std::cerr << std::endl;
+}
+
+// Renews the tail's lease. A lease that ran out (this process was stopped for seconds, or
+// the daemon restarted) is taken again with a new attach, from the rings' ends: the lines
+// in between are lost, and stderr says so.
+Result<void> renew(const control::RuntimePaths& paths, const TailOptions& options, Attached& tail) {
+  rapidjson::Document args(rapidjson::kObjectType);
+  args.AddMember("renew", true, args.GetAllocator());
+  const Result<control::JsonText> renewed = control::run_command(paths, "tail", control::JsonText::from(args));
+  if (renewed || renewed.error().code != ErrorCode::refused) {
+    return renewed ? Result<void>() : Result<void>(renewed.error());
+  }
+  Result<Attached> again = attach(paths, options);
+  if (!again) return again.error();
+  tail = std::move(again).value();
+  std::cerr << "exobus tail: the lease had run out (stopped, or the daemon restarted); attached again, the lines "
+               "in between are missing"
+            << std::endl;
+  announce(tail);
+  return {};
+}
+
 int run_tail(const BusOptions& bus, const TailOptions& options) {
   const Result<control::RuntimePaths> paths = resolve_paths(bus);
   if (!paths) {
@@ -118,14 +145,10 @@ int run_tail(const BusOptions& bus, const TailOptions& options) {
     print_error(exobus::to_string(attached.error().code), attached.error().message);
     return 1;
   }
+  Attached tail = std::move(attached).value();
   ::signal(SIGINT, request_stop);
   ::signal(SIGTERM, request_stop);
-  const shm::Directory& directory = attached.value().memory->directory();
-  // On stderr, so that the trace on stdout is lines of deliveries alone.
-  std::cerr << "exobus tail: tracing " << attached.value().types.size() << " service types:";
-  for (const std::uint16_t type : attached.value().types) std::cerr << ' ' << type_name(directory, type);
-  std::cerr << std::endl;
-  std::vector<Followed>& rings = attached.value().rings;
+  announce(tail);
   struct Taken {
     shm::TraceEntry entry;
     const Followed* ring;
@@ -138,13 +161,14 @@ int run_tail(const BusOptions& bus, const TailOptions& options) {
     // their receivers took them.
     batch.clear();
     std::uint64_t dropped = 0;
-    for (Followed& ring : rings) {
+    for (Followed& ring : tail.rings) {
       while (const std::optional<shm::TraceEntry> entry = ring.reader.next()) batch.push_back({*entry, &ring});
       dropped += ring.reader.take_dropped();
     }
     std::stable_sort(batch.begin(), batch.end(),
                      [](const Taken& a, const Taken& b) { return a.entry.taken_at_ns < b.entry.taken_at_ns; });
     if (dropped > 0) std::cout << (options.json ? dropped_json(dropped) : dropped_text(dropped)) << '\n';
+    const shm::Directory& directory = tail.memory->directory();
     for (const Taken& taken : batch) {
       const TraceLine line = TraceLine::of(taken.entry, type_name(directory, taken.entry.sender_type),
                                            type_name(directory, taken.ring->type), taken.ring->instance);
@@ -158,11 +182,7 @@ int run_tail(const BusOptions& bus, const TailOptions& options) {
     std::cout.flush();
     if (!std::cout) return 1;  // the reader went away
     if (std::chrono::steady_clock::now() >= renew_at) {
-      rapidjson::Document args(rapidjson::kObjectType);
-      args.AddMember("renew", true, args.GetAllocator());
-      const Result<control::JsonText> renewed =
-          control::run_command(paths.value(), "tail", control::JsonText::from(args));
-      if (!renewed) {
+      if (const Result<void> renewed = renew(paths.value(), options, tail); !renewed) {
         print_error(exobus::to_string(renewed.error().code), renewed.error().message);
         return 1;
       }

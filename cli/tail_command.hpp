@@ -20,8 +20,10 @@ namespace exobus::cli {
 // the trace rings of the types the user may run (their policy: allowed-users,
 // allowed-groups; the owner and root), and the instances write them only while a tail is
 // attached. The trace is lossy: a tail that falls behind prints "... dropped N lines"
-// ({"dropped": N}) and never slows the bus. Exit codes: 0 stopped, 1 the daemon refused,
-// is not running or went away (the error on stderr), 2 usage.
+// ({"dropped": N}) and never slows the bus; a tail whose lease ran out (stopped for
+// seconds, or the daemon restarted) attaches again and says on stderr that lines are
+// missing. Exit codes: 0 stopped, 1 the daemon refused or is not running (the error on
+// stderr), 2 usage.
 void add_tail_command(CLI::App& app, std::function<int()>& run);
 
 }  // namespace exobus::cli

@@ -16,7 +16,8 @@ cleanup() {
         kill -TERM "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null
     done
-    rm -f "$out" "$err" "$trace" "$followed" "$flood_trace" "$mail_out" "$out".relay.*
+    rm -f "$out" "$err" "$trace" "$followed" "$flood_trace" "$mail_out" "$out".relay.* \
+        "$trace.err" "$followed.err" "$flood_trace.err"
 }
 trap cleanup EXIT
 
@@ -44,12 +45,12 @@ start_relay() {
 start_tail() {
     local output=$1
     shift
-    "${die_with_us[@]}" "$exobus" tail "$@" >"$output" 2>>"$err" &
+    "${die_with_us[@]}" "$exobus" tail "$@" >"$output" 2>"$output.err" &
     tail_pid=$!
     tail_pids+=("$tail_pid")
     if ! eventually 10 grep -q "tail attached: pid $tail_pid " "$EXOBUS_TEST_DAEMON_LOG"; then
         echo "FAIL exobus tail $* did not attach:" >&2
-        cat "$err" >&2
+        cat "$output.err" >&2
         exit 1
     fi
 }
@@ -156,12 +157,34 @@ else
     failures=$((failures + 1))
 fi
 
+# A tail stopped past its lease loses it, and attaches again once it runs: it says that
+# lines are missing, and traces what follows.
+stopped=$tail_pid
+kill -STOP "$stopped"
+if eventually 10 grep -q "tail of pid $stopped detached (its lease ran out)" "$EXOBUS_TEST_DAEMON_LOG"; then
+    kill -CONT "$stopped"
+    if eventually 10 grep -q "attached again, the lines in between are missing" "$flood_trace.err" &&
+        eventually 10 bash -c "[[ \$(grep -c 'tail attached: pid $stopped ' '$EXOBUS_TEST_DAEMON_LOG') == 2 ]]" &&
+        expect "a ping is sent after the stopped tail attached again" 0 "" "$exobus" send ping '{}' --as web &&
+        eventually 10 bash -c "[[ \$(grep -c -- '--\[ ping \]-> mail#0' '$flood_trace') -gt $shown ]]"; then
+        echo "ok   a tail stopped past its lease attaches again, says lines are missing, and traces on"
+    else
+        echo "FAIL the stopped tail did not attach again and trace on:" >&2
+        cat "$flood_trace.err" >&2
+        failures=$((failures + 1))
+    fi
+else
+    kill -CONT "$stopped"
+    echo "FAIL the stopped tail's lease did not run out" >&2
+    failures=$((failures + 1))
+fi
+
 # A killed tail stops renewing: its lease runs out, and with the last one the tracing ends.
 kill -TERM "${tail_pids[0]}" && wait "${tail_pids[0]}" 2>/dev/null
 killed=$tail_pid
 kill -KILL "$killed"
 wait "$killed" 2>/dev/null
-if eventually 10 grep -q "tail of pid $killed detached (its lease ran out)" "$EXOBUS_TEST_DAEMON_LOG" &&
+if eventually 10 bash -c "[[ \$(grep -c 'tail of pid $killed detached (its lease ran out)' '$EXOBUS_TEST_DAEMON_LOG') == 2 ]]" &&
     eventually 10 grep -q "tail of pid ${tail_pids[0]} detached" "$EXOBUS_TEST_DAEMON_LOG" &&
     eventually 5 grep -q "no tail attached any more: instances stop tracing" "$EXOBUS_TEST_DAEMON_LOG"; then
     echo "ok   the killed tail's lease ran out and the daemon stopped the tracing"
