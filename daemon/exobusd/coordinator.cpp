@@ -525,8 +525,9 @@ Result<Granted> Coordinator::on_command(const std::string& name, const control::
 
 Result<Granted> Coordinator::attach_tail(const control::JsonText& args, const PeerCredentials& peer) {
   const rapidjson::Document request = args.document();
-  if (!request.IsObject())
+  if (!request.IsObject()) {
     return Error{ErrorCode::refused, "tail needs an object: {\"types\": [...]} or {\"renew\": true}"};
+  }
   const std::uint32_t deadline = shm::DataPlane::now_ms() + kTailLeaseMs;
   if (request.HasMember("renew") && request["renew"].IsBool() && request["renew"].GetBool()) {
     // Only an attached tail renews: a renewal grants nothing, so it needs no policy, but it
@@ -547,14 +548,14 @@ Result<Granted> Coordinator::attach_tail(const control::JsonText& args, const Pe
       if (type.IsString()) named.emplace_back(type.GetString());
     }
   }
+  for (const std::string& type_name : named) {
+    if (!plan_.type_index(type_name)) return Error{ErrorCode::refused, "unknown service type '" + type_name + "'"};
+  }
   std::vector<std::uint16_t> granted_types;
   for (const auto& [type_name, index] : plan_.types) {
     const bool wanted = named.empty() || std::find(named.begin(), named.end(), type_name) != named.end();
     if (!wanted) continue;
-    const auto policy = policies_.find(type_name);
-    const Result<void> allowed = policy != policies_.end()
-                                     ? policy->second.check(peer, type_name)
-                                     : PeerPolicy::create({}, {}, ::geteuid()).value().check(peer, type_name);
+    const Result<void> allowed = may_run(peer, type_name);
     if (allowed) {
       granted_types.push_back(index);
     } else if (!named.empty()) {
@@ -562,9 +563,6 @@ Result<Granted> Coordinator::attach_tail(const control::JsonText& args, const Pe
       return Error{ErrorCode::permission_denied,
                    "cannot trace the deliveries to service type '" + type_name + "': " + allowed.error().message};
     }
-  }
-  for (const std::string& type_name : named) {
-    if (!plan_.type_index(type_name)) return Error{ErrorCode::refused, "unknown service type '" + type_name + "'"};
   }
   if (granted_types.empty()) {
     log_->warn("refused a tail to pid {} (uid {}): no service type lets it run", peer.pid, peer.uid);
@@ -608,6 +606,14 @@ void Coordinator::expire_tails(std::uint32_t now) {
   }
 }
 
+Result<void> Coordinator::may_run(const PeerCredentials& peer, const std::string& type_name) const {
+  // A type a reload dropped has no policy any more: what is left of it is the owner's (and
+  // root's).
+  const auto policy = policies_.find(type_name);
+  return policy != policies_.end() ? policy->second.check(peer, type_name)
+                                   : PeerPolicy::create({}, {}, ::geteuid()).value().check(peer, type_name);
+}
+
 Result<control::JsonText> Coordinator::dead_letters(const control::JsonText& args, const PeerCredentials& peer) {
   const rapidjson::Document request = args.document();
   if (!request.IsObject() || !request.HasMember("type") || !request["type"].IsString()) {
@@ -618,13 +624,8 @@ Result<control::JsonText> Coordinator::dead_letters(const control::JsonText& arg
   if (!type) return Error{ErrorCode::refused, "unknown service type '" + type_name + "'"};
   const bool requeue = request.HasMember("requeue") && request["requeue"].IsBool() && request["requeue"].GetBool();
   // A type's dead letters are messages sent to it: only who may run the type may read them
-  // (their payloads) or put them back in its queue, by the policy registration applies
-  // (allowed-users, allowed-groups). A type a reload dropped has no policy any more: its
-  // letters are the owner's (and root's).
-  const auto policy = policies_.find(type_name);
-  const Result<void> allowed = policy != policies_.end()
-                                   ? policy->second.check(peer, type_name)
-                                   : PeerPolicy::create({}, {}, ::geteuid()).value().check(peer, type_name);
+  // (their payloads) or put them back in its queue.
+  const Result<void> allowed = may_run(peer, type_name);
   if (!allowed) {
     log_->warn("refused dlq {} of '{}' to pid {}: {}", requeue ? "requeue" : "list", type_name, peer.pid,
                allowed.error().message);

@@ -81,6 +81,9 @@ class Coordinator {
   // The routing, with the memory of `type` granted (none: for a process that is not an
   // instance): the grants in the reply, their descriptors in `fds`.
   control::RoutingReply routing(std::optional<std::uint16_t> type, std::vector<int>& fds) const;
+  // Whether the peer may run the type, by the policy registration applies (allowed-users,
+  // allowed-groups; the owner and root): the rule for reading what the type receives.
+  Result<void> may_run(const PeerCredentials& peer, const std::string& type_name) const;
   // The `dlq` command: lists or requeues the dead letters of one type, for a peer the type's
   // policy lets run it (permission_denied otherwise).
   Result<control::JsonText> dead_letters(const control::JsonText& args, const PeerCredentials& peer);
