@@ -70,15 +70,19 @@ Result<Attached> attach(const control::RuntimePaths& paths, const TailOptions& o
     return Error{ErrorCode::protocol, "exobusd granted " + std::to_string(listed.size()) +
                                           " memory objects but passed " + std::to_string(fds.size()) + " descriptors"};
   }
-  std::vector<shm::Grant> grants;
-  for (std::size_t k = 0; k < listed.size(); ++k) {
-    const std::optional<shm::RegionKind> kind = shm::region_kind(listed[k].role);
+  // Every grant checked before any descriptor leaves its owner (attach() takes them over).
+  std::vector<shm::RegionKind> kinds;
+  for (const control::MemoryGrant& grant : listed) {
+    const std::optional<shm::RegionKind> kind = shm::region_kind(grant.role);
     if (!kind || (*kind != shm::RegionKind::directory && *kind != shm::RegionKind::tenant)) {
-      return Error{ErrorCode::protocol, "exobusd granted memory of role '" + listed[k].role +
+      return Error{ErrorCode::protocol, "exobusd granted memory of role '" + grant.role +
                                             "' to a tail; run exobus and exobusd of the same release"};
     }
-    grants.push_back({*kind, listed[k].index, false, fds[k].release()});
+    kinds.push_back(*kind);
   }
+  std::vector<shm::Grant> grants;
+  for (std::size_t k = 0; k < listed.size(); ++k)
+    grants.push_back({kinds[k], listed[k].index, false, fds[k].release()});
   Result<std::unique_ptr<shm::BusMemory>> memory = shm::BusMemory::attach(grants);
   if (!memory) return memory.error();
   Attached attached{std::move(memory).value(), {}, {}};
