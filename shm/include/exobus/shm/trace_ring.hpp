@@ -11,8 +11,8 @@
 //  +---------------+---------------------------------------------------------------+
 //  | written       |  (padding: the records start on their own line)               |
 //  +---------------+---------------------------------------------------------------+
-//  written: records ever begun in this ring, stored (release) by the writer after each
-//  record is complete. Record n lies at index n % kTraceRecords.
+//  written: records ever completed in this ring, stored (release) by the writer after each
+//  record's final sequence. Record n lies at index n % kTraceRecords.
 //
 //  TraceRecord (256 bytes, four lines)
 //  0               8                                                              256
@@ -22,16 +22,18 @@
 //  sequence: a seqlock per record, written by the writer alone: 2n + 1 while record n is
 //  being written, 2n + 2 once it is complete. A reader wanting record n checks that the
 //  sequence reads 2n + 2 before and after copying the words: anything else means the
-//  record is not written yet (smaller) or was overwritten (greater, or changed meanwhile).
+//  record was overwritten (greater, or changed meanwhile) or the writer lies (smaller: an
+//  honest writer publishes written only after the sequence), and it is counted as dropped.
 //
 // Every word is atomic and accessed with a named order, so a reader racing the writer
 // reads a torn record only into its own copy, which the second sequence check discards.
 //
-// A death of the writer between the two sequence stores leaves one record odd: readers
-// skip it as overwritten, and the next instance in the slot writes past it. A writer that
-// lies (the ring is in its own type's memory, which only its type writes) can only make
-// the tail show wrong or no lines for its own type: the reader bounds every length it
-// reads and every cursor jump, and no other process reads these words.
+// A death of the writer between the two sequence stores leaves one record odd and written
+// short of it: readers never reach it, and the next instance in the slot starts at written
+// and rewrites it. A writer that lies (the ring is in its own type's memory, which only its
+// type writes) can only make a tail show wrong or no lines of its own type: the reader
+// bounds every length it reads and every cursor jump, and nothing but a tail reads these
+// words.
 //
 // Not promised: a reader sees every delivery (it sees the last kTraceRecords of each ring
 // at most, and says how many it missed); an order across rings (the tail orders by the
