@@ -34,9 +34,10 @@ void TraceEntry::set_text(std::string_view public_name, std::string_view interna
   internal_length = static_cast<std::uint8_t>(bounded(std::min<std::size_t>(internal_name.size(), 255), public_length));
   payload_length = static_cast<std::uint8_t>(
       bounded(std::min<std::size_t>(payload.size(), 255), std::size_t{public_length} + internal_length));
-  std::memcpy(text, public_name.data(), public_length);
-  std::memcpy(text + public_length, internal_name.data(), internal_length);
-  std::memcpy(text + public_length + internal_length, payload.data(), payload_length);
+  // copy_n, not memcpy: an empty view may have no data at all (memcpy from null is undefined).
+  std::copy_n(public_name.data(), public_length, text);
+  std::copy_n(internal_name.data(), internal_length, text + public_length);
+  std::copy_n(payload.data(), payload_length, text + public_length + internal_length);
   payload_size = static_cast<std::uint32_t>(std::min<std::size_t>(payload.size(), UINT32_MAX));
   if (payload_length < payload.size()) flags |= kTracePayloadTruncated;
 }
