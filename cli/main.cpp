@@ -9,6 +9,7 @@
 #include "lint_command.hpp"
 #include "send_command.hpp"
 #include "status_command.hpp"
+#include "tail_command.hpp"
 #include "top_command.hpp"
 
 int main(int argc, char** argv) {
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
   exobus::cli::add_send_command(app, run);
   exobus::cli::add_dlq_command(app, run);
   exobus::cli::add_top_command(app, run);
+  exobus::cli::add_tail_command(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

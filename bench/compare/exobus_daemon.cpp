@@ -5,6 +5,8 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/mman.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +27,9 @@
 #ifndef EXOBUSD_PATH
 #error "EXOBUSD_PATH must name the exobusd binary"
 #endif
+#ifndef EXOBUS_PATH
+#error "EXOBUS_PATH must name the exobus binary"
+#endif
 
 namespace exobus::bench {
 namespace {
@@ -32,6 +37,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 bool metrics_on = false;
+bool tail_on = false;
 
 // One HTTP GET of /metrics from 127.0.0.1:port, read to the end; failures are ignored (the
 // daemon may be stopping).
@@ -65,6 +71,7 @@ bool exited(pid_t pid, std::chrono::milliseconds within) {
 }  // namespace
 
 void serve_daemon_metrics(bool on) { metrics_on = on; }
+void attach_daemon_tail(bool on) { tail_on = on; }
 
 std::string size_classes_yaml(std::size_t max_payload, std::size_t in_flight) {
   // 256-byte chunks hold the 64-byte messages (72-byte header + name + sender + payload).
@@ -118,6 +125,7 @@ void RunBus::start(const std::string& tag, const std::string& application_yml) {
     if (Clock::now() > until) throw TransportError("exobus: exobusd did not serve its bus within 10 s");
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+  if (tail_on) start_tail();
   if (!metrics_on) return;
   const Result<control::JsonText> status = control::request_status(paths);
   const rapidjson::Document document = status ? status.value().document() : rapidjson::Document();
@@ -139,7 +147,48 @@ void RunBus::start(const std::string& tag, const std::string& application_yml) {
   });
 }
 
+void RunBus::start_tail() {
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw TransportError(std::string("exobus: pipe: ") + std::strerror(errno));
+  const std::string dir_arg = dir_.string();
+  tail_ = ::fork();
+  if (tail_ < 0) throw TransportError("exobus: fork failed");
+  if (tail_ == 0) {
+    const int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, STDOUT_FILENO);
+    ::dup2(pipe_fds[1], STDERR_FILENO);
+    ::execl(EXOBUS_PATH, "exobus", "tail", "--bus", bus_.c_str(), "--runtime-dir", dir_arg.c_str(), "--json",
+            "--payload", static_cast<char*>(nullptr));
+    std::perror("exec " EXOBUS_PATH);
+    ::_exit(127);
+  }
+  ::close(pipe_fds[1]);
+  tail_stderr_ = pipe_fds[0];
+  // Attached once it says what it traces (its first line on stderr).
+  std::string said;
+  pollfd readable{tail_stderr_, POLLIN, 0};
+  const auto until = Clock::now() + std::chrono::seconds(10);
+  while (said.find('\n') == std::string::npos && Clock::now() < until) {
+    if (::poll(&readable, 1, 100) <= 0) continue;
+    char buffer[512];
+    const ssize_t got = ::read(tail_stderr_, buffer, sizeof buffer);
+    if (got <= 0) break;
+    said.append(buffer, static_cast<std::size_t>(got));
+  }
+  if (said.find("tracing") == std::string::npos) throw TransportError("exobus: exobus tail did not attach: " + said);
+}
+
 void RunBus::stop() {
+  if (tail_ > 0) {
+    ::kill(tail_, SIGTERM);
+    if (!exited(tail_, std::chrono::seconds(5))) {
+      ::kill(tail_, SIGKILL);
+      ::waitpid(tail_, nullptr, 0);
+    }
+    tail_ = -1;
+    ::close(tail_stderr_);
+    tail_stderr_ = -1;
+  }
   if (scraper_.joinable()) {
     scraper_.request_stop();
     scraper_.join();

@@ -22,6 +22,10 @@ namespace exobus::bench {
 // the kernel chooses) and is scraped once a second over HTTP while it runs, as a Prometheus
 // server would: the cost of being watched, measured with everything else.
 void serve_daemon_metrics(bool on);
+// With a tail on, every bus started afterwards has a real `exobus tail --json --payload`
+// attached while it runs (its output thrown away): the cost of a live trace, every delivery
+// traced, measured with everything else.
+void attach_daemon_tail(bool on);
 
 class RunBus {
  public:
@@ -33,7 +37,7 @@ class RunBus {
   // Writes `application_yml` into a fresh temporary directory, starts exobusd on bus
   // `bench-<tag>` there, and returns once it answers on its socket. Throws TransportError.
   void start(const std::string& tag, const std::string& application_yml);
-  // Stops the daemon (SIGTERM, then SIGKILL after 5 s; a clean stop releases the memory) and
+  // Stops the tail and the daemon (SIGTERM, then SIGKILL after 5 s; a clean stop releases the memory) and
   // removes the temporary directory, which ends a keeper left by a killed one. Idempotent.
   void stop();
 
@@ -47,9 +51,14 @@ class RunBus {
   std::unique_ptr<Service> connect(const std::string& service, WaitMode mode, bool copy_payloads = true) const;
 
  private:
+  // Starts `exobus tail` on this bus and returns once it is attached. Throws TransportError.
+  void start_tail();
+
   std::string bus_;
   std::filesystem::path dir_;
   pid_t daemon_ = -1;
+  pid_t tail_ = -1;
+  int tail_stderr_ = -1;  // kept open while the tail runs, so its error messages have a reader
   std::jthread scraper_;
 };
 

@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   double idle = 10;
   std::size_t burst = 50'000;
   bool daemon_metrics = false;
+  bool daemon_tail = false;
   app.add_flag("--quick", quick, "tiny smoke run: 1 rep, 0.05 s streams, 2000 samples");
   app.add_option("--reps", reps, "repetitions per figure (median is reported)")->check(CLI::PositiveNumber);
   app.add_option("--duration", duration, "seconds each one-way stream runs")->check(CLI::PositiveNumber);
@@ -61,8 +62,11 @@ int main(int argc, char** argv) {
   app.add_option("--idle", idle, "idle CPU: seconds measured per wait mode")->check(CLI::PositiveNumber);
   app.add_flag("--daemon-metrics", daemon_metrics,
                "every exobusd serves its Prometheus metrics, scraped once a second while it runs");
+  app.add_flag("--daemon-tail", daemon_tail,
+               "every exobusd has an exobus tail --json --payload attached while it runs (every delivery traced)");
   CLI11_PARSE(app, argc, argv);
   exobus::bench::serve_daemon_metrics(daemon_metrics);
+  exobus::bench::attach_daemon_tail(daemon_tail);
 
   // --quick sets small defaults; flags given explicitly still win.
   if (quick) {

@@ -85,7 +85,9 @@ Result<std::unique_ptr<Coordinator>> Coordinator::start(CoordinatorOptions optio
 }
 
 void Coordinator::update_observers() {
-  const std::uint32_t observers = metrics_ ? shm::kObserveSendTimes : 0;
+  std::uint32_t observers = metrics_ ? shm::kObserveSendTimes : 0;
+  // A trace line carries the queueing delay: senders stamp while a tail watches too.
+  if (!tails_.empty()) observers |= shm::kObserveDeliveries | shm::kObserveSendTimes;
   memory_->directory().header().observers.store(observers, std::memory_order_relaxed);
 }
 
@@ -438,6 +440,7 @@ void Coordinator::on_tick() {
     watch_->inspect(*memory_);
   }
   if (metrics_ && ticks_ % 50 == 10) metrics_->publish(figures());
+  if (ticks_ % 50 == 40) expire_tails(now);
   if (ticks_ % 25 == 0) {
     for (auto slot = orphans_.begin(); slot != orphans_.end();) {
       const shm::InstanceEntry& instance = entry(*slot);
@@ -517,7 +520,99 @@ Result<Granted> Coordinator::on_command(const std::string& name, const control::
     if (!listed) return listed.error();
     return Granted{std::move(listed).value(), {}};
   }
-  return Error{ErrorCode::refused, "unknown command '" + name + "' (known: routing, dlq)"};
+  if (name == "tail") return attach_tail(args, peer);
+  return Error{ErrorCode::refused, "unknown command '" + name + "' (known: routing, dlq, tail)"};
+}
+
+Result<Granted> Coordinator::attach_tail(const control::JsonText& args, const PeerCredentials& peer) {
+  const rapidjson::Document request = args.document();
+  if (!request.IsObject()) {
+    return Error{ErrorCode::refused, "tail needs an object: {\"types\": [...]} or {\"renew\": true}"};
+  }
+  const std::uint32_t deadline = shm::DataPlane::now_ms() + kTailLeaseMs;
+  if (request.HasMember("renew") && request["renew"].IsBool() && request["renew"].GetBool()) {
+    // Only an attached tail renews: a renewal grants nothing, so it needs no policy, but it
+    // must not start the observation for a process that was never allowed to attach.
+    const auto tail = tails_.find(peer.pid);
+    if (tail == tails_.end()) {
+      return Error{ErrorCode::refused,
+                   "no tail of pid " + std::to_string(peer.pid) + " is attached (its lease ran out); attach again"};
+    }
+    tail->second = deadline;
+    return Granted{JsonObject().set("renewed", true).text(), {}};
+  }
+  // A trace holds what each type received, payloads included: a tail reads the trace of the
+  // types the peer may run (the dlq's rule), all of them unless it names some.
+  std::vector<std::string> named;
+  if (request.HasMember("types") && request["types"].IsArray()) {
+    for (const rapidjson::Value& type : request["types"].GetArray()) {
+      if (type.IsString()) named.emplace_back(type.GetString());
+    }
+  }
+  for (const std::string& type_name : named) {
+    if (!plan_.type_index(type_name)) return Error{ErrorCode::refused, "unknown service type '" + type_name + "'"};
+  }
+  std::vector<std::uint16_t> granted_types;
+  for (const auto& [type_name, index] : plan_.types) {
+    const bool wanted = named.empty() || std::find(named.begin(), named.end(), type_name) != named.end();
+    if (!wanted) continue;
+    const Result<void> allowed = may_run(peer, type_name);
+    if (allowed) {
+      granted_types.push_back(index);
+    } else if (!named.empty()) {
+      log_->warn("refused a tail of '{}' to pid {}: {}", type_name, peer.pid, allowed.error().message);
+      return Error{ErrorCode::permission_denied,
+                   "cannot trace the deliveries to service type '" + type_name + "': " + allowed.error().message};
+    }
+  }
+  if (granted_types.empty()) {
+    log_->warn("refused a tail to pid {} (uid {}): no service type lets it run", peer.pid, peer.uid);
+    return Error{ErrorCode::permission_denied,
+                 "no service type of this bus lets uid " + std::to_string(peer.uid) +
+                     " run it, so none may be traced by it; ask the bus owner to add you to allowed-users"};
+  }
+  // The routing (type names and indices) with the directory and each type's memory,
+  // read-only: the tail reads the trace rings and can change nothing.
+  Granted granted;
+  control::RoutingReply routing = this->routing(std::nullopt, granted.fds);
+  const auto grant = [&](shm::RegionKind kind, std::uint32_t index) {
+    const shm::Region* region = memory_->region(kind, index);
+    if (region == nullptr) return;
+    routing.memory.push_back({std::string(shm::to_string(kind)), index, false});
+    granted.fds.push_back(region->read_only_fd());
+  };
+  grant(shm::RegionKind::directory, 0);
+  for (const std::uint16_t type : granted_types) grant(shm::RegionKind::tenant, type);
+  granted.body = control::encode_routing_reply(routing);
+  const bool first = tails_.empty();
+  tails_[peer.pid] = deadline;
+  log_->info("tail attached: pid {} traces {} service types", peer.pid, granted_types.size());
+  if (first) update_observers();
+  return granted;
+}
+
+void Coordinator::expire_tails(std::uint32_t now) {
+  const bool watched = !tails_.empty();
+  for (auto tail = tails_.begin(); tail != tails_.end();) {
+    if (static_cast<std::int32_t>(now - tail->second) < 0) {
+      ++tail;
+      continue;
+    }
+    log_->info("tail of pid {} detached (its lease ran out)", tail->first);
+    tail = tails_.erase(tail);
+  }
+  if (watched && tails_.empty()) {
+    log_->info("no tail attached any more: instances stop tracing");
+    update_observers();
+  }
+}
+
+Result<void> Coordinator::may_run(const PeerCredentials& peer, const std::string& type_name) const {
+  // A type a reload dropped has no policy any more: what is left of it is the owner's (and
+  // root's).
+  const auto policy = policies_.find(type_name);
+  return policy != policies_.end() ? policy->second.check(peer, type_name)
+                                   : PeerPolicy::create({}, {}, ::geteuid()).value().check(peer, type_name);
 }
 
 Result<control::JsonText> Coordinator::dead_letters(const control::JsonText& args, const PeerCredentials& peer) {
@@ -530,13 +625,8 @@ Result<control::JsonText> Coordinator::dead_letters(const control::JsonText& arg
   if (!type) return Error{ErrorCode::refused, "unknown service type '" + type_name + "'"};
   const bool requeue = request.HasMember("requeue") && request["requeue"].IsBool() && request["requeue"].GetBool();
   // A type's dead letters are messages sent to it: only who may run the type may read them
-  // (their payloads) or put them back in its queue, by the policy registration applies
-  // (allowed-users, allowed-groups). A type a reload dropped has no policy any more: its
-  // letters are the owner's (and root's).
-  const auto policy = policies_.find(type_name);
-  const Result<void> allowed = policy != policies_.end()
-                                   ? policy->second.check(peer, type_name)
-                                   : PeerPolicy::create({}, {}, ::geteuid()).value().check(peer, type_name);
+  // (their payloads) or put them back in its queue.
+  const Result<void> allowed = may_run(peer, type_name);
   if (!allowed) {
     log_->warn("refused dlq {} of '{}' to pid {}: {}", requeue ? "requeue" : "list", type_name, peer.pid,
                allowed.error().message);

@@ -71,7 +71,7 @@ class Coordinator {
   // The bus as `exobus status` and the metrics show it (bus_figures.hpp).
   BusFigures figures() const;
   // Tells every instance what is watched (the directory's observers word): send times
-  // while the metrics are served. Called whenever what watches the bus changes.
+  // while the metrics are served or a tail is attached, deliveries while a tail is. Called whenever what watches the bus changes.
   void update_observers();
   Result<control::JsonText> on_status();
   Result<Granted> on_command(const std::string& name, const control::JsonText& args, const PeerCredentials& peer);
@@ -81,9 +81,18 @@ class Coordinator {
   // The routing, with the memory of `type` granted (none: for a process that is not an
   // instance): the grants in the reply, their descriptors in `fds`.
   control::RoutingReply routing(std::optional<std::uint16_t> type, std::vector<int>& fds) const;
+  // Whether the peer may run the type, by the policy registration applies (allowed-users,
+  // allowed-groups; the owner and root): the rule for reading what the type receives.
+  Result<void> may_run(const PeerCredentials& peer, const std::string& type_name) const;
   // The `dlq` command: lists or requeues the dead letters of one type, for a peer the type's
   // policy lets run it (permission_denied otherwise).
   Result<control::JsonText> dead_letters(const control::JsonText& args, const PeerCredentials& peer);
+  // The `tail` command: grants the directory and the memory of the types the peer may run,
+  // read-only, and starts (or renews) its lease; while any tail holds one, instances trace
+  // their deliveries (observers). Errors: permission_denied, refused.
+  Result<Granted> attach_tail(const control::JsonText& args, const PeerCredentials& peer);
+  // Tails that did not renew within kTailLeaseMs stop the observation (a killed tail).
+  void expire_tails(std::uint32_t now);
   // Recovers a dead instance's slot; true once nothing is left to do and the slot is free.
   bool recover(std::uint32_t slot);
   shm::InstanceEntry& entry(std::uint32_t slot) const { return memory_->registry()->instance(slot); }
@@ -113,6 +122,10 @@ class Coordinator {
   std::map<std::uint16_t, MessageCounts> retired_counts_;
   std::unique_ptr<MetricsEndpoint> metrics_;  // null unless bus.metrics-address is set
   std::uint32_t ticks_ = 0;
+  // Attached tails: pid -> the ms (DataPlane::now_ms) its lease ends. A tail renews every
+  // second; the lease outlives two missed renewals.
+  static constexpr std::uint32_t kTailLeaseMs = 3000;
+  std::map<pid_t, std::uint32_t> tails_;
 };
 
 }  // namespace exobus::daemon

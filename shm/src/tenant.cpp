@@ -38,6 +38,8 @@ Result<TenantLayout> compute_tenant_layout(const TenantShape& shape) {
   offset += align_to_line(sizeof(RingHeader) + std::uint64_t{shape.retry_capacity} * sizeof(RingSlot));
   layout.dead_letters = offset;
   offset += align_to_line(sizeof(RingHeader) + std::uint64_t{shape.dead_letter_capacity} * sizeof(RingSlot));
+  layout.trace = offset;
+  offset += std::uint64_t{shape.instances} * kTraceRingsPerInstance * kTraceRingBytes;
   layout.bytes = offset;
   return layout;
 }

@@ -7,6 +7,7 @@
 #include "exobus/payload.hpp"
 #include "exobus/shm/fault_point.hpp"
 #include "exobus/shm/futex.hpp"
+#include "delivery_trace.hpp"
 #include "first_reply.hpp"
 #include "service_core.hpp"
 
@@ -372,6 +373,7 @@ void Receiver::handle_command(Source& source, const shm::Delivery& taken) {
   bool acceptable = false;
   shm::RefusalReason refusal = shm::RefusalReason::malformed;  // why, unless acceptable
   const Handler* handler = nullptr;
+  std::string_view internal_name;
   if (decoded) {
     const MessageView& view = decoded.value().message;
     const std::uint16_t sender = taken.link->sender();
@@ -387,6 +389,7 @@ void Receiver::handle_command(Source& source, const shm::Delivery& taken) {
       refusal = shm::RefusalReason::not_routed;
     } else {
       handler = verdict.handler;
+      internal_name = verdict.internal_name;
       if (handler != nullptr) {
         fill(received, verdict.internal_name, view, sender_name, taken.deliveries + view.earlier_deliveries,
              core_.options.copy_payloads);
@@ -425,13 +428,19 @@ void Receiver::handle_command(Source& source, const shm::Delivery& taken) {
   }
   // Stamped only while the daemon asks senders for send times, so an unwatched bus reads
   // no clock here either. A stamp from the future (a lying sender) counts as no delay.
-  std::uint64_t taken_at = 0;  // also when its handler time starts
+  std::uint64_t taken_at = 0;  // also when its handler time starts, and its trace line's stamp
   if (const std::uint64_t sent_at = decoded.value().envelope.sent_at_ns; sent_at != 0) {
     taken_at = envelope_clock_ns();
     const std::uint64_t delay = taken_at > sent_at ? taken_at - sent_at : 0;
     std::atomic<std::uint64_t>& bucket = record.delays[shm::delay_bucket(delay)];
     bucket.store(bucket.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     record.delay_ns_sum.store(record.delay_ns_sum.load(std::memory_order_relaxed) + delay, std::memory_order_relaxed);
+  }
+  if (DeliveryTrace::wanted(*core_.memory)) {
+    trace_.record(core_.plane->tenant(), core_.member(), shm::TraceLoop::commands,
+                  {decoded.value(), internal_name, taken.link->sender(),
+                   static_cast<unsigned>(taken.deliveries + decoded.value().message.earlier_deliveries),
+                   taken.redelivered(), taken_at});
   }
   const std::uint16_t reply_member = decoded.value().envelope.reply_member;
   const std::uint64_t chunk = taken.handle.word();
@@ -488,7 +497,12 @@ void Receiver::handle_reply(const shm::Delivery& taken) {
     reply.timed_out = false;
     // As for commands: bytes read after the lease was lost may be another message's; they
     // are dropped with the ack below, unseen.
-    if (shm::DataPlane::intact(taken) && payload_acceptable(state, view.name, view.version, reply.payload) &&
+    const bool intact = shm::DataPlane::intact(taken);
+    if (intact && DeliveryTrace::wanted(*core_.memory)) {
+      trace_.record(core_.plane->tenant(), core_.member(), shm::TraceLoop::replies,
+                    {decoded.value(), reply.message.name, sender, reply.message.deliveries, taken.redelivered(), 0});
+    }
+    if (intact && payload_acceptable(state, view.name, view.version, reply.payload) &&
         (*found.handler)(reply) == ReplyControl::done) {
       core_.pending.finish(*view.response_to);
     }

@@ -30,6 +30,7 @@
 
 #include "exobus/delivery.hpp"
 #include "exobus/reply.hpp"
+#include "delivery_trace.hpp"
 #include "exobus/shm/data_plane.hpp"
 
 namespace exobus::client {
@@ -143,6 +144,9 @@ class Receiver {
     const Handler* handler = nullptr;
   };
   moodycamel::BlockingConcurrentQueue<Work> work_;
+  // Written while a tail watches: commands by the receiving thread, replies by the holder
+  // of the reply turn.
+  DeliveryTrace trace_;
 };
 
 }  // namespace exobus::client

@@ -13,12 +13,20 @@
 //   |                               |  again (ready_ring.hpp)
 //   +-------------------------------+  dead letters
 //   | RingHeader + RingSlot[...]    |  messages over the delivery limit or rejected
+//   +-------------------------------+  trace block
+//   | trace rings: instances x 2    |  the last deliveries of each instance's command and
+//   |                               |  reply loops, for exobus tail (trace_ring.hpp)
 //   +-------------------------------+  bytes
 //
 // The rings hold handles into the links whose receiver is this type; their messages stay
 // in the senders' chunks until acknowledged (a dead letter pins its chunk, and only this
 // link's pool runs short of it). No header: the layout is computed from the type's shape,
 // which the daemon keeps in the directory.
+//
+// The trace block is last, so that nothing else moves when it changes. Each instance
+// writes its own two rings only while the directory's observers word asks for deliveries
+// (kObserveDeliveries); the daemon grants the type's memory read-only to a tail the type's
+// policy allows, which reads the rings and nothing else.
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -29,6 +37,7 @@
 #include "exobus/shm/lease_table.hpp"
 #include "exobus/shm/ready_ring.hpp"
 #include "exobus/shm/reply_outcomes.hpp"
+#include "exobus/shm/trace_ring.hpp"
 
 namespace exobus::shm {
 
@@ -98,7 +107,7 @@ inline void clear_figures(InstanceRecord& record) {
 }
 
 struct TenantLayout {
-  std::uint64_t lanes = 0, lane_stride = 0, retry_ring = 0, dead_letters = 0, bytes = 0;
+  std::uint64_t lanes = 0, lane_stride = 0, retry_ring = 0, dead_letters = 0, trace = 0, bytes = 0;
   std::uint32_t lane_count = 0;
 };
 
@@ -137,6 +146,11 @@ class Tenant {
   }
   ReadyRing retry_ring() const { return ring_at(layout_.retry_ring, shape_.retry_capacity); }
   ReadyRing dead_letters() const { return ring_at(layout_.dead_letters, shape_.dead_letter_capacity); }
+  TraceRingHeader* trace_ring(std::uint32_t instance, TraceLoop loop) const {
+    return reinterpret_cast<TraceRingHeader*>(base_ + layout_.trace +
+                                              (instance * kTraceRingsPerInstance + static_cast<std::uint32_t>(loop)) *
+                                                  kTraceRingBytes);
+  }
 
  private:
   ReadyRing ring_at(std::uint64_t offset, std::uint32_t capacity) const {
