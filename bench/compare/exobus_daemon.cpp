@@ -68,6 +68,16 @@ bool exited(pid_t pid, std::chrono::milliseconds within) {
   return false;
 }
 
+// Asks the child to stop, kills it if it has not within 5 s, and forgets it.
+void stop_child(pid_t& pid) {
+  ::kill(pid, SIGTERM);
+  if (!exited(pid, std::chrono::seconds(5))) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+  pid = -1;
+}
+
 }  // namespace
 
 void serve_daemon_metrics(bool on) { metrics_on = on; }
@@ -180,12 +190,7 @@ void RunBus::start_tail() {
 
 void RunBus::stop() {
   if (tail_ > 0) {
-    ::kill(tail_, SIGTERM);
-    if (!exited(tail_, std::chrono::seconds(5))) {
-      ::kill(tail_, SIGKILL);
-      ::waitpid(tail_, nullptr, 0);
-    }
-    tail_ = -1;
+    stop_child(tail_);
     ::close(tail_stderr_);
     tail_stderr_ = -1;
   }
@@ -193,14 +198,7 @@ void RunBus::stop() {
     scraper_.request_stop();
     scraper_.join();
   }
-  if (daemon_ > 0) {
-    ::kill(daemon_, SIGTERM);
-    if (!exited(daemon_, std::chrono::seconds(5))) {
-      ::kill(daemon_, SIGKILL);
-      ::waitpid(daemon_, nullptr, 0);
-    }
-    daemon_ = -1;
-  }
+  if (daemon_ > 0) stop_child(daemon_);
   if (!dir_.empty()) {
     std::error_code ignored;
     std::filesystem::remove_all(dir_, ignored);
