@@ -82,6 +82,19 @@ std::uint64_t refused_for(const Bus& bus, const std::string& type, const std::st
   return 0;
 }
 
+// What `exobus top --once` prints of the bus.
+std::string top_frame(const Bus& bus) {
+  const std::string command = std::string(EXOBUS_PATH) + " top --once --interval 0.1 --bus " + bus.name() +
+                              " --runtime-dir " + bus.runtime_dir().string() + " 2>&1";
+  std::string frame;
+  if (FILE* pipe = ::popen(command.c_str(), "r"); pipe != nullptr) {
+    char buffer[4096];
+    for (std::size_t got; (got = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) frame.append(buffer, got);
+    ::pclose(pipe);
+  }
+  return frame;
+}
+
 // The attacker's body in a forked child: registers raw, runs `attack`, then waits to be
 // killed (its memory stays mapped, as a live hostile process's would).
 template <class Attack>
@@ -203,6 +216,9 @@ TEST(HostilePeer, AForgedSenderAForeignNameAndAnInvalidPayloadNeverReachAHandler
   EXPECT_EQ(refused_for(bus, "billing", "attacker", "forged"), 1u);
   EXPECT_EQ(refused_for(bus, "billing", "attacker", "not_routed"), 1u);
   EXPECT_EQ(refused_for(bus, "billing", "attacker", "payload"), 2u);
+  const std::string frame = top_frame(bus);
+  EXPECT_NE(frame.find("refused by billing: 4 from attacker (1 forged, 1 not_routed, 2 payload)"), std::string::npos)
+      << frame;
   EXPECT_TRUE(eventually([&] { return bus.daemon_log().find("'billing' refused") != std::string::npos; }))
       << bus.daemon_log();
 }
