@@ -91,8 +91,7 @@ Result<void> Delivery::settle(Settlement how) {
 }
 
 void Delivery::count_handler_time() const {
-  const std::uint64_t now = envelope_clock_ns();
-  const std::uint64_t spent = now > taken_at_ns_ ? now - taken_at_ns_ : 0;
+  const std::uint64_t spent = clock_ns_between(taken_at_ns_, envelope_clock_ns());
   shm::InstanceRecord& record = core_->record();
   record.handler_times[shm::delay_bucket(spent)].fetch_add(1, std::memory_order_relaxed);
   record.handler_ns_sum.fetch_add(spent, std::memory_order_relaxed);

@@ -16,8 +16,7 @@ void DeliveryTrace::record(const shm::Tenant& tenant, std::uint32_t member, shm:
   entry.taken_at_ns = delivery.taken_at_ns != 0 ? delivery.taken_at_ns : envelope_clock_ns();
   if (sent_at != 0) {
     entry.flags |= shm::kTraceStamped;
-    // As in the histogram: a stamp from the future counts as no delay.
-    entry.delay_ns = entry.taken_at_ns > sent_at ? entry.taken_at_ns - sent_at : 0;
+    entry.delay_ns = clock_ns_between(sent_at, entry.taken_at_ns);
   }
   entry.id = view.id.bytes();
   entry.request_id = view.request_id.bytes();

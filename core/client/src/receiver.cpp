@@ -431,7 +431,7 @@ void Receiver::handle_command(Source& source, const shm::Delivery& taken) {
   std::uint64_t taken_at = 0;  // also when its handler time starts, and its trace line's stamp
   if (const std::uint64_t sent_at = decoded.value().envelope.sent_at_ns; sent_at != 0) {
     taken_at = envelope_clock_ns();
-    const std::uint64_t delay = taken_at > sent_at ? taken_at - sent_at : 0;
+    const std::uint64_t delay = clock_ns_between(sent_at, taken_at);
     std::atomic<std::uint64_t>& bucket = record.delays[shm::delay_bucket(delay)];
     bucket.store(bucket.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     record.delay_ns_sum.store(record.delay_ns_sum.load(std::memory_order_relaxed) + delay, std::memory_order_relaxed);

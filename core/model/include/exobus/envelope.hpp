@@ -39,6 +39,12 @@ inline std::uint64_t envelope_clock_ns() {
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
 }
 
+// Nanoseconds from `earlier` to `later`, two readings of that clock; 0 when `earlier` lies
+// in the future (a lying sender's stamp).
+inline std::uint64_t clock_ns_between(std::uint64_t earlier, std::uint64_t later) {
+  return later > earlier ? later - earlier : 0;
+}
+
 struct EnvelopedMessage {
   Envelope envelope;
   MessageView message;
